@@ -1,0 +1,39 @@
+"""Where errors become messages: the one place the CLI turns exceptions into exit codes.
+
+Library errors and operating-system errors (missing file, directory,
+permission) become one ``Error: ...`` line on stderr and exit status 1;
+click's own usage errors keep status 2.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from phonetrust.errors import PhonetrustError
+
+
+class Failed(click.ClickException):
+    """A command ran and failed for a reason the user can read and act on (exit 1)."""
+
+    exit_code = 1
+
+
+class TranslatingGroup(click.Group):
+    """A group whose commands may raise library or OS errors; they are reported, not traced."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PhonetrustError as exc:
+            raise Failed(str(exc)) from None
+        except OSError as exc:
+            raise Failed(describe_os_error(exc)) from None
+
+
+def describe_os_error(exc: OSError) -> str:
+    where = f"{exc.filename}: " if exc.filename else ""
+    if isinstance(exc, IsADirectoryError):
+        return f"{where}is a directory, not a file"
+    return f"{where}{exc.strerror or exc}"

@@ -1,0 +1,1 @@
+"""Keys and certificates: CUCM-style role certificates, PEM loading, LSC issuance."""
