@@ -150,7 +150,7 @@ def encrypt_file(
     if not isinstance(device_key, rsa.RSAPublicKey):
         raise KeyMaterialError(
             "encrypted configuration needs an RSA device certificate (LSC or MIC); "
-            f"this one has a {type(device_key).__name__.lstrip('_')} key"
+            "this one has an EC or other non-RSA key"
         )
     key = os.urandom(AES_KEY_SIZE) if aes_key is None else aes_key
     vector = os.urandom(BLOCK) if iv is None else iv

@@ -10,7 +10,8 @@ properties read the known elements out of it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import functools
+from dataclasses import dataclass, field
 
 from phonetrust.errors import BuildError, ParseError
 from phonetrust.formats import names
@@ -44,6 +45,8 @@ class Header:
 
     nodes: tuple[Node, ...]
     padding: int
+    _wire: bytes | None = field(default=None, compare=False, repr=False)
+    """The encoding, once known: kept from parsing, or made once when built."""
 
     def __post_init__(self) -> None:
         if self.padding < 0:
@@ -154,11 +157,26 @@ class Header:
     # -- codec ---------------------------------------------------------------
 
     def to_wire(self) -> bytes:
-        w = Writer()
-        for node in self.nodes:
-            node.write(w)
-        w.write(bytes([PAD_BYTE]) * self.padding)
-        return w.getvalue()
+        if self._wire is None:
+            w = Writer()
+            for node in self.nodes:
+                node.write(w)
+            w.write(bytes([PAD_BYTE]) * self.padding)
+            object.__setattr__(self, "_wire", w.getvalue())
+        assert self._wire is not None  # noqa: S101 - set just above
+        return self._wire
+
+    @classmethod
+    def _trusted(cls, nodes: tuple[Node, ...], padding: int, wire: bytes | None) -> Header:
+        """A header known to be consistent (built here, or a same-size signature swap).
+
+        Skipping the checks matters when thousands of configuration files are signed.
+        """
+        header = object.__new__(cls)
+        object.__setattr__(header, "nodes", nodes)
+        object.__setattr__(header, "padding", padding)
+        object.__setattr__(header, "_wire", wire)
+        return header
 
     def signature_span(self) -> tuple[int, int] | None:
         """Start and end offset of the top-level SIGNATURE element: what signing cuts out."""
@@ -171,18 +189,28 @@ class Header:
 
     def with_signature(self, signature: bytes) -> Header:
         """The same header with the signature value replaced; its size must not change."""
-        current = self.signature
-        if current is None:
+        pos, index = 0, -1
+        for i, candidate in enumerate(self.nodes):
+            if candidate.tag == HeaderTag.SIGNATURE and isinstance(candidate, Element):
+                index = i
+                break
+            pos += candidate.size
+        node = self.nodes[index] if index >= 0 else None
+        if not isinstance(node, Element):
             raise BuildError("the header has no SIGNATURE element to fill")
-        if len(current) != len(signature):
+        if len(node.value) != len(signature):
             raise BuildError(
-                f"signature is {len(signature)} bytes, the header reserved {len(current)}"
+                f"signature is {len(signature)} bytes, the header reserved {len(node.value)}"
             )
-        nodes = tuple(
-            Element(HeaderTag.SIGNATURE, signature) if n.tag == HeaderTag.SIGNATURE else n
-            for n in self.nodes
+        nodes = (
+            *self.nodes[:index],
+            Element(HeaderTag.SIGNATURE, signature),
+            *self.nodes[index + 1 :],
         )
-        return replace(self, nodes=nodes)
+        wire = self.to_wire()
+        value_at = pos + HEADER_SIZE
+        spliced = wire[:value_at] + signature + wire[value_at + len(signature) :]
+        return Header._trusted(nodes, self.padding, spliced)
 
     @classmethod
     def read(cls, r: Reader) -> Header:
@@ -218,7 +246,7 @@ class Header:
                     raise r.fail("header element after the padding")
                 nodes.append(read_node(r, HEADER_CONTAINERS))
         try:
-            return cls(tuple(nodes), padding)
+            return cls(tuple(nodes), padding, r.between(start, r.offset))
         except BuildError as exc:
             raise ParseError(str(exc), start) from None
 
@@ -247,32 +275,14 @@ class Header:
         """
         if not 0 <= timestamp <= 0xFFFFFFFF:
             raise BuildError(f"timestamp {timestamp} does not fit in 4 bytes")
+        if signer_version is not None and not 0 <= signer_version <= 0xFFFF:
+            raise BuildError(f"signer version {signer_version} does not fit in 2 bytes")
+        signer_id, signature_info = _signer_nodes(
+            signer_name, signer_serial, ca_name, digest, modulus_bits
+        )
         body: list[Node] = [
-            Container(
-                HeaderTag.SIGNERID,
-                (
-                    Element(HeaderTag.SIGNERNAME, names.encode_text(signer_name)),
-                    Element(HeaderTag.SERIALNUMBER, signer_serial),
-                    Element(HeaderTag.CANAME, names.encode_text(ca_name)),
-                ),
-            ),
-            Container(
-                HeaderTag.SIGNATUREINFO,
-                (
-                    Element(HeaderTag.DIGESTALGORTITHM, bytes([digest])),
-                    Container(
-                        HeaderTag.SIGNATUREALGOINFO,
-                        (
-                            Element(
-                                HeaderTag.SIGNATUREALGORTITHM, bytes([SIGNATURE_ALGORITHM_RSA])
-                            ),
-                            Element(
-                                HeaderTag.SIGNATUREMODULUS, bytes([modulus_code(modulus_bits)])
-                            ),
-                        ),
-                    ),
-                ),
-            ),
+            signer_id,
+            signature_info,
             Element(HeaderTag.SIGNATURE, bytes(modulus_bits // 8)),
             Element(HeaderTag.FILENAME, names.encode_text(filename)),
             Element(HeaderTag.TIMESTAMP, timestamp.to_bytes(4, "big")),
@@ -291,4 +301,34 @@ class Header:
             Element(HeaderTag.HEADERLENGTH, total.to_bytes(2, "big")),
             *body,
         )
-        return cls(nodes, padding)
+        return cls._trusted(nodes, padding, None)
+
+
+@functools.lru_cache(maxsize=256)
+def _signer_nodes(
+    signer_name: str, serial: bytes, ca_name: str, digest: Digest, modulus_bits: int
+) -> tuple[Container, Container]:
+    """SIGNERID and SIGNATUREINFO: the same for every file one signer signs, so made once."""
+    return (
+        Container(
+            HeaderTag.SIGNERID,
+            (
+                Element(HeaderTag.SIGNERNAME, names.encode_text(signer_name)),
+                Element(HeaderTag.SERIALNUMBER, serial),
+                Element(HeaderTag.CANAME, names.encode_text(ca_name)),
+            ),
+        ),
+        Container(
+            HeaderTag.SIGNATUREINFO,
+            (
+                Element(HeaderTag.DIGESTALGORTITHM, bytes([digest])),
+                Container(
+                    HeaderTag.SIGNATUREALGOINFO,
+                    (
+                        Element(HeaderTag.SIGNATUREALGORTITHM, bytes([SIGNATURE_ALGORITHM_RSA])),
+                        Element(HeaderTag.SIGNATUREMODULUS, bytes([modulus_code(modulus_bits)])),
+                    ),
+                ),
+            ),
+        ),
+    )

@@ -7,9 +7,12 @@ the record with role SAST whose serial number and issuer equal the header's.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+
+from cryptography import x509
 
 from phonetrust.errors import BuildError, ParseError
 from phonetrust.formats import names
@@ -137,12 +140,12 @@ def sign_header(
     extra: tuple[Node, ...] = (),
 ) -> Header:
     """Build a header for ``body``, sign header and body together, and return the signed header."""
-    cert = signer.certificate
+    signer_name, signer_serial, ca_name = signer_identity(signer.certificate)
     header = Header.build(
         version=version,
-        signer_name=names.cucm_name(cert.subject),
-        signer_serial=names.serial_bytes(cert.serial_number),
-        ca_name=names.cucm_name(cert.issuer),
+        signer_name=signer_name,
+        signer_serial=signer_serial,
+        ca_name=ca_name,
         digest=digest,
         modulus_bits=signer.key.key_size,
         filename=filename,
@@ -151,6 +154,16 @@ def sign_header(
         extra=extra,
     )
     return header.with_signature(signer.key.sign(signed_bytes(header, body), digest))
+
+
+@functools.lru_cache(maxsize=256)
+def signer_identity(certificate: x509.Certificate) -> tuple[str, bytes, str]:
+    """Signer name, serial and CA name as the header carries them (cached per certificate)."""
+    return (
+        names.cucm_name(certificate.subject),
+        names.serial_bytes(certificate.serial_number),
+        names.cucm_name(certificate.issuer),
+    )
 
 
 def build_trust_list(

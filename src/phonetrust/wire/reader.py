@@ -59,6 +59,10 @@ class Reader:
     def u32(self, what: str = "32-bit integer") -> int:
         return int.from_bytes(self.read(4, what), "big")
 
+    def between(self, start: int, end: int) -> bytes:
+        """Bytes already read, by absolute offsets (e.g. a whole element, to keep it verbatim)."""
+        return self._data[start:end]
+
     def peek_u8(self) -> int | None:
         return self._data[self._pos] if self._pos < self._end else None
 

@@ -10,7 +10,7 @@ tool re-serialise to the very same bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from phonetrust.errors import BuildError
 from phonetrust.wire.reader import Reader
@@ -42,28 +42,33 @@ class Element:
 
 @dataclass(frozen=True, slots=True)
 class Container:
-    """An element whose value is a sequence of further elements."""
+    """An element whose value is a sequence of further elements.
+
+    Its encoding is made once, when it is built: containers are immutable,
+    and the same signer containers head thousands of signed files.
+    """
 
     tag: int
     children: tuple[Node, ...]
+    content: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         _check_tag(self.tag)
-        if self.content_size > MAX_U16:
-            raise BuildError(f"container {self.tag}: {self.content_size} bytes do not fit a TLV")
+        content = encode(self.children)
+        if len(content) > MAX_U16:
+            raise BuildError(f"container {self.tag}: {len(content)} bytes do not fit a TLV")
+        object.__setattr__(self, "content", content)
 
     @property
     def content_size(self) -> int:
-        return sum(child.size for child in self.children)
+        return len(self.content)
 
     @property
     def size(self) -> int:
-        return HEADER_SIZE + self.content_size
+        return HEADER_SIZE + len(self.content)
 
     def write(self, w: Writer) -> None:
-        with w.tlv_container(self.tag):
-            for child in self.children:
-                child.write(w)
+        w.tlv(self.tag, self.content)
 
     def find(self, tag: int) -> Node | None:
         return find(self.children, tag)

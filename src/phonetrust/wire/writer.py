@@ -7,12 +7,14 @@ length in, failing if it does not fit in 16 bits.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from phonetrust.errors import BuildError
 
 MAX_U16 = 0xFFFF
+_TLV_HEAD = struct.Struct(">BH")
 
 
 class Writer:
@@ -43,10 +45,9 @@ class Writer:
 
     def tlv(self, tag: int, value: bytes) -> None:
         """One element: tag (1 byte), length (2 bytes), value."""
-        if len(value) > MAX_U16:
-            raise BuildError(f"element {tag} is {len(value)} bytes, more than a TLV can hold")
-        self.u8(tag)
-        self.u16(len(value))
+        if len(value) > MAX_U16 or not 0 <= tag <= 0xFF:
+            raise BuildError(f"element {tag} of {len(value)} bytes does not fit a TLV")
+        self._buf += _TLV_HEAD.pack(tag, len(value))
         self._buf += value
 
     @contextmanager
