@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from phonetrust.cli.files import write_atomically
+from phonetrust.cli.files import PRIVATE, write_atomically
 from phonetrust.formats import listing
 from phonetrust.formats.record import ITL_DNS_NAME, Record
 from phonetrust.formats.signing import Signer
@@ -33,7 +33,7 @@ PUBLISHER = ("cucm-pub", ipaddress.IPv4Address("10.0.0.10"))
 SUBSCRIBER = ("cucm-sub1", ipaddress.IPv4Address("10.0.0.11"))
 
 
-@click.command("demo")
+@click.command("demo", short_help="Build a demo cluster's CTL and ITL and print `show itl`.")
 @click.option(
     "--dir",
     "directory",
@@ -60,7 +60,7 @@ def demo(directory: Path) -> None:
         key = new_rsa_key(2048)
         cert = self_signed(org.name(cn), key, now=now)
         certs[label] = (cert, key)
-        write_atomically(directory / f"{label}.pem", pem.to_pem(cert, key))
+        write_atomically(directory / f"{label}.pem", pem.to_pem(cert, key), mode=PRIVATE)
     signer = Signer.from_private_key(*certs["CallManager"])
     cm = certs["CallManager"][0]
     timestamp = int(now.timestamp())

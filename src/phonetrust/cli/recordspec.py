@@ -21,7 +21,35 @@ class RecordSpec:
     include_signature: bool = True
 
 
-class RecordSpecType(click.ParamType[RecordSpec, str]):
+class _AsIsMetavar:
+    """Show the type's name as written: click upper-cases it, and record keys are lower case."""
+
+    name: str
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        return self.name
+
+
+class IPv4Type(_AsIsMetavar, click.ParamType[ipaddress.IPv4Address, str]):
+    """A dotted-quad IPv4 address, checked when the command line is read (exit 2 if wrong)."""
+
+    name = "A.B.C.D"
+
+    def convert(
+        self,
+        value: str | ipaddress.IPv4Address,
+        param: click.Parameter | None,
+        ctx: click.Context | None,
+    ) -> ipaddress.IPv4Address:
+        if isinstance(value, ipaddress.IPv4Address):
+            return value
+        try:
+            return ipaddress.IPv4Address(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an IPv4 address (A.B.C.D)", param, ctx)
+
+
+class RecordSpecType(_AsIsMetavar, click.ParamType[RecordSpec, str]):
     name = "ROLE=PEM[,dns=NAME][,ip=A.B.C.D][,hash-only][,no-signature]"
 
     def convert(
