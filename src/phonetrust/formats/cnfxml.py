@@ -1,0 +1,595 @@
+"""The per-phone configuration document, ``SEP<MAC>.cnf.xml``, as CUCM's TFTP builds it.
+
+:class:`PhoneConfig` is an immutable, validated description of one phone's
+configuration; :func:`render` turns it into the XML document, elements in
+CUCM's own order (``spec/config-xml.md`` §1) so that real phones and peer
+tools see a normal file. Every value is XML-escaped and the output depends
+on nothing but the input: the same config gives the same bytes, which is
+what a signature over the file needs.
+
+The reading side (what the simulated phone takes from such a file, real
+CUCM output included) is :func:`read` -> :class:`ParsedConfig`, defined in
+:mod:`.cnfxml_read` with the ``Parsed*`` entry types and re-exported here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+from xml.sax.saxutils import escape, quoteattr
+
+from phonetrust.errors import BuildError
+from phonetrust.formats.cnfxml_read import (
+    DEFAULT_CAPF_PORT,
+    DEFAULT_ETHERNET_PHONE_PORT,
+    DEFAULT_SECURED_SIP_PORT,
+    DEFAULT_SIP_PORT,
+    DEFAULT_TVS_PORT,
+    ParsedConfig,
+    read,
+)
+
+__all__ = [
+    "DEFAULT_CAPF_PORT",
+    "DEFAULT_ETHERNET_PHONE_PORT",
+    "DEFAULT_SECURED_SIP_PORT",
+    "DEFAULT_SIP_PORT",
+    "DEFAULT_TVS_PORT",
+    "MAX_CALL_MANAGERS",
+    "MAX_CAPF_ENTRIES",
+    "MAX_TVS_SERVERS",
+    "CallManagerMember",
+    "CapfEntry",
+    "ParsedConfig",
+    "PhoneConfig",
+    "SipLine",
+    "TvsMember",
+    "make_version_stamp",
+    "mirror_tvs",
+    "read",
+    "render",
+]
+
+MAX_CALL_MANAGERS = 3
+"""CUCM allows up to three members in a CallManager group."""
+MAX_TVS_SERVERS = 3
+"""One TVS per CallManager of the group (spec §2.4)."""
+MAX_CAPF_ENTRIES = 5
+"""The usecallmanagernz documentation allows up to five ``<capf>`` entries."""
+MAX_HOST_LENGTH = 50
+"""``processNodeName`` is at most 50 characters on the phone (spec §5)."""
+
+USECALLMANAGER = "USECALLMANAGER"
+"""The proxy keyword meaning "use the callManagerGroup" (spec §1)."""
+
+_INT_MAX = 2**31 - 1
+
+
+# -- validation helpers --------------------------------------------------------
+
+_DEVICE_NAME = re.compile(r"SEP[0-9A-F]{12}")
+_NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_ELEMENT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
+_CERT_HASH = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def _text(what: str, value: object, *, required: bool = False) -> str:
+    """Any text XML can carry."""
+    if not isinstance(value, str):
+        raise BuildError(f"{what} must be a string, not {type(value).__name__}")
+    bad = _NOT_XML_CHAR.search(value)
+    if bad is not None:
+        raise BuildError(f"{what} contains {bad.group()!r}, which an XML document cannot carry")
+    if required and not value:
+        raise BuildError(f"{what} must not be empty")
+    return value
+
+
+def _token(what: str, value: object, *, required: bool = False) -> str:
+    """Text a phone reads without its surrounding whitespace, so it must have none."""
+    text = _text(what, value, required=required)
+    if text != text.strip():
+        raise BuildError(f"{what} must not start or end with whitespace: {text!r}")
+    return text
+
+
+def _host(what: str, value: object, *, required: bool = True) -> str:
+    text = _text(what, value, required=required)
+    if any(c.isspace() for c in text):
+        raise BuildError(f"{what} is a host name or address and cannot contain spaces: {text!r}")
+    if len(text) > MAX_HOST_LENGTH:
+        raise BuildError(f"{what} is longer than {MAX_HOST_LENGTH} characters: {text!r}")
+    return text
+
+
+def _int(what: str, value: object, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BuildError(f"{what} must be an integer, not {type(value).__name__}")
+    if not low <= value <= high:
+        raise BuildError(f"{what} must be from {low} to {high}, not {value}")
+    return value
+
+
+def _port(what: str, value: object) -> int:
+    return _int(what, value, 1, 65535)
+
+
+def _items(what: str, value: object, kind: type, low: int, high: int) -> tuple[object, ...]:
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise BuildError(f"{what} must be a tuple of {kind.__name__}")
+    items = tuple(value)
+    if not low <= len(items) <= high:
+        raise BuildError(f"{what} must hold {low} to {high} entries, not {len(items)}")
+    for item in items:
+        if not isinstance(item, kind):
+            raise BuildError(f"{what} must hold {kind.__name__} values, not {type(item).__name__}")
+    return items
+
+
+def _ordered(what: str, priorities: list[int]) -> None:
+    if any(a >= b for a, b in itertools.pairwise(priorities)):
+        raise BuildError(f"{what} must be listed by strictly increasing priority, not {priorities}")
+
+
+def _pairs(what: str, value: object) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise BuildError(f"{what} must be a tuple of (key, value) pairs")
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for pair in value:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise BuildError(f"{what} must hold (key, value) pairs, not {pair!r}")
+        key, setting = pair
+        if not isinstance(key, str) or _ELEMENT_NAME.fullmatch(key) is None:
+            raise BuildError(f"{what} key {key!r} is not a usable element name")
+        if key.lower().startswith("xml"):
+            raise BuildError(f"{what} key {key!r}: names starting with 'xml' are reserved")
+        if key in seen:
+            raise BuildError(f"{what} sets {key!r} twice")
+        seen.add(key)
+        pairs.append((key, _token(f"{what} value of {key!r}", setting)))
+    return tuple(pairs)
+
+
+# -- the values ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallManagerMember:
+    """A CallManager node of the phone's group, as ``members/member/callManager``."""
+
+    name: str
+    process_node_name: str
+    description: str
+    priority: int
+    ethernet_phone_port: int = DEFAULT_ETHERNET_PHONE_PORT
+    sip_port: int = DEFAULT_SIP_PORT
+    secured_sip_port: int = DEFAULT_SECURED_SIP_PORT
+
+    def __post_init__(self) -> None:
+        _text("CallManager name", self.name, required=True)
+        _host("CallManager processNodeName", self.process_node_name)
+        _text("CallManager description", self.description)
+        _int("CallManager priority", self.priority, 0, 999_999)
+        _port("ethernetPhonePort", self.ethernet_phone_port)
+        _port("sipPort", self.sip_port)
+        _port("securedSipPort", self.secured_sip_port)
+
+
+@dataclass(frozen=True, slots=True)
+class TvsMember:
+    """A TVS server, as ``TVS/members/member``; lower priority is tried first."""
+
+    address: str
+    port: int = DEFAULT_TVS_PORT
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        _host("TVS address", self.address)
+        _port("TVS port", self.port)
+        _int("TVS priority", self.priority, 0, 999_999)
+
+
+@dataclass(frozen=True, slots=True)
+class CapfEntry:
+    """Where CAPF runs, as ``capfList/capf``; CUCM writes an empty host when idle."""
+
+    process_node_name: str
+    phone_port: int = DEFAULT_CAPF_PORT
+
+    def __post_init__(self) -> None:
+        _host("CAPF processNodeName", self.process_node_name, required=False)
+        _port("CAPF phonePort", self.phone_port)
+
+
+@dataclass(frozen=True, slots=True)
+class SipLine:
+    """A SIP line button (``featureID`` 9); SCCP phones get lines over SCCP instead."""
+
+    directory_number: str
+    display_name: str = ""
+    label: str = ""
+
+    def __post_init__(self) -> None:
+        _host("SIP line directory number", self.directory_number)
+        _text("SIP line display name", self.display_name)
+        _text("SIP line label", self.label)
+
+
+def mirror_tvs(members: tuple[CallManagerMember, ...]) -> tuple[TvsMember, ...]:
+    """The TVS list CUCM derives from a CallManager group: same hosts, same order, port 2445."""
+    return tuple(TvsMember(m.process_node_name, DEFAULT_TVS_PORT, m.priority) for m in members)
+
+
+def make_version_stamp(epoch_seconds: int, unique: uuid.UUID) -> str:
+    """A CUCM 7+ ``versionStamp``: ``<unix-epoch>-<uuid>``. Bump it on every change."""
+    return f"{_int('epoch seconds', epoch_seconds, 0, 2**63 - 1)}-{unique}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PhoneConfig:
+    """Everything :func:`render` needs for one phone; invalid values raise BuildError.
+
+    ``tvs=None`` (the default) mirrors the CallManager group, as CUCM does;
+    ``tvs=()`` leaves the ``<TVS>`` block out, like pre-11 output. With
+    ``secure_urls=False`` the ``secure*URL`` elements carry the plain HTTP
+    URLs, which is what "Prepare Cluster for Rollback to pre 8.0" does. The
+    service URLs point at ``url_host``, by default the first member.
+    """
+
+    device_name: str
+    model: str
+    protocol: Literal["SIP", "SCCP"]
+    cm_group_name: str
+    members: tuple[CallManagerMember, ...]
+    version_stamp: str
+    tvs: tuple[TvsMember, ...] | None = None
+    capf: tuple[CapfEntry, ...] = (CapfEntry(""),)
+    capf_auth_mode: int = 0
+    device_security_mode: int = 1
+    transport_layer_protocol: int = 4
+    load_information: str = ""
+    vendor_config: tuple[tuple[str, str], ...] = ()
+    common_config: tuple[tuple[str, str], ...] = ()
+    enterprise_config: tuple[tuple[str, str], ...] = ()
+    secure_urls: bool = True
+    url_host: str = ""
+    ssh_user_id: str = ""
+    ssh_password: str = ""
+    cert_hash: str = ""
+    encr_config: bool = False
+    sip_lines: tuple[SipLine, ...] = ()
+    ip_address_mode: int = 0
+    device_pool_name: str = "Default"
+    date_time_setting_name: str = "CMLocal"
+    date_template: str = "M/D/YA"
+    time_zone: str = "Greenwich Standard Time"
+    olson_time_zone: str = "Etc/GMT"
+    ntp_servers: tuple[str, ...] = ()
+    tftp_default: bool = True
+    connection_monitor_duration: int = 120
+    phone_password: str = ""
+    user_locale: str = "English_United_States"
+    user_locale_lang_code: str = "en_US"
+    network_locale: str = "United_States"
+    locale_version: str = "14.0.0.0(1)"
+    idle_timeout: int = 0
+    tls_resumption_timer: int = 3600
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device_name, str) or not _DEVICE_NAME.fullmatch(self.device_name):
+            raise BuildError(
+                f"device name {self.device_name!r} is not 'SEP' + 12 upper-case hex digits"
+            )
+        _text("model", self.model, required=True)
+        if self.protocol not in ("SIP", "SCCP"):
+            raise BuildError(f"device protocol must be 'SIP' or 'SCCP', not {self.protocol!r}")
+        _text("CallManager group name", self.cm_group_name, required=True)
+        members = _items("members", self.members, CallManagerMember, 1, MAX_CALL_MANAGERS)
+        object.__setattr__(self, "members", members)
+        _ordered("CallManager group members", [m.priority for m in self.members])
+        if self.tvs is not None:
+            object.__setattr__(self, "tvs", _items("tvs", self.tvs, TvsMember, 0, MAX_TVS_SERVERS))
+            _ordered("TVS members", [t.priority for t in self.tvs])
+        object.__setattr__(self, "capf", _items("capf", self.capf, CapfEntry, 0, MAX_CAPF_ENTRIES))
+        _int("capfAuthMode", self.capf_auth_mode, 0, 4)
+        _int("deviceSecurityMode", self.device_security_mode, 1, 3)
+        _int("transportLayerProtocol", self.transport_layer_protocol, 1, 4)
+        _int("ipAddressMode", self.ip_address_mode, 0, 2)
+        _token("loadInformation", self.load_information)
+        _token("versionStamp", self.version_stamp)
+        for name in ("vendor_config", "common_config", "enterprise_config"):
+            object.__setattr__(self, name, _pairs(name, getattr(self, name)))
+        for name in ("secure_urls", "encr_config", "tftp_default"):
+            if not isinstance(getattr(self, name), bool):
+                raise BuildError(f"{name} must be True or False")
+        _host("url_host", self.url_host, required=False)
+        if self.cert_hash and (
+            not isinstance(self.cert_hash, str) or not _CERT_HASH.fullmatch(self.cert_hash)
+        ):
+            raise BuildError(
+                f"certHash must be empty or 32 hex digits (MD5), not {self.cert_hash!r}"
+            )
+        lines = _items("sip_lines", self.sip_lines, SipLine, 0, 999)
+        object.__setattr__(self, "sip_lines", lines)
+        if lines and self.protocol == "SCCP":
+            raise BuildError("an SCCP phone gets its lines over SCCP: sip_lines must be empty")
+        ntps = _items("ntp_servers", self.ntp_servers, str, 0, 5)
+        object.__setattr__(self, "ntp_servers", ntps)
+        for ntp in ntps:
+            _host("NTP server", ntp)
+        for name in (
+            "ssh_user_id",
+            "ssh_password",
+            "device_pool_name",
+            "date_time_setting_name",
+            "date_template",
+            "time_zone",
+            "olson_time_zone",
+            "phone_password",
+            "user_locale",
+            "user_locale_lang_code",
+            "network_locale",
+            "locale_version",
+        ):
+            _text(name, getattr(self, name))
+        for name in ("connection_monitor_duration", "idle_timeout", "tls_resumption_timer"):
+            _int(name, getattr(self, name), 0, _INT_MAX)
+
+    @property
+    def file_name(self) -> str:
+        """``SEP<MAC>.cnf.xml``."""
+        return f"{self.device_name}.cnf.xml"
+
+    @property
+    def tvs_members(self) -> tuple[TvsMember, ...]:
+        """The TVS servers written to the file (the group's hosts unless given)."""
+        return mirror_tvs(self.members) if self.tvs is None else self.tvs
+
+    @property
+    def service_host(self) -> str:
+        """The host of the Tomcat service URLs."""
+        return self.url_host or self.members[0].process_node_name
+
+
+# -- rendering -----------------------------------------------------------------
+
+_Value = str | int | bool
+
+
+class _Writer:
+    """Indented XML, two spaces a level, every text and attribute escaped."""
+
+    def __init__(self) -> None:
+        self._lines: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>']
+        self._depth = 0
+
+    def leaf(self, tag: str, value: _Value = "", attrs: Mapping[str, _Value] | None = None) -> None:
+        text = escape(_str(value), {"\r": "&#13;"})  # a bare CR would read back as LF
+        self._line(f"<{tag}{_attrs(attrs)}>{text}</{tag}>")
+
+    @contextmanager
+    def element(self, tag: str, attrs: Mapping[str, _Value] | None = None) -> Iterator[None]:
+        self._line(f"<{tag}{_attrs(attrs)}>")
+        self._depth += 1
+        yield
+        self._depth -= 1
+        self._line(f"</{tag}>")
+
+    def leaves(self, pairs: tuple[tuple[str, _Value], ...]) -> None:
+        for tag, value in pairs:
+            self.leaf(tag, value)
+
+    def result(self) -> bytes:
+        return ("\n".join(self._lines) + "\n").encode("utf-8")
+
+    def _line(self, text: str) -> None:
+        self._lines.append("  " * self._depth + text)
+
+
+def _str(value: _Value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _attrs(attrs: Mapping[str, _Value] | None) -> str:
+    return "".join(f" {k}={quoteattr(_str(v))}" for k, v in (attrs or {}).items())
+
+
+def render(config: PhoneConfig) -> bytes:
+    """The configuration document for ``config``, in CUCM's element order."""
+    w = _Writer()
+    with w.element("device"):
+        w.leaf("fullConfig", True)
+        w.leaf("deviceProtocol", config.protocol)
+        w.leaf("sshUserId", config.ssh_user_id)
+        w.leaf("sshPassword", config.ssh_password)
+        w.leaf("ipAddressMode", config.ip_address_mode)
+        _device_pool(w, config)
+        if config.tvs_members:
+            with w.element("TVS"), w.element("members"):
+                for tvs in config.tvs_members:
+                    with w.element("member", {"priority": tvs.priority}):
+                        w.leaf("port", tvs.port)
+                        w.leaf("address", tvs.address)
+        if config.protocol == "SIP":
+            _sip_profile(w, config)
+        with w.element("commonProfile"):
+            w.leaf("phonePassword", config.phone_password)
+            w.leaf("backgroundImageAccess", True)
+            w.leaf("callLogBlfEnabled", 2)
+        w.leaf("loadInformation", config.load_information)
+        for block in ("vendorConfig", "commonConfig", "enterpriseConfig"):
+            with w.element(block):
+                w.leaves(getattr(config, block.replace("Config", "_config")))
+        w.leaf("versionStamp", config.version_stamp)
+        _locales(w, config)
+        w.leaf("deviceSecurityMode", config.device_security_mode)
+        w.leaf("idleTimeout", config.idle_timeout)
+        _urls(w, config)
+        w.leaves(_DSCP)
+        w.leaf("transportLayerProtocol", config.transport_layer_protocol)
+        w.leaf("capfAuthMode", config.capf_auth_mode)
+        if config.capf:
+            with w.element("capfList"):
+                for capf in config.capf:
+                    with w.element("capf"):
+                        w.leaf("phonePort", capf.phone_port)
+                        w.leaf("processNodeName", capf.process_node_name)
+        w.leaf("certHash", config.cert_hash)
+        w.leaf("encrConfig", config.encr_config)
+        w.leaf("TLSResumptionTimer", config.tls_resumption_timer)
+        with w.element("phoneServices", {"useHTTPS": config.secure_urls}):
+            w.leaf("provisioning", 0)
+    return w.result()
+
+
+def _locales(w: _Writer, config: PhoneConfig) -> None:
+    with w.element("userLocale"):
+        w.leaf("name", config.user_locale)
+        w.leaf("uid", 1)
+        w.leaf("langCode", config.user_locale_lang_code)
+        w.leaf("version", config.locale_version)
+        w.leaf("winCharSet", "utf-8")
+    w.leaf("networkLocale", config.network_locale)
+    with w.element("networkLocaleInfo"):
+        w.leaf("name", config.network_locale)
+        w.leaf("uid", 64)
+        w.leaf("version", config.locale_version)
+
+
+def _device_pool(w: _Writer, config: PhoneConfig) -> None:
+    with w.element("devicePool"):
+        w.leaf("revertPriority", 0)
+        w.leaf("name", config.device_pool_name)
+        with w.element("dateTimeSetting"):
+            w.leaf("name", config.date_time_setting_name)
+            w.leaf("dateTemplate", config.date_template)
+            w.leaf("timeZone", config.time_zone)
+            w.leaf("olsonTimeZone", config.olson_time_zone)
+            if config.ntp_servers:
+                with w.element("ntps"):
+                    for ntp in config.ntp_servers:
+                        with w.element("ntp"):
+                            w.leaves((("name", ntp), ("nameV6", ""), ("ntpMode", "Unicast")))
+        with w.element("callManagerGroup"):
+            w.leaf("name", config.cm_group_name)
+            w.leaf("tftpDefault", config.tftp_default)
+            with w.element("members"):
+                for m in config.members:
+                    with w.element("member", {"priority": m.priority}), w.element("callManager"):
+                        w.leaf("name", m.name)
+                        w.leaf("description", m.description)
+                        with w.element("ports"):
+                            w.leaf("ethernetPhonePort", m.ethernet_phone_port)
+                            w.leaf("sipPort", m.sip_port)
+                            w.leaf("securedSipPort", m.secured_sip_port)
+                            with w.element("mgcpPorts"):
+                                w.leaves((("listen", 2427), ("keepAlive", 2428)))
+                        w.leaf("processNodeName", m.process_node_name)
+        with w.element("srstInfo"):
+            w.leaves(_SRST_DISABLED)
+        w.leaf("connectionMonitorDuration", config.connection_monitor_duration)
+
+
+def _sip_profile(w: _Writer, config: PhoneConfig) -> None:
+    with w.element("sipProfile"):
+        with w.element("sipProxies"):
+            w.leaves(_SIP_PROXIES)
+        with w.element("sipCallFeatures"):
+            w.leaves(_SIP_CALL_FEATURES)
+        with w.element("sipStack"):
+            w.leaves(_SIP_STACK)
+        w.leaves(_SIP_MEDIA)
+        with w.element("sipLines"):
+            for button, line in enumerate(config.sip_lines, start=1):
+                with w.element("line", {"button": button, "lineIndex": button}):
+                    w.leaf("featureID", 9)
+                    w.leaf("featureLabel", line.label)
+                    w.leaf("proxy", USECALLMANAGER)
+                    w.leaf("port", DEFAULT_SIP_PORT)
+                    w.leaf("name", line.directory_number)
+                    w.leaf("displayName", line.display_name)
+                    with w.element("autoAnswer"):
+                        w.leaf("autoAnswerEnabled", 2)
+                    w.leaves(_SIP_LINE_DEFAULTS)
+                    w.leaf("contact", line.directory_number)
+                    w.leaves((("maxNumCalls", 4), ("busyTrigger", 2)))
+        w.leaves(_SIP_TAIL)
+
+
+# (plain element, secure twin or None, path on Tomcat or None for "empty")
+_URLS: tuple[tuple[str, str | None, str | None], ...] = (
+    ("authenticationURL", "secureAuthenticationURL", "/ccmcip/authenticate.jsp"),
+    ("directoryURL", "secureDirectoryURL", "/ccmcip/xmldirectory.jsp"),
+    ("idleURL", "secureIdleURL", None),
+    ("informationURL", "secureInformationURL", "/ccmcip/GetTelecasterHelpText.jsp"),
+    ("messagesURL", "secureMessagesURL", None),
+    ("proxyServerURL", None, None),
+    ("servicesURL", "secureServicesURL", "/ccmcip/getservicesmenu.jsp"),
+)
+
+
+def _urls(w: _Writer, config: PhoneConfig) -> None:
+    host = config.service_host
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal
+    for tag, _, path in _URLS:
+        w.leaf(tag, f"http://{host}:8080{path}" if path else "")
+    scheme, port = ("https", 8443) if config.secure_urls else ("http", 8080)
+    for _, secure_tag, path in _URLS:
+        if secure_tag is not None:
+            w.leaf(secure_tag, f"{scheme}://{host}:{port}{path}" if path else "")
+
+
+def _table(spec: str) -> tuple[tuple[str, _Value], ...]:
+    """Fixed CUCM defaults written as ``name=value`` words (``name=`` for empty)."""
+    return tuple((name, value) for name, _, value in (w.partition("=") for w in spec.split()))
+
+
+_DSCP = _table("dscpForSCCPPhoneConfig=96 dscpForSCCPPhoneServices=0 dscpForCm2Dvce=96")
+_SRST_DISABLED = _table(
+    "name=Disable srstOption=Disable userModifiable=false"
+    " ipAddr1= port1=2000 ipAddr2= port2=2000 ipAddr3= port3=2000"
+    " sipIpAddr1= sipPort1=5060 sipIpAddr2= sipPort2=5060 sipIpAddr3= sipPort3=5060"
+    " isSecure=false"
+)
+_SIP_PROXIES = _table(
+    f"backupProxy={USECALLMANAGER} backupProxyPort=5060"
+    f" emergencyProxy={USECALLMANAGER} emergencyProxyPort=5060"
+    f" outboundProxy={USECALLMANAGER} outboundProxyPort=5060 registerWithProxy=true"
+)
+_SIP_CALL_FEATURES = _table(
+    "cnfJoinEnabled=true callForwardURI=x-cisco-serviceuri-cfwdall"
+    " callPickupURI=x-cisco-serviceuri-pickup callPickupListURI=x-cisco-serviceuri-opickup"
+    " callPickupGroupURI=x-cisco-serviceuri-gpickup meetMeServiceURI=x-cisco-serviceuri-meetme"
+    " abbreviatedDialURI=x-cisco-serviceuri-abbrdial rfc2543Hold=false callHoldRingback=2"
+    " localCfwdEnable=true semiAttendedTransfer=true anonymousCallBlock=2 callerIdBlocking=2"
+    " dndControl=0 remoteCcEnable=true"
+)
+_SIP_STACK = _table(
+    "sipInviteRetx=6 sipRetx=10 timerInviteExpires=180 timerRegisterExpires=3600"
+    " timerRegisterDelta=5 timerKeepAliveExpires=120 timerSubscribeExpires=120"
+    " timerSubscribeDelta=5 timerT1=500 timerT2=4000 maxRedirects=70 remotePartyID=true"
+    " userInfo=None"
+)
+_SIP_MEDIA = _table(
+    "autoAnswerTimer=1 transferOnhookEnabled=false enableVad=false preferredCodec=none"
+    " dtmfAvtPayload=101 dtmfDbLevel=3 dtmfOutofBand=avt kpml=3 phoneLabel= stutterMsgWaiting=0"
+    " callStats=false offhookToFirstDigitTimer=15000 T302Timer=15000 startMediaPort=16384"
+    " stopMediaPort=32766"
+)
+_SIP_LINE_DEFAULTS = _table(
+    "callWaiting=3 sharedLine=false messageWaitingLampPolicy=3 messagesNumber="
+    " ringSettingIdle=4 ringSettingActive=5"
+)
+_SIP_TAIL = _table(
+    "voipControlPort=5060 dscpForAudio=184 dscpVideo=136 ringSettingBusyStationPolicy=0"
+    " dialTemplate="
+)
