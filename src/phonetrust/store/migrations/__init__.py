@@ -1,0 +1,50 @@
+"""Alembic migrations of the store, run from code: no ``alembic.ini`` is needed.
+
+``upgrade(url)`` brings a database to the newest revision. The environment
+(``env.py``) runs on the connection handed to it in ``Config.attributes``,
+so an in-memory SQLite database or an engine the caller already holds is
+migrated in place.
+
+To start a new revision during development, from Python::
+
+    from alembic import command
+    from phonetrust.store.migrations import config
+    command.revision(config(), "what changes", rev_id="0002")
+
+then write its body by hand so that the revisions build exactly
+``schema.py`` again (a test compares the two on SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+from phonetrust.store.engine import make_engine
+
+SCRIPT_LOCATION = Path(__file__).parent
+
+
+def config() -> Config:
+    """An Alembic configuration built in code, pointing at this package."""
+    cfg = Config()
+    # set_main_option goes through ConfigParser interpolation: escape '%'.
+    cfg.set_main_option("script_location", str(SCRIPT_LOCATION).replace("%", "%%"))
+    cfg.set_main_option("path_separator", "os")
+    return cfg
+
+
+def upgrade(target: str | Engine, revision: str = "head") -> None:
+    """Run ``alembic upgrade <revision>`` on the database at ``target`` (a URL or an engine)."""
+    engine = make_engine(target) if isinstance(target, str) else target
+    try:
+        with engine.begin() as connection:
+            cfg = config()
+            cfg.attributes["connection"] = connection
+            command.upgrade(cfg, revision)
+    finally:
+        if isinstance(target, str):
+            engine.dispose()

@@ -1,0 +1,1 @@
+"""Alembic revisions, written by hand; each must keep ``schema.py`` and the database equal."""

@@ -1,0 +1,157 @@
+"""The repository contract the service layer programs against.
+
+A :class:`Repository` opens units of work (:class:`UnitOfWork`); everything
+done inside one commits together or not at all, which is how a published
+file plan and the change that caused it become visible at the same moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from phonetrust.policy.domain import (
+    CallManagerGroup,
+    CertName,
+    Device,
+    Node,
+    OwnCertificate,
+    SecurityMode,
+    SecurityProfile,
+    SignerOption,
+    TrustedCertificate,
+    TrustStore,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """The cluster-wide record: one per database."""
+
+    name: str
+    security_mode: SecurityMode
+    signer: SignerOption
+    created_at: datetime
+    itl_reset_active: bool = False
+    """An ``utils itl reset`` ITL is being served until the next TFTP restart."""
+    password_changed_at: datetime | None = None
+    p12_exported_at: datetime | None = None
+    ctl_deleted: bool = False
+    """``file delete tftp CTLFile.tlv`` removed the CTL; ``utils ctl`` brings it back."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    at: datetime
+    who: str
+    action: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    kind: str
+    message: str
+    raised_at: datetime
+    cleared_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCounter:
+    """The CTL client's per-eToken password failure counter (D3)."""
+
+    serial: str
+    failures: int = 0
+    locked: bool = False
+
+
+class UnitOfWork(Protocol):
+    # -- cluster ---------------------------------------------------------------
+    def get_cluster(self) -> ClusterState | None: ...
+    def put_cluster(self, state: ClusterState) -> None: ...
+
+    # -- nodes -----------------------------------------------------------------
+    def list_nodes(self) -> list[Node]: ...
+    def get_node(self, host: str) -> Node | None: ...
+    def put_node(self, node: Node) -> None: ...
+    def rename_node(self, old_host: str, node: Node) -> None:
+        """Replace ``old_host`` by ``node`` everywhere it is referred to (certificates, groups)."""
+        ...
+
+    def delete_node(self, host: str) -> None: ...
+
+    # -- own certificates (history kept; the newest per node and name is current)
+    def current_certificate(self, node: str, name: CertName) -> OwnCertificate | None: ...
+    def list_own_certificates(self, node: str | None = None) -> list[OwnCertificate]: ...
+    def certificate_history(self, node: str, name: CertName) -> list[OwnCertificate]: ...
+    def add_own_certificate(self, cert: OwnCertificate) -> None: ...
+
+    # -- trust stores -----------------------------------------------------------
+    def list_trusted(self, store: TrustStore | None = None) -> list[TrustedCertificate]: ...
+    def add_trusted(self, cert: TrustedCertificate) -> bool:
+        """False (and no change) when that store already holds that certificate."""
+        ...
+
+    def delete_trusted(self, store: TrustStore, der: bytes) -> bool: ...
+
+    # -- CallManager groups, profiles, devices ----------------------------------
+    def list_groups(self) -> list[CallManagerGroup]: ...
+    def get_group(self, name: str) -> CallManagerGroup | None: ...
+    def put_group(self, group: CallManagerGroup) -> None: ...
+    def delete_group(self, name: str) -> bool: ...
+    def list_profiles(self) -> list[SecurityProfile]: ...
+    def get_profile(self, name: str) -> SecurityProfile | None: ...
+    def put_profile(self, profile: SecurityProfile) -> None: ...
+    def delete_profile(self, name: str) -> bool: ...
+    def list_devices(self) -> list[Device]: ...
+    def get_device(self, name: str) -> Device | None: ...
+    def put_device(self, device: Device) -> None: ...
+    def delete_device(self, name: str) -> bool: ...
+
+    # -- enterprise parameters -------------------------------------------------
+    def get_params(self) -> dict[str, str]: ...
+    def set_param(self, name: str, value: str) -> None: ...
+
+    # -- audit and alerts ------------------------------------------------------
+    def append_audit(self, entry: AuditEntry) -> None: ...
+    def list_audit(self, limit: int = 100) -> list[AuditEntry]:
+        """Newest first."""
+        ...
+
+    def raise_alert(self, kind: str, message: str, at: datetime) -> None:
+        """Open an alert of ``kind`` (or refresh the message and time of the open one)."""
+        ...
+
+    def clear_alert(self, kind: str, at: datetime) -> bool: ...
+    def list_alerts(self, *, open_only: bool = True) -> list[Alert]: ...
+
+    # -- the published file plan -------------------------------------------------
+    def publish(self, files: Mapping[tuple[str, str], bytes]) -> int:
+        """Store a complete new plan {(node, file name): bytes}; returns its version number."""
+        ...
+
+    def current_version(self) -> int:
+        """0 before anything was published."""
+        ...
+
+    def published_file(
+        self, node: str, filename: str, version: int | None = None
+    ) -> bytes | None: ...
+    def published_names(self, node: str, version: int | None = None) -> dict[str, int]:
+        """{file name: size} of a node's files in a version (the current one by default)."""
+        ...
+
+    # -- eTokens -------------------------------------------------------------------
+    def get_token_counter(self, serial: str) -> TokenCounter: ...
+    def put_token_counter(self, counter: TokenCounter) -> None: ...
+
+
+class Repository(Protocol):
+    def unit_of_work(self) -> AbstractContextManager[UnitOfWork]:
+        """A transaction: commits when the block ends normally, rolls back on an exception."""
+        ...
+
+    def close(self) -> None: ...

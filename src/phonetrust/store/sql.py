@@ -1,0 +1,386 @@
+"""The SQL implementation of :mod:`phonetrust.store.repository` (SQLAlchemy Core).
+
+One :class:`SqlRepository` per database URL: SQLite by default
+(:func:`sqlite_url`), PostgreSQL with ``postgresql+psycopg://...``. Each unit
+of work is one database transaction (``engine.begin()``).
+
+Semantics the contract leaves open, decided here:
+
+- ``put_*`` are upserts keyed by the natural name (host, group/profile/device
+  name, token serial, parameter name): a second ``put`` with the same key
+  replaces the whole row. ``put_cluster`` replaces the one cluster row.
+- ``delete_node`` removes the node and its certificate history; groups that
+  list it and published files are left alone (the service republishes).
+- ``rename_node`` raises :class:`~phonetrust.errors.LocalError` when the old
+  host does not exist or the new host is another existing node. Published
+  files of every version move to the new name; files an earlier, deleted node
+  of that name left behind are dropped first.
+- ``list_own_certificates`` lists the *current* certificate of each (node,
+  name), ordered by node then name; ``certificate_history`` lists them all,
+  oldest first (the current one last).
+- Lists are ordered: nodes publisher first then by host; groups, profiles
+  and devices by name; trusted certificates by store, then when added; audit
+  and alerts newest first.
+- Concurrent units of work: on SQLite each one takes the write lock when it
+  begins (``BEGIN IMMEDIATE``), so they run one after the other; on
+  PostgreSQL they run at READ COMMITTED and ``publish`` locks the version
+  table, so concurrent publishes get consecutive numbers.
+- ``publish`` stamps its version with the wall-clock time (the contract
+  passes none); plan versions are numbered 1, 2, ... and never reused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Table,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+
+from phonetrust.errors import LocalError
+from phonetrust.policy.domain import (
+    CallManagerGroup,
+    CertName,
+    Device,
+    Node,
+    OwnCertificate,
+    SecurityProfile,
+    TrustedCertificate,
+    TrustStore,
+)
+from phonetrust.store import migrations, rows
+from phonetrust.store import schema as t
+from phonetrust.store.engine import make_engine, sqlite_url
+from phonetrust.store.repository import (
+    Alert,
+    AuditEntry,
+    ClusterState,
+    Repository,
+    TokenCounter,
+    UnitOfWork,
+)
+
+__all__ = ["SqlRepository", "SqlUnitOfWork", "make_engine", "open_repository", "sqlite_url"]
+
+
+class SqlRepository:
+    """A :class:`~phonetrust.store.repository.Repository` over one SQLAlchemy engine.
+
+    The schema must already be current: use :func:`open_repository`, which migrates first.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+
+    @contextmanager
+    def unit_of_work(self) -> Iterator[SqlUnitOfWork]:
+        with self.engine.begin() as connection:
+            yield SqlUnitOfWork(connection)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_repository(url: str) -> SqlRepository:
+    """Open the database at ``url``, bringing its schema to the newest revision first."""
+    repository = SqlRepository(url)
+    try:
+        migrations.upgrade(repository.engine)
+    except BaseException:
+        repository.close()
+        raise
+    return repository
+
+
+class SqlUnitOfWork:
+    """Every :class:`~phonetrust.store.repository.UnitOfWork` operation, on one connection."""
+
+    def __init__(self, connection: Connection) -> None:
+        self._c = connection
+
+    # -- helpers ----------------------------------------------------------------
+    def _insert(self, table: Table, values: Mapping[str, Any]) -> Any:
+        """``INSERT ... ON CONFLICT`` capable insert of ``values``, or None on other dialects."""
+        dialect = self._c.dialect.name
+        if dialect == "postgresql":
+            return postgresql.insert(table).values(dict(values))
+        if dialect == "sqlite":
+            return sqlite.insert(table).values(dict(values))
+        return None
+
+    def _upsert(self, table: Table, values: Mapping[str, Any], key: Sequence[str]) -> None:
+        """Insert ``values``, or overwrite the row with the same ``key`` columns."""
+        changes = {name: value for name, value in values.items() if name not in key}
+        stmt: postgresql.Insert | sqlite.Insert | None = self._insert(table, values)
+        if stmt is not None:
+            if changes:
+                self._c.execute(stmt.on_conflict_do_update(index_elements=key, set_=changes))
+            else:
+                self._c.execute(stmt.on_conflict_do_nothing(index_elements=key))
+            return
+        # Any other dialect: update, else insert (not safe against a concurrent insert).
+        where = [table.c[name] == values[name] for name in key]
+        if changes:
+            if self._c.execute(update(table).where(*where).values(changes)).rowcount:
+                return
+        elif self._c.execute(select(*table.primary_key.columns).where(*where)).first():
+            return
+        self._c.execute(insert(table).values(dict(values)))
+
+    def _delete_by_name(self, table: Table, name: str) -> bool:
+        return self._c.execute(delete(table).where(table.c.name == name)).rowcount > 0
+
+    # -- cluster ----------------------------------------------------------------
+    def get_cluster(self) -> ClusterState | None:
+        query = select(t.cluster).where(t.cluster.c.id == rows.CLUSTER_ID)
+        row = self._c.execute(query).first()
+        return None if row is None else rows.cluster_from(row)
+
+    def put_cluster(self, state: ClusterState) -> None:
+        self._upsert(t.cluster, rows.cluster_row(state), ["id"])
+
+    # -- nodes ------------------------------------------------------------------
+    def list_nodes(self) -> list[Node]:
+        query = select(t.nodes).order_by(t.nodes.c.publisher.desc(), t.nodes.c.host)
+        return [rows.node_from(row) for row in self._c.execute(query)]
+
+    def get_node(self, host: str) -> Node | None:
+        row = self._c.execute(select(t.nodes).where(t.nodes.c.host == host)).first()
+        return None if row is None else rows.node_from(row)
+
+    def put_node(self, node: Node) -> None:
+        self._upsert(t.nodes, rows.node_row(node), ["host"])
+
+    def rename_node(self, old_host: str, node: Node) -> None:
+        if self.get_node(old_host) is None:
+            raise LocalError(f"Cannot rename node {old_host!r}: there is no such node")
+        if node.host == old_host:
+            self.put_node(node)
+            return
+        if self.get_node(node.host) is not None:
+            raise LocalError(f"Cannot rename node {old_host!r} to {node.host!r}: it already exists")
+        new = node.host
+        self._c.execute(insert(t.nodes).values(rows.node_row(node)))
+        certs = t.own_certificates
+        self._c.execute(update(certs).where(certs.c.node == old_host).values(node=new))
+        files = t.published_files
+        self._c.execute(delete(files).where(files.c.node == new))
+        self._c.execute(update(files).where(files.c.node == old_host).values(node=new))
+        for group in self.list_groups():
+            if old_host in group.members:
+                members = tuple(new if m == old_host else m for m in group.members)
+                self.put_group(CallManagerGroup(group.name, members))
+        self._c.execute(delete(t.nodes).where(t.nodes.c.host == old_host))
+
+    def delete_node(self, host: str) -> None:
+        self._c.execute(delete(t.nodes).where(t.nodes.c.host == host))
+
+    # -- own certificates ---------------------------------------------------------
+    def _own_query(self, node: str | None, name: CertName | None) -> list[OwnCertificate]:
+        c = t.own_certificates.c
+        query = select(t.own_certificates).order_by(c.node, c.name, c.created_at, c.id)
+        if node is not None:
+            query = query.where(c.node == node)
+        if name is not None:
+            query = query.where(c.name == name.value)
+        return [rows.own_from(row) for row in self._c.execute(query)]
+
+    def current_certificate(self, node: str, name: CertName) -> OwnCertificate | None:
+        c = t.own_certificates.c
+        query = (
+            select(t.own_certificates)
+            .where(c.node == node, c.name == name.value)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(1)
+        )
+        row = self._c.execute(query).first()
+        return None if row is None else rows.own_from(row)
+
+    def list_own_certificates(self, node: str | None = None) -> list[OwnCertificate]:
+        current: dict[tuple[str, CertName], OwnCertificate] = {}
+        for cert in self._own_query(node, None):  # oldest first: the last one seen wins
+            current[cert.node, cert.name] = cert
+        return list(current.values())
+
+    def certificate_history(self, node: str, name: CertName) -> list[OwnCertificate]:
+        return self._own_query(node, name)
+
+    def add_own_certificate(self, cert: OwnCertificate) -> None:
+        self._c.execute(insert(t.own_certificates).values(rows.own_row(cert)))
+
+    # -- trust stores -------------------------------------------------------------
+    def list_trusted(self, store: TrustStore | None = None) -> list[TrustedCertificate]:
+        c = t.trusted_certificates.c
+        query = select(t.trusted_certificates).order_by(c.store, c.added_at, c.id)
+        if store is not None:
+            query = query.where(c.store == store.value)
+        return [rows.trusted_from(row) for row in self._c.execute(query)]
+
+    def add_trusted(self, cert: TrustedCertificate) -> bool:
+        values = rows.trusted_row(cert)
+        c = t.trusted_certificates.c
+        stmt: postgresql.Insert | sqlite.Insert | None = self._insert(
+            t.trusted_certificates, values
+        )
+        if stmt is not None:
+            ignoring = stmt.on_conflict_do_nothing(index_elements=["store", "sha256"])
+            return self._c.execute(ignoring.returning(c.id)).first() is not None
+        query = select(c.id).where(c.store == values["store"], c.sha256 == values["sha256"])
+        if self._c.execute(query).first() is not None:
+            return False
+        self._c.execute(insert(t.trusted_certificates).values(values))
+        return True
+
+    def delete_trusted(self, store: TrustStore, der: bytes) -> bool:
+        c = t.trusted_certificates.c
+        stmt = delete(t.trusted_certificates).where(
+            c.store == store.value, c.sha256 == rows.sha256_hex(der)
+        )
+        return self._c.execute(stmt).rowcount > 0
+
+    # -- CallManager groups -------------------------------------------------------
+    def list_groups(self) -> list[CallManagerGroup]:
+        query = select(t.cm_groups).order_by(t.cm_groups.c.name)
+        return [rows.group_from(row) for row in self._c.execute(query)]
+
+    def get_group(self, name: str) -> CallManagerGroup | None:
+        row = self._c.execute(select(t.cm_groups).where(t.cm_groups.c.name == name)).first()
+        return None if row is None else rows.group_from(row)
+
+    def put_group(self, group: CallManagerGroup) -> None:
+        self._upsert(t.cm_groups, rows.group_row(group), ["name"])
+
+    def delete_group(self, name: str) -> bool:
+        return self._delete_by_name(t.cm_groups, name)
+
+    # -- profiles -----------------------------------------------------------------
+    def list_profiles(self) -> list[SecurityProfile]:
+        query = select(t.profiles).order_by(t.profiles.c.name)
+        return [rows.profile_from(row) for row in self._c.execute(query)]
+
+    def get_profile(self, name: str) -> SecurityProfile | None:
+        row = self._c.execute(select(t.profiles).where(t.profiles.c.name == name)).first()
+        return None if row is None else rows.profile_from(row)
+
+    def put_profile(self, profile: SecurityProfile) -> None:
+        self._upsert(t.profiles, rows.profile_row(profile), ["name"])
+
+    def delete_profile(self, name: str) -> bool:
+        return self._delete_by_name(t.profiles, name)
+
+    # -- devices --------------------------------------------------------------------
+    def list_devices(self) -> list[Device]:
+        query = select(t.devices).order_by(t.devices.c.name)
+        return [rows.device_from(row) for row in self._c.execute(query)]
+
+    def get_device(self, name: str) -> Device | None:
+        row = self._c.execute(select(t.devices).where(t.devices.c.name == name)).first()
+        return None if row is None else rows.device_from(row)
+
+    def put_device(self, device: Device) -> None:
+        self._upsert(t.devices, rows.device_row(device), ["name"])
+
+    def delete_device(self, name: str) -> bool:
+        return self._delete_by_name(t.devices, name)
+
+    # -- enterprise parameters ------------------------------------------------------
+    def get_params(self) -> dict[str, str]:
+        query = select(t.params.c.name, t.params.c.value).order_by(t.params.c.name)
+        return {row.name: row.value for row in self._c.execute(query)}
+
+    def set_param(self, name: str, value: str) -> None:
+        self._upsert(t.params, {"name": name, "value": value}, ["name"])
+
+    # -- audit and alerts -----------------------------------------------------------
+    def append_audit(self, entry: AuditEntry) -> None:
+        self._c.execute(insert(t.audit).values(rows.audit_row(entry)))
+
+    def list_audit(self, limit: int = 100) -> list[AuditEntry]:
+        c = t.audit.c
+        query = select(t.audit).order_by(c.at.desc(), c.id.desc()).limit(max(limit, 0))
+        return [rows.audit_from(row) for row in self._c.execute(query)]
+
+    def raise_alert(self, kind: str, message: str, at: datetime) -> None:
+        c = t.alerts.c
+        stmt = (
+            update(t.alerts)
+            .where(c.kind == kind, c.cleared_at.is_(None))
+            .values(message=message, raised_at=at)
+        )
+        if self._c.execute(stmt).rowcount == 0:
+            self._c.execute(insert(t.alerts).values(kind=kind, message=message, raised_at=at))
+
+    def clear_alert(self, kind: str, at: datetime) -> bool:
+        c = t.alerts.c
+        stmt = update(t.alerts).where(c.kind == kind, c.cleared_at.is_(None)).values(cleared_at=at)
+        return self._c.execute(stmt).rowcount > 0
+
+    def list_alerts(self, *, open_only: bool = True) -> list[Alert]:
+        c = t.alerts.c
+        query = select(t.alerts).order_by(c.raised_at.desc(), c.id.desc())
+        if open_only:
+            query = query.where(c.cleared_at.is_(None))
+        return [rows.alert_from(row) for row in self._c.execute(query)]
+
+    # -- the published file plan ----------------------------------------------------
+    def publish(self, files: Mapping[tuple[str, str], bytes]) -> int:
+        if self._c.dialect.name == "postgresql":
+            # Concurrent publishers take turns (readers are not blocked), so each
+            # gets the next number instead of colliding on it.
+            self._c.exec_driver_sql("LOCK TABLE plan_versions IN SHARE ROW EXCLUSIVE MODE")
+        version = self.current_version() + 1
+        now = datetime.now(UTC)
+        self._c.execute(insert(t.plan_versions).values(version=version, created_at=now))
+        rows = [
+            {"version": version, "node": node, "filename": filename, "data": bytes(data)}
+            for (node, filename), data in files.items()
+        ]
+        if rows:
+            self._c.execute(insert(t.published_files), rows)
+        return version
+
+    def current_version(self) -> int:
+        latest = self._c.execute(select(func.max(t.plan_versions.c.version))).scalar()
+        return int(latest) if latest is not None else 0
+
+    def published_file(self, node: str, filename: str, version: int | None = None) -> bytes | None:
+        c = t.published_files.c
+        wanted = self.current_version() if version is None else version
+        query = select(c.data).where(c.version == wanted, c.node == node, c.filename == filename)
+        data = self._c.execute(query).scalar()
+        return None if data is None else bytes(data)
+
+    def published_names(self, node: str, version: int | None = None) -> dict[str, int]:
+        c = t.published_files.c
+        wanted = self.current_version() if version is None else version
+        query = (
+            select(c.filename, func.length(c.data).label("size"))
+            .where(c.version == wanted, c.node == node)
+            .order_by(c.filename)
+        )
+        return {row.filename: int(row.size) for row in self._c.execute(query)}
+
+    # -- eTokens --------------------------------------------------------------------
+    def get_token_counter(self, serial: str) -> TokenCounter:
+        c = t.token_counters.c
+        row = self._c.execute(select(t.token_counters).where(c.serial == serial)).first()
+        return TokenCounter(serial) if row is None else rows.token_from(row)
+
+    def put_token_counter(self, counter: TokenCounter) -> None:
+        self._upsert(t.token_counters, rows.token_row(counter), ["serial"])
+
+
+def _conforms(repository: SqlRepository, unit: SqlUnitOfWork) -> tuple[Repository, UnitOfWork]:
+    """Never called: lets mypy check that both classes satisfy the contract."""
+    return repository, unit
