@@ -1,0 +1,85 @@
+"""What every use case needs: the store, the keys, the clock, who is acting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from phonetrust.clock import Clock
+from phonetrust.errors import KeyMaterialError, LocalError
+from phonetrust.formats.signing import Signer
+from phonetrust.policy.domain import CertName, Node, OwnCertificate
+from phonetrust.store.keys import KeyStore
+from phonetrust.store.repository import ClusterState, Repository, UnitOfWork
+
+
+@dataclass(frozen=True, slots=True)
+class CtlUpdate:
+    """A CTL operation's outcome: new CTL bytes (None deletes) for some nodes (None: all)."""
+
+    data: bytes | None
+    nodes: frozenset[str] | None = None
+
+
+@dataclass
+class Context:
+    repo: Repository
+    keys: KeyStore
+    clock: Clock
+    actor: str = "admin"
+    notes: list[str] = field(default_factory=list)
+    """Warnings the last change produced (a file left out of the plan), for the caller to show."""
+    ctl_update: CtlUpdate | None = None
+    """Set by a CTL operation inside :func:`change`; the next publish applies it."""
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.now(), UTC)
+
+
+def cluster(uow: UnitOfWork) -> ClusterState:
+    state = uow.get_cluster()
+    if state is None:
+        raise LocalError("no cluster here yet; create one with `phonetrust cluster init`")
+    return state
+
+
+def node(uow: UnitOfWork, host: str) -> Node:
+    found = uow.get_node(host)
+    if found is None:
+        known = ", ".join(n.host for n in uow.list_nodes()) or "none"
+        raise LocalError(f"Unknown node {host!r} (nodes: {known})")
+    return found
+
+
+def publisher(uow: UnitOfWork) -> Node:
+    for n in uow.list_nodes():
+        if n.publisher:
+            return n
+    raise LocalError("the cluster has no publisher node")
+
+
+def certificate(uow: UnitOfWork, host: str, name: CertName) -> OwnCertificate:
+    own = uow.current_certificate(host, name)
+    if own is None:
+        raise LocalError(f"{host} has no {name.value} certificate")
+    return own
+
+
+def x509_of(own: OwnCertificate) -> x509.Certificate:
+    return x509.load_der_x509_certificate(own.der)
+
+
+def signer_of(ctx: Context, own: OwnCertificate) -> Signer:
+    key = ctx.keys.get(own.der)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyMaterialError(f"the {own.name.value} key of {own.node} is not an RSA key")
+    return Signer.from_private_key(x509_of(own), key)
+
+
+def itl_recovery(uow: UnitOfWork) -> OwnCertificate | None:
+    """The publisher's ITLRecovery certificate: the only one the cluster uses (C1)."""
+    pub = publisher(uow)
+    return uow.current_certificate(pub.host, CertName.ITLRECOVERY)

@@ -1,0 +1,296 @@
+"""The file plan: which bytes each TFTP node serves, under which name.
+
+For every node running TFTP: ``CTLFile.tlv`` (carried from the last
+``utils ctl`` operation until deleted), the node's ``ITLFile.tlv``, and for
+each device ``SEP<MAC>.cnf.xml`` plus its ``.sgn`` - or, when the device's
+profile encrypts its configuration, ``.enc.sgn`` and the signed stub. The
+plan is rebuilt inside every change and published as a new version in the
+same transaction. A file whose inputs did not change keeps its old bytes
+(and so its hash and timestamp): phones and ``show itl`` checksums only see
+a new file when something in it really changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from phonetrust.errors import BuildError, ParseError
+from phonetrust.formats import cnfxml
+from phonetrust.formats.algorithms import Digest
+from phonetrust.formats.encsgn import EncryptedFile, encrypt_file
+from phonetrust.formats.names import serial_bytes
+from phonetrust.formats.record import Record
+from phonetrust.formats.sgn import SignedFile, sign_file
+from phonetrust.formats.signing import Signer
+from phonetrust.formats.stub import build_stub
+from phonetrust.formats.trustlist import TrustList, build_trust_list
+from phonetrust.policy import params as P
+from phonetrust.policy.domain import (
+    CapfOperation,
+    CertName,
+    Device,
+    DeviceSecurityMode,
+    Node,
+    Protocol,
+    Service,
+    SignerOption,
+)
+from phonetrust.policy.trustlists import NodeCerts, itl_records
+from phonetrust.service.context import Context, cluster, itl_recovery, publisher, signer_of, x509_of
+from phonetrust.store.repository import UnitOfWork
+
+CTL_NAME = "CTLFile.tlv"
+ITL_NAME = "ITLFile.tlv"
+
+Plan = dict[tuple[str, str], bytes]
+
+
+def publish(ctx: Context, uow: UnitOfWork) -> int:
+    return uow.publish(build(ctx, uow))
+
+
+def digest_of(uow: UnitOfWork) -> Digest:
+    value = P.effective(uow.get_params())[P.TFTP_DIGEST]
+    return Digest.SHA512 if value == "SHA-512" else Digest.SHA1
+
+
+def node_certs(uow: UnitOfWork) -> list[NodeCerts]:
+    def cert(host: str, name: CertName) -> x509.Certificate | None:
+        own = uow.current_certificate(host, name)
+        return None if own is None else x509_of(own)
+
+    return [
+        NodeCerts(
+            n,
+            cert(n.host, CertName.CALLMANAGER),
+            cert(n.host, CertName.TVS),
+            cert(n.host, CertName.CAPF),
+        )
+        for n in uow.list_nodes()
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSigner:
+    """Signs one node's files, reusing the published bytes when nothing changed."""
+
+    uow: UnitOfWork
+    host: str
+    signer: Signer
+    digest: Digest
+    now: int
+
+    def previous(self, name: str) -> bytes | None:
+        return self.uow.published_file(self.host, name)
+
+    def _same_signer(self, serial: bytes | None, digest: Digest | int | None) -> bool:
+        return (
+            serial == serial_bytes(self.signer.certificate.serial_number) and digest == self.digest
+        )
+
+    def trust_list(self, name: str, records: list[Record]) -> bytes:
+        previous = self.previous(name)
+        if previous is not None:
+            try:
+                old: TrustList | None = TrustList.from_wire(previous)
+            except ParseError:
+                old = None
+            if (
+                old is not None
+                and old.records == tuple(records)
+                and self._same_signer(old.header.signer_serial, old.header.digest)
+                and old.verify_with(self.signer.certificate.public_key()).verified
+            ):
+                return previous
+        try:
+            built = build_trust_list(
+                self.signer, records, filename=name, timestamp=self.now, digest=self.digest
+            )
+        except BuildError as exc:
+            raise BuildError(f"{self.host}: {name} not published: {exc}") from None
+        return built.to_wire()
+
+    def signed(self, name: str, content: bytes) -> bytes:
+        previous = self.previous(name)
+        if previous is not None:
+            try:
+                old: SignedFile | None = SignedFile.from_wire(previous)
+            except ParseError:
+                old = None
+            if (
+                old is not None
+                and old.content == content
+                and self._same_signer(old.header.signer_serial, old.header.digest)
+            ):
+                return previous
+        return sign_file(
+            content, self.signer, filename=name, timestamp=self.now, digest=self.digest
+        ).to_wire()
+
+    def encrypted(
+        self, name: str, document: bytes, device_cert: x509.Certificate, stub: bytes, stub_name: str
+    ) -> bytes:
+        """The ``.enc.sgn``; the old one while it holds this document for this device.
+
+        The stub names the device certificate (certHash): an unchanged stub and
+        the same plaintext digest mean the published file is still right.
+        """
+        previous = self.previous(name)
+        if previous is not None and self.previous(stub_name) == stub:
+            try:
+                old = EncryptedFile.from_wire(previous)
+                info = old.encryption
+            except ParseError:
+                info = None
+            if (
+                info is not None
+                and info.plaintext_hash == self.digest.digest(document)
+                and self._same_signer(old.header.signer_serial, info.hash_algorithm)
+            ):
+                return previous
+        return encrypt_file(
+            document,
+            self.signer,
+            device_cert,
+            filename=name,
+            timestamp=self.now,
+            digest=self.digest,
+        ).to_wire()
+
+
+def build(ctx: Context, uow: UnitOfWork) -> Plan:
+    now = int(ctx.now().timestamp())
+    digest = digest_of(uow)
+    all_certs = node_certs(uow)
+    tftp_nodes = [c for c in all_certs if c.node.runs(Service.TFTP)]
+    update, ctx.ctl_update = ctx.ctl_update, None
+    itls = itl_files(ctx, uow, all_certs, tftp_nodes, now)
+    devices = [(d, config_document(uow, d)) for d in uow.list_devices()]
+    files: Plan = {}
+    for entry in tftp_nodes:
+        host = entry.node.host
+        ctl = uow.published_file(host, CTL_NAME)
+        if update is not None and (update.nodes is None or host in update.nodes):
+            ctl = update.data
+        if ctl is not None:
+            files[host, CTL_NAME] = ctl
+        if host in itls:
+            files[host, ITL_NAME] = itls[host]
+        cm = uow.current_certificate(host, CertName.CALLMANAGER)
+        if cm is None:
+            continue
+        node_signer = NodeSigner(uow, host, signer_of(ctx, cm), digest, now)
+        for device, document in devices:
+            for name, data in device_files(ctx, node_signer, device, document).items():
+                files[host, name] = data
+    return files
+
+
+def itl_files(
+    ctx: Context, uow: UnitOfWork, all_certs: list[NodeCerts], tftp_nodes: list[NodeCerts], now: int
+) -> dict[str, bytes]:
+    """Each TFTP node's ITL; after ``utils itl reset`` all serve the publisher's, re-signed (C1)."""
+    state = cluster(uow)
+    rollback = P.effective(uow.get_params())[P.ROLLBACK] == "True"
+    recovery = itl_recovery(uow)
+    recovery_cert = None if recovery is None else x509_of(recovery)
+    digest = digest_of(uow)
+    out: dict[str, bytes] = {}
+    for entry in tftp_nodes:
+        host = entry.node.host
+        cm = uow.current_certificate(host, CertName.CALLMANAGER)
+        if cm is None:
+            continue
+        own = recovery if state.signer is SignerOption.ITLRECOVERY and recovery else cm
+        node_signer = NodeSigner(uow, host, signer_of(ctx, own), digest, now)
+        records = itl_records(
+            entry,
+            all_certs,
+            recovery_cert,
+            signer=node_signer.signer.certificate,
+            rollback=rollback,
+        )
+        out[host] = node_signer.trust_list(ITL_NAME, records)
+    source = out.get(publisher(uow).host)
+    if state.itl_reset_active and recovery is not None and source is not None:
+        records = list(TrustList.from_wire(source).records)
+        reset_signer = signer_of(ctx, recovery)
+        out = {
+            h: NodeSigner(uow, h, reset_signer, digest, now).trust_list(ITL_NAME, records)
+            for h in out
+        }
+    return out
+
+
+def device_files(
+    ctx: Context, node: NodeSigner, device: Device, document: bytes
+) -> dict[str, bytes]:
+    base = f"{device.name}.cnf.xml"
+    profile = node.uow.get_profile(device.profile)
+    if profile is None or not profile.tftp_encrypted:
+        return {base: document, base + ".sgn": node.signed(base + ".sgn", document)}
+    if device.certificate is None:
+        ctx.notes.append(
+            f"{device.name}: its profile encrypts the configuration but it has no LSC or MIC; "
+            "no configuration is served until CAPF issues one"
+        )
+        return {}
+    device_cert = x509.load_der_x509_certificate(device.certificate)
+    stub_name, enc_name = base + ".sgn", base + ".enc.sgn"
+    stub = node.signed(stub_name, build_stub(document, device_cert))
+    return {
+        enc_name: node.encrypted(enc_name, document, device_cert, stub, stub_name),
+        stub_name: stub,
+    }
+
+
+def config_document(uow: UnitOfWork, device: Device) -> bytes:
+    """The device's SEP<MAC>.cnf.xml, from its group, profile and settings (config-xml.md)."""
+    params = P.effective(uow.get_params())
+    group = uow.get_group(device.group)
+    nodes = {n.host: n for n in uow.list_nodes()}
+    members: list[Node] = [nodes[h] for h in group.members if h in nodes] if group else []
+    if not members:
+        members = [n for n in nodes.values() if n.runs(Service.CALLMANAGER)][:3]
+    profile = uow.get_profile(device.profile)
+    mode = profile.mode if profile is not None else DeviceSecurityMode.NON_SECURE
+    pending = device.capf_operation is not CapfOperation.NONE
+    capf_nodes = [n for n in nodes.values() if n.runs(Service.CAPF)]
+    if device.protocol is Protocol.SIP:
+        transport = 3 if mode is not DeviceSecurityMode.NON_SECURE else 4
+    else:
+        transport = 1
+    config = cnfxml.PhoneConfig(
+        device_name=device.name,
+        model=device.model,
+        protocol=device.protocol.value,
+        cm_group_name=group.name if group is not None else "Default",
+        members=tuple(
+            cnfxml.CallManagerMember(
+                name=n.host,
+                process_node_name=str(n.ip),
+                description=f"{n.host} (Publisher)" if n.publisher else n.host,
+                priority=i,
+            )
+            for i, n in enumerate(members)
+        ),
+        tvs=tuple(
+            cnfxml.TvsMember(address=str(n.ip), priority=i)
+            for i, n in enumerate(m for m in members if m.runs(Service.TVS))
+        ),
+        capf=tuple(
+            cnfxml.CapfEntry(process_node_name=str(n.ip) if pending else "") for n in capf_nodes
+        ),
+        capf_auth_mode=int(device.capf_auth_mode) if pending else 0,
+        device_security_mode=int(mode),
+        transport_layer_protocol=transport,
+        load_information=device.settings.get("loadInformation", ""),
+        vendor_config=tuple(
+            (k, v) for k, v in sorted(device.settings.items()) if k != "loadInformation"
+        ),
+        secure_urls=params[P.ROLLBACK] != "True",
+        version_stamp="",
+    )
+    return cnfxml.render(config)

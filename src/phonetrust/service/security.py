@@ -1,0 +1,240 @@
+"""Cluster security mode, the CTL, ITL recovery and the TFTP directory commands.
+
+Each function does what the CUCM command of the same name does and returns
+the lines CUCM prints (the admin shell adds its prompts around them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from phonetrust.errors import KeyMaterialError, LocalError
+from phonetrust.formats.trustlist import build_trust_list
+from phonetrust.policy import params as P
+from phonetrust.policy.domain import CertName, OwnCertificate, SecurityMode, Service, SignerOption
+from phonetrust.policy.rules import require_publisher
+from phonetrust.policy.trustlists import ctl_records
+from phonetrust.service import alerts, fileplan
+from phonetrust.service.changes import change, reading
+from phonetrust.service.context import (
+    Context,
+    CtlUpdate,
+    certificate,
+    cluster,
+    itl_recovery,
+    node,
+    publisher,
+    signer_of,
+    x509_of,
+)
+from phonetrust.store.datadir import DataDir
+from phonetrust.store.repository import UnitOfWork
+
+RESTART_SERVICES = (
+    "Please Restart the TFTP and Cisco CallManager services on all nodes in the cluster "
+    "that run these services"
+)
+
+
+def _build_ctl(ctx: Context, uow: UnitOfWork, etokens: tuple[x509.Certificate, ...] = ()) -> bytes:
+    """A tokenless CTL signed by the publisher's CallManager key (or ITLRecovery, H5)."""
+    pub = publisher(uow)
+    state = cluster(uow)
+    signer_own = certificate(uow, pub.host, CertName.CALLMANAGER)
+    if state.signer is SignerOption.ITLRECOVERY:
+        signer_own = itl_recovery(uow) or signer_own
+    signer = signer_of(ctx, signer_own)
+    records = ctl_records(fileplan.node_certs(uow), signer.certificate, pub, etokens)
+    return build_trust_list(
+        signer,
+        records,
+        filename=fileplan.CTL_NAME,
+        timestamp=int(ctx.now().timestamp()),
+        digest=fileplan.digest_of(uow),
+    ).to_wire()
+
+
+def set_mixed_mode(ctx: Context, host: str) -> list[str]:
+    """``utils ctl set-cluster mixed-mode`` (D1): tokenless CTL, mode 1, no auto-registration."""
+    with change(ctx, "utils ctl set-cluster mixed-mode") as uow:
+        require_publisher(node(uow, host), "utils ctl")
+        state = cluster(uow)
+        ctx.ctl_update = CtlUpdate(_build_ctl(ctx, uow))
+        uow.put_cluster(replace(state, security_mode=SecurityMode.MIXED, ctl_deleted=False))
+        uow.set_param(P.AUTO_REGISTRATION, "False")
+    return ["Moving Cluster to Mixed Mode", "Cluster set to Mixed Mode", RESTART_SERVICES]
+
+
+def set_non_secure_mode(ctx: Context, host: str) -> list[str]:
+    """``utils ctl set-cluster non-secure-mode`` (D9): the CTL stays until deleted."""
+    with change(ctx, "utils ctl set-cluster non-secure-mode") as uow:
+        require_publisher(node(uow, host), "utils ctl")
+        state = cluster(uow)
+        uow.put_cluster(replace(state, security_mode=SecurityMode.NON_SECURE))
+        uow.set_param(P.AUTO_REGISTRATION, "True")
+    return [
+        "Moving Cluster to Non Secure Mode",
+        "Cluster set to Non Secure Mode",
+        RESTART_SERVICES,
+    ]
+
+
+def update_ctl(ctx: Context, host: str) -> list[str]:
+    """``utils ctl update CTLFile`` (D4, D6): re-sign with the publisher key, drop eTokens."""
+    with change(ctx, "utils ctl update CTLFile") as uow:
+        require_publisher(node(uow, host), "utils ctl")
+        state = cluster(uow)
+        if state.security_mode is not SecurityMode.MIXED:
+            raise LocalError(
+                "The cluster is not in Mixed Mode; set it with utils ctl set-cluster mixed-mode"
+            )
+        ctx.ctl_update = CtlUpdate(_build_ctl(ctx, uow))
+        uow.put_cluster(replace(state, ctl_deleted=False))
+    return ["Updating CTL file", "CTL file Updated", RESTART_SERVICES]
+
+
+def publish_hardware_ctl(ctx: Context, data: bytes) -> None:
+    """Install a CTL the eToken CTL client signed (D3, D5) on every TFTP node."""
+    with change(ctx, "ctl-client update CTLFile") as uow:
+        state = cluster(uow)
+        ctx.ctl_update = CtlUpdate(data)
+        uow.put_cluster(replace(state, security_mode=SecurityMode.MIXED, ctl_deleted=False))
+        uow.set_param(P.AUTO_REGISTRATION, "False")
+
+
+def delete_ctl(ctx: Context, host: str) -> list[str]:
+    """``file delete tftp CTLFile.tlv`` on one node (D9 clean-up, D5 migration)."""
+    with change(ctx, "file delete tftp CTLFile.tlv", host) as uow:
+        n = node(uow, host)
+        if uow.published_file(n.host, fileplan.CTL_NAME) is None:
+            raise LocalError("CTLFile.tlv: file not found")
+        ctx.ctl_update = CtlUpdate(None, frozenset({n.host}))
+    return ["files: found = 1, deleted = 1"]
+
+
+def tftp_nodes(uow: UnitOfWork) -> list[str]:
+    return [n.host for n in uow.list_nodes() if n.runs(Service.TFTP)]
+
+
+def itl_reset(
+    ctx: Context, host: str, remote_p12: bytes | None = None, p12_password: bytes | None = None
+) -> list[str]:
+    """``utils itl reset localkey|remotekey`` (C1, C2): the publisher's ITL, re-signed.
+
+    Every TFTP node serves it, signed by ITLRecovery, until the next TFTP restart.
+
+    With a remote .p12, its key replaces the local recovery key first.
+    """
+    with change(ctx, "utils itl reset", "remotekey" if remote_p12 else "localkey") as uow:
+        pub = node(uow, host)
+        require_publisher(pub, "utils itl reset")
+        if remote_p12 is not None:
+            _import_recovery(ctx, uow, pub.host, remote_p12, p12_password)
+        if itl_recovery(uow) is None:
+            raise LocalError("the publisher has no ITLRecovery key")
+        state = cluster(uow)
+        uow.put_cluster(replace(state, itl_reset_active=True))
+        nodes = tftp_nodes(uow)
+    lines = [
+        "Locating active Tftp servers in the cluster.....",
+        "",
+        "Following is the list of Active tftp servers in the cluster",
+        "",
+        "[" + ", ".join(f"'{h}'" for h in nodes) + "]",
+        "The reset ITL file was generated successfully",
+        "",
+        "Transferring new reset ITL file to the TFTP server nodes in the cluster.....",
+        "",
+    ]
+    for h in nodes:
+        if h != host:
+            lines.append(f"Successfully transferred reset ITL to node {h}")
+            lines.append("")
+        lines += [
+            f"Restarting Cisco Tftp service on host {h}",
+            f"Cisco Tftp service restarted on host {h}",
+        ]
+    return lines
+
+
+def _import_recovery(
+    ctx: Context, uow: UnitOfWork, host: str, data: bytes, password: bytes | None
+) -> None:
+    try:
+        key, cert, _ = pkcs12.load_key_and_certificates(data, password)
+    except ValueError:
+        raise KeyMaterialError(
+            "ITLRecovery.p12: cannot open it (wrong password, or not a PKCS#12 file)"
+        ) from None
+    if cert is None or not isinstance(key, rsa.RSAPrivateKey):
+        raise KeyMaterialError("ITLRecovery.p12 holds no RSA key and certificate")
+    der = cert.public_bytes(serialization.Encoding.DER)
+    ctx.keys.put(der, key)
+    uow.add_own_certificate(OwnCertificate(host, CertName.ITLRECOVERY, der, ctx.now()))
+
+
+def restart_tftp(ctx: Context) -> list[str]:
+    """A TFTP restart: files are rebuilt, and an ITL reset ends (C1: CallManager signs again)."""
+    with change(ctx, "restart Cisco Tftp") as uow:
+        state = cluster(uow)
+        if state.itl_reset_active:
+            uow.put_cluster(replace(state, itl_reset_active=False))
+        nodes = tftp_nodes(uow)
+    return [f"Cisco Tftp service restarted on host {h}" for h in nodes]
+
+
+def export_recovery(ctx: Context, host: str, p12_password: bytes) -> bytes:
+    """``file get tftp ITLRecovery.p12``: the publisher's recovery key, and the C5 alert cleared.
+
+    On a subscriber the file does not exist (C3).
+    """
+    with change(ctx, "file get tftp ITLRecovery.p12") as uow:
+        n = node(uow, host)
+        recovery = itl_recovery(uow)
+        if not n.publisher or recovery is None:
+            raise LocalError("ITLRecovery.p12: file not found")
+        key = ctx.keys.get(recovery.der)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise KeyMaterialError("the ITLRecovery key is not an RSA key")
+        data = pkcs12.serialize_key_and_certificates(
+            b"ITLRecovery",
+            key,
+            x509_of(recovery),
+            None,
+            serialization.BestAvailableEncryption(p12_password),
+        )
+        now = ctx.now()
+        uow.put_cluster(replace(cluster(uow), p12_exported_at=now))
+        uow.clear_alert(alerts.RECOVERY_BACKUP, now)
+    return data
+
+
+def tftp_files(ctx: Context, host: str) -> dict[str, int]:
+    """``file list tftp``: the node's published files and their sizes."""
+    with reading(ctx) as uow:
+        node(uow, host)
+        return uow.published_names(host)
+
+
+def tftp_file(ctx: Context, host: str, name: str) -> bytes | None:
+    with reading(ctx) as uow:
+        node(uow, host)
+        return uow.published_file(host, name)
+
+
+def change_security_password(ctx: Context, where: DataDir, old: str, new: str) -> None:
+    """``set password user security``: keys re-sealed, and the .p12 backup alert re-armed (C5)."""
+    if len(new) < 8:
+        raise LocalError("the security password must have at least 8 characters")
+    old_master = where.master_key(old)
+    with change(ctx, "set password user security") as uow:
+        now = ctx.now()
+        uow.put_cluster(replace(cluster(uow), password_changed_at=now))
+        alerts.arm_recovery_backup(uow, now)
+        # Re-seal before the plan is republished at the end of this change.
+        ctx.keys = where.keystore(where.change_password(old_master, new))
