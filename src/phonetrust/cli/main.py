@@ -5,9 +5,20 @@ from __future__ import annotations
 import click
 
 from phonetrust import __version__
+from phonetrust.cli.admin_cmd import admin
+from phonetrust.cli.backup_cmds import backup_group
 from phonetrust.cli.boundary import TranslatingGroup
+from phonetrust.cli.cluster_cmds import alerts_cmd, audit_cmd, cluster_group
+from phonetrust.cli.ctlclient_cmds import ctl_client_group
 from phonetrust.cli.demo import demo
 from phonetrust.cli.file_cmds import file_group
+from phonetrust.cli.inventory_cmds import (
+    device_group,
+    group_group,
+    param_group,
+    profile_group,
+    truststore_group,
+)
 
 
 class Root(TranslatingGroup):
@@ -21,12 +32,30 @@ class Root(TranslatingGroup):
 def cli() -> None:
     """phonetrust: trust lists, signed and encrypted configuration for Cisco IP phones.
 
+    Cluster commands keep their database and keys in --data DIR
+    (PHONETRUST_DATA, default ./phonetrust-data); --db URL (PHONETRUST_DB)
+    puts the database elsewhere, e.g. on PostgreSQL.
+
     Shell completion: eval "$(_PHONETRUST_COMPLETE=bash_source phonetrust)".
     """
 
 
-cli.add_command(file_group)
-cli.add_command(demo)
+for command in (
+    file_group,
+    cluster_group,
+    admin,
+    param_group,
+    device_group,
+    profile_group,
+    group_group,
+    truststore_group,
+    alerts_cmd,
+    audit_cmd,
+    backup_group,
+    ctl_client_group,
+    demo,
+):
+    cli.add_command(command)
 
 
 def main() -> None:

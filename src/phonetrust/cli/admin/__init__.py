@@ -1,0 +1,1 @@
+"""``phonetrust admin``: the CUCM administration CLI, command for command and word for word."""

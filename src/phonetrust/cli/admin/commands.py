@@ -1,0 +1,353 @@
+"""The admin command table: CUCM's grammar, each command to its handler.
+
+A command is a sequence of fixed words followed by arguments; words are
+matched case-insensitively, as on CUCM. Every handler prints CUCM's own
+lines (taken from the reference documents) around the use case it calls.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from phonetrust.cli.admin import show
+from phonetrust.cli.admin.session import Session
+from phonetrust.errors import LocalError
+from phonetrust.formats.trustlist import Kind
+from phonetrust.net import sftp
+from phonetrust.policy.domain import CertName
+from phonetrust.policy.rules import require_publisher
+from phonetrust.service import nodes, security, truststores
+from phonetrust.service.changes import reading
+from phonetrust.service.context import node as node_of
+from phonetrust.service.context import x509_of
+
+Handler = Callable[[Session, list[str]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    words: tuple[str, ...]
+    args: tuple[str, ...]
+    help: str
+    run: Handler
+
+    @property
+    def usage(self) -> str:
+        return " ".join((*self.words, *self.args))
+
+
+class UnknownCommand(LocalError):
+    pass
+
+
+def parse(line: str) -> tuple[Command, list[str]]:
+    """The command a line names, and its arguments; an error says what was expected."""
+    tokens = line.split()
+    if not tokens:
+        raise UnknownCommand("empty command")
+    lowered = [t.lower() for t in tokens]
+    best: Command | None = None
+    for command in COMMANDS:
+        n = len(command.words)
+        if tuple(lowered[:n]) == tuple(w.lower() for w in command.words) and (
+            best is None or n > len(best.words)
+        ):
+            best = command
+    if best is None:
+        near = [c.usage for c in COMMANDS if c.words[0].lower() == lowered[0]]
+        hint = ("; did you mean: " + ", ".join(near)) if near else '; type "help"'
+        raise UnknownCommand(
+            f'Executed command unsuccessfully\nInvalid command: "{line.strip()}"{hint}'
+        )
+    args = tokens[len(best.words) :]
+    if len(args) != len(best.args):
+        raise UnknownCommand(
+            f"Executed command unsuccessfully\nIncorrect number of arguments; usage: {best.usage}"
+        )
+    return best, args
+
+
+def execute(session: Session, line: str) -> None:
+    command, args = parse(line)
+    command.run(session, args)
+
+
+# -- show --------------------------------------------------------------------------
+
+
+def _show_ctl(s: Session, _: list[str]) -> None:
+    s.write(show.show_trust_list(s.ctx, s.node, Kind.CTL))
+
+
+def _show_itl(s: Session, _: list[str]) -> None:
+    s.write(show.show_trust_list(s.ctx, s.node, Kind.ITL))
+
+
+def _show_own_list(s: Session, _: list[str]) -> None:
+    s.say("", *show.own_list(show.own_certificates(s.ctx, s.node)))
+
+
+def _show_trust_list(s: Session, _: list[str]) -> None:
+    s.say("", *show.trust_list_lines(truststores.listing(s.ctx)))
+
+
+def _show_own(s: Session, args: list[str]) -> None:
+    name = CertName.parse(args[0].removesuffix(".pem").split("/")[0])
+    own = show.own_certificate(s.ctx, s.node, name)
+    if own is None:
+        raise LocalError(f"{name.value}: no such certificate on {s.node}")
+    s.say(*show.certificate_text(x509_of(own)))
+
+
+# -- set cert regen ------------------------------------------------------------------
+
+
+def _regen(s: Session, args: list[str]) -> None:
+    name = CertName.parse(args[0])
+    s.say(
+        "",
+        "WARNING: This operation will overwrite any CA signed certificate",
+        f"previously imported for {name.value}",
+    )
+    if not s.prompts.confirm("Proceed with regeneration (yes|no)? ", yes="yes"):
+        s.say("Certificate regeneration aborted.")
+        return
+    nodes.regenerate(s.ctx, s.node, name)
+    s.say("", nodes.regenerated_message(name))
+
+
+# -- utils ctl -----------------------------------------------------------------------
+
+
+def _mixed(s: Session, _: list[str]) -> None:
+    _publisher_only(s, "utils ctl")
+    if not s.prompts.confirm(
+        "This operation sets the cluster to Mixed mode. Do you want to continue? (y/n):"
+    ):
+        s.say("Operation cancelled.")
+        return
+    s.say(*security.set_mixed_mode(s.ctx, s.node))
+
+
+def _non_secure(s: Session, _: list[str]) -> None:
+    _publisher_only(s, "utils ctl")
+    if not s.prompts.confirm(
+        "This operation sets the cluster to Non Secure mode. Do you want to continue? (y/n):"
+    ):
+        s.say("Operation cancelled.")
+        return
+    s.say(*security.set_non_secure_mode(s.ctx, s.node))
+
+
+def _update_ctl(s: Session, _: list[str]) -> None:
+    _publisher_only(s, "utils ctl")
+    s.say(*security.update_ctl(s.ctx, s.node))
+
+
+# -- utils itl reset -------------------------------------------------------------------
+
+
+def _check_admin_password(s: Session) -> None:
+    s.where.master_key(s.prompts.secret("Enter CCM Administrator password :"))
+
+
+def _reset_local(s: Session, _: list[str]) -> None:
+    _publisher_only(s, "utils itl reset")
+    _check_admin_password(s)
+    s.say("", *security.itl_reset(s.ctx, s.node))
+
+
+def _reset_remote(s: Session, args: list[str]) -> None:
+    _publisher_only(s, "utils itl reset")
+    server, user, path = args
+    host, port = _host_port(server)
+    password = s.prompts.secret("Enter Sftp password :")
+    data = sftp.fetch(
+        host,
+        port,
+        user,
+        password,
+        path,
+        known_hosts=s.where.root / "known_hosts",
+        accept_new_host=_host_question(s),
+    )
+    _check_admin_password(s)
+    s.say("", *security.itl_reset(s.ctx, s.node, data, s.where.p12_password()))
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    """``host`` or ``host:port`` (phonetrust's extension; CUCM always uses port 22)."""
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        return text, 22
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise LocalError(f"invalid SFTP port in {text!r}")
+    return host, int(port)
+
+
+def _host_question(s: Session) -> Callable[[str, str], bool]:
+    def ask(label: str, fingerprint: str) -> bool:
+        s.say(
+            f"The authenticity of host '{label}' can't be established.",
+            f"RSA key fingerprint is {fingerprint}.",
+        )
+        return s.prompts.confirm(
+            "Are you sure you want to continue connecting (yes/no)? ", yes="yes"
+        )
+
+    return ask
+
+
+# -- file ------------------------------------------------------------------------------
+
+
+def _file_get(s: Session, args: list[str]) -> None:
+    area, name = args
+    if area.lower() != "tftp" or name != "ITLRecovery.p12":
+        raise LocalError("only 'file get tftp ITLRecovery.p12' is supported")
+    data = security.export_recovery(s.ctx, s.node, s.where.p12_password())
+    s.say(
+        "Please wait while the system is gathering files info ...done.",
+        "Sub-directories were not traversed.",
+        "Number of files affected: 1",
+        f"Total size in Bytes: {len(data)}",
+        f"Total size in Kbytes: {len(data) / 1024:.7g}",
+    )
+    if not s.prompts.confirm("Would you like to proceed [y/n]? "):
+        return
+    server = s.prompts.ask("SFTP server IP: ")
+    port = s.prompts.ask("SFTP server port [22]: ", "22")
+    if not port.isdigit():
+        raise LocalError(f"invalid port {port!r}")
+    user = s.prompts.ask("User ID: ")
+    password = s.prompts.secret("Password: ")
+    directory = s.prompts.ask("Download directory: ")
+    sftp.upload(
+        server,
+        int(port),
+        user,
+        password,
+        directory,
+        "ITLRecovery.p12",
+        data,
+        known_hosts=s.where.root / "known_hosts",
+        accept_new_host=_host_question(s),
+    )
+    s.say("", "Transfer completed.", "", "Downloading file: /usr/local/cm/tftp/ITLRecovery.p12")
+
+
+def _file_list(s: Session, args: list[str]) -> None:
+    area, pattern, _detail = args
+    if area.lower() != "tftp":
+        raise LocalError("only the tftp area can be listed")
+    files = security.tftp_files(s.ctx, s.node)
+    shown = sorted(n for n in files if fnmatch.fnmatchcase(n, pattern))
+    for name in shown:
+        s.say(f"{files[name]:>12,}  {name}")
+    s.say(f"dir count = 0, file count = {len(shown)}")
+
+
+def _file_delete(s: Session, args: list[str]) -> None:
+    area, name = args
+    if area.lower() != "tftp" or name != "CTLFile.tlv":
+        raise LocalError("only 'file delete tftp CTLFile.tlv' is supported")
+    if not s.prompts.confirm(
+        f'Delete the File {name}?\nEnter "y" followed by return to continue: '
+    ):
+        return
+    s.say(*security.delete_ctl(s.ctx, s.node))
+
+
+# -- restarts and password -----------------------------------------------------------------
+
+
+def _system_restart(s: Session, _: list[str]) -> None:
+    if not s.prompts.confirm("Do you really want to restart ?\nEnter (yes/no)? ", yes="yes"):
+        return
+    s.say(
+        "phonetrust does not restart the machine: the services of this cluster reload instead.",
+        *security.restart_tftp(s.ctx),
+    )
+
+
+def _service_restart(s: Session, _: list[str]) -> None:
+    s.say("Cisco Tftp [STOPPING]", "Cisco Tftp [STARTING]")
+    security.restart_tftp(s.ctx)
+    s.say("Cisco Tftp [STARTED]")
+
+
+def _password(s: Session, _: list[str]) -> None:
+    old = s.prompts.secret("Please enter the old password: ")
+    new = s.prompts.secret("Please enter the new password: ")
+    again = s.prompts.secret("Re-enter new password to confirm: ")
+    if new != again:
+        raise LocalError("The passwords do not match")
+    security.change_security_password(s.ctx, s.where, old, new)
+    s.say("", "Password updated successfully.")
+
+
+def _help(s: Session, _: list[str]) -> None:
+    width = max(len(c.usage) for c in COMMANDS)
+    s.say(*(f"{c.usage.ljust(width)}  {c.help}" for c in COMMANDS))
+
+
+def _publisher_only(s: Session, what: str) -> None:
+    with reading(s.ctx) as uow:
+        require_publisher(node_of(uow, s.node), what)
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("show", "ctl"), (), "the CTL file this node serves", _show_ctl),
+    Command(("show", "itl"), (), "the ITL file this node serves", _show_itl),
+    Command(("show", "cert", "list", "own"), (), "this node's certificates", _show_own_list),
+    Command(
+        ("show", "cert", "list", "trust"), (), "certificates in the trust stores", _show_trust_list
+    ),
+    Command(("show", "cert", "own"), ("NAME",), "one of this node's certificates", _show_own),
+    Command(("set", "cert", "regen"), ("NAME",), "regenerate a certificate of this node", _regen),
+    Command(("utils", "ctl", "set-cluster", "mixed-mode"), (), "tokenless CTL, mixed mode", _mixed),
+    Command(
+        ("utils", "ctl", "set-cluster", "non-secure-mode"),
+        (),
+        "back to non-secure mode",
+        _non_secure,
+    ),
+    Command(("utils", "ctl", "update", "CTLFile"), (), "re-sign the CTL (tokenless)", _update_ctl),
+    Command(
+        ("utils", "itl", "reset", "localkey"),
+        (),
+        "ITL reset with the local recovery key",
+        _reset_local,
+    ),
+    Command(
+        ("utils", "itl", "reset", "remotekey"),
+        ("HOST", "USER", "PATH"),
+        "ITL reset with ITLRecovery.p12 fetched over SFTP",
+        _reset_remote,
+    ),
+    Command(
+        ("file", "get"), ("tftp", "ITLRecovery.p12"), "export the recovery key over SFTP", _file_get
+    ),
+    Command(
+        ("file", "list"), ("tftp", "PATTERN", "detail"), "list this node's TFTP files", _file_list
+    ),
+    Command(
+        ("file", "delete"), ("tftp", "CTLFile.tlv"), "delete the CTL on this node", _file_delete
+    ),
+    Command(("utils", "system", "restart"), (), "reload this cluster's services", _system_restart),
+    Command(
+        ("utils", "service", "restart", "Cisco", "Tftp"),
+        (),
+        "restart TFTP (rebuild files)",
+        _service_restart,
+    ),
+    Command(
+        ("set", "password", "user", "security"),
+        (),
+        "change the cluster security password",
+        _password,
+    ),
+    Command(("help",), (), "this list", _help),
+)

@@ -1,0 +1,50 @@
+"""``phonetrust admin``: CUCM's administration CLI for one node of the cluster."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from phonetrust.cli.admin import shell
+from phonetrust.cli.admin.prompts import Prompter
+from phonetrust.cli.admin.session import Session
+from phonetrust.cli.app import data_options, locate, open_context
+from phonetrust.cli.boundary import Failed
+from phonetrust.service.changes import reading
+from phonetrust.service.context import node as node_of
+from phonetrust.service.context import publisher
+
+
+@click.command("admin")
+@click.option("--node", "host", help="The node the commands run on [default: the publisher].")
+@click.option("-c", "command", help='Run one command and exit, e.g. -c "show itl".')
+@click.option("--yes", is_flag=True, help="Answer every y/n question with yes.")
+@data_options
+def admin(
+    host: str | None, command: str | None, yes: bool, data: Path | None, db: str | None
+) -> None:
+    """The admin: shell with CUCM's commands (show ctl, utils ctl ..., utils itl reset ...).
+
+    Without -c: an interactive prompt on a terminal, or one command per line
+    from standard input. Questions (y/n, passwords) are answered from the
+    terminal, or by --yes and further lines of standard input.
+    """
+    ctx = open_context(data, db)
+    with reading(ctx) as uow:
+        name = node_of(uow, host).host if host else publisher(uow).host
+
+    def write(text: str) -> None:
+        click.echo(text, nl=False)
+
+    session = Session(ctx, name, locate(data, db), Prompter(assume_yes=yes, out=write), write)
+    if command is not None:
+        failure = shell.run_line(session, command)
+        if failure is not None:
+            raise Failed(failure)
+        return
+    if sys.stdin.isatty():
+        shell.interactive(session)
+    elif not shell.scripted(session, sys.stdin):
+        raise Failed("some commands failed (see above)")

@@ -1,0 +1,201 @@
+"""``phonetrust cluster ...``, ``alerts`` and ``audit``: the cluster itself."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context
+from phonetrust.clock import SystemClock
+from phonetrust.errors import LocalError
+from phonetrust.pki.selfsigned import Organisation
+from phonetrust.policy.domain import Node, Service, SignerOption, check_ipv4
+from phonetrust.service import alerts, nodes
+from phonetrust.service.changes import reading
+from phonetrust.service.context import Context, cluster
+from phonetrust.store.sql import open_repository
+
+SUBSCRIBER_SERVICES = frozenset({Service.CALLMANAGER, Service.TFTP, Service.TVS})
+"""CAPF runs on the publisher only, as on CUCM."""
+
+
+def _node(host: str, ip: str, domain: str, services: str | None, *, publisher: bool) -> Node:
+    default = frozenset(Service) if publisher else SUBSCRIBER_SERVICES
+    chosen = default if services is None else _services(services)
+    return Node(host, check_ipv4(ip), domain, services=chosen)
+
+
+def _services(text: str) -> frozenset[Service]:
+    out = set()
+    for word in filter(None, (w.strip() for w in text.split(","))):
+        try:
+            out.add(next(s for s in Service if s.value.lower() == word.lower()))
+        except StopIteration:
+            raise LocalError(
+                f"unknown service {word!r}; choose from " + ", ".join(s.value for s in Service)
+            ) from None
+    return frozenset(out)
+
+
+def _password(confirm: bool) -> str:
+    from_env = os.environ.get(PASSWORD_ENV)
+    if from_env:
+        return from_env
+    return str(click.prompt("Security password", hide_input=True, confirmation_prompt=confirm))
+
+
+@click.group("cluster")
+def cluster_group() -> None:
+    """Create the cluster, add and rename nodes, see its state."""
+
+
+@cluster_group.command("init")
+@click.option("--publisher", "pub_host", required=True, help="Publisher host name.")
+@click.option("--ip", "pub_ip", required=True, help="Publisher IPv4 address.")
+@click.option("--domain", default="", help="DNS domain of the nodes.")
+@click.option(
+    "--subscriber",
+    "subscribers",
+    multiple=True,
+    metavar="HOST=IP",
+    help="A subscriber (repeatable).",
+)
+@click.option("--name", default="phonetrust", show_default=True, help="Cluster name.")
+@click.option("--org", default="Cisco", show_default=True, help="O of the certificates.")
+@click.option("--unit", default="TAC", show_default=True, help="OU of the certificates.")
+@click.option("--locality", default="Krakow", show_default=True, help="L of the certificates.")
+@click.option("--state", default="Malopolska", show_default=True, help="ST of the certificates.")
+@click.option("--country", default="PL", show_default=True, help="C of the certificates.")
+@click.option(
+    "--signer",
+    type=click.Choice([s.value for s in SignerOption]),
+    default=SignerOption.CALLMANAGER.value,
+    show_default=True,
+    help="Who signs ITL and CTL: CallManager (CUCM 8-11) or ITLRecovery (12.0+).",
+)
+@data_options
+def init(
+    pub_host: str,
+    pub_ip: str,
+    domain: str,
+    subscribers: tuple[str, ...],
+    name: str,
+    org: str,
+    unit: str,
+    locality: str,
+    state: str,
+    country: str,
+    signer: str,
+    data: Path | None,
+    db: str | None,
+) -> None:
+    """Create the cluster: nodes, their certificates, default group and profiles.
+
+    The security password (asked for, or PHONETRUST_SECURITY_PASSWORD)
+    protects the private keys, backups and the ITLRecovery.p12 export.
+    """
+    where = locate(data, db)
+    if where.exists():
+        raise LocalError(f"{where.root} already holds a cluster")
+    subs = []
+    for spec in subscribers:
+        host, eq, ip = spec.partition("=")
+        if not eq:
+            raise click.BadParameter(f"{spec!r}: expected HOST=IP", param_hint="--subscriber")
+        subs.append(_node(host, ip, domain, None, publisher=False))
+    publisher = _node(pub_host, pub_ip, domain, None, publisher=True)
+    password = _password(confirm=True)
+    if len(password) < 8:
+        raise LocalError("the security password must have at least 8 characters")
+    if len(country) != 2:
+        raise LocalError("--country is a two-letter code")
+    master = where.init_password(password)
+    ctx = Context(open_repository(where.db_url), where.keystore(master), SystemClock())
+    click.echo(f"Generating certificates for {1 + len(subs)} node(s)...", err=True)
+    nodes.init_cluster(
+        ctx,
+        name=name,
+        publisher_node=publisher,
+        subscribers=subs,
+        org=Organisation(unit, org, locality, state, country),
+        signer=SignerOption(signer),
+    )
+    click.echo(f"Cluster {name!r} created in {where.root} with publisher {pub_host}.")
+
+
+@cluster_group.command("add-node")
+@click.argument("host")
+@click.option("--ip", required=True, help="IPv4 address.")
+@click.option("--domain", default="", help="DNS domain.")
+@click.option(
+    "--services",
+    help="Comma-separated of CallManager,TFTP,TVS,CAPF [default: CallManager,TFTP,TVS].",
+)
+@data_options
+def add_node(
+    host: str, ip: str, domain: str, services: str | None, data: Path | None, db: str | None
+) -> None:
+    """Add a subscriber node; it gets its own certificates."""
+    ctx = open_context(data, db)
+    nodes.add_node(ctx, _node(host, ip, domain, services, publisher=False))
+    click.echo(f"Node {host} added.")
+
+
+@cluster_group.command("rename-node")
+@click.argument("old")
+@click.argument("new")
+@click.option("--domain", help="New DNS domain [default: unchanged].")
+@data_options
+def rename_node(old: str, new: str, domain: str | None, data: Path | None, db: str | None) -> None:
+    """Change a node's host name or domain; all its certificates are regenerated (B4)."""
+    ctx = open_context(data, db)
+    regenerated = nodes.rename_node(ctx, old, new, domain)
+    click.echo(f"{old} is now {new}; regenerated: {', '.join(regenerated)}.")
+    click.echo("Phones must be reset to fetch the new trust lists.")
+
+
+@cluster_group.command("show")
+@data_options
+def show(data: Path | None, db: str | None) -> None:
+    """The cluster's mode, nodes and services."""
+    ctx = open_context(data, db)
+    with reading(ctx) as uow:
+        state = cluster(uow)
+        click.echo(
+            f"Cluster {state.name}: ClusterSecurityMode {int(state.security_mode)}, "
+            f"signer {state.signer.value}"
+        )
+        if state.itl_reset_active:
+            click.echo("An ITL reset is in force until the next TFTP restart.")
+        for n in uow.list_nodes():
+            role = "publisher" if n.publisher else "subscriber"
+            services = ",".join(sorted(s.value for s in n.services))
+            click.echo(f"  {n.host:<20} {n.ip!s:<15} {role:<10} {services}")
+        click.echo(f"File plan version {uow.current_version()}")
+
+
+@click.command("alerts")
+@data_options
+def alerts_cmd(data: Path | None, db: str | None) -> None:
+    """Open alerts (the ITLRecovery backup alert is raised again every day until exported)."""
+    ctx = open_context(data, db)
+    with ctx.repo.unit_of_work() as uow:
+        current = alerts.check_daily(uow, ctx.now())
+    if not current:
+        click.echo("No open alerts.")
+    for alert in current:
+        click.echo(f"{alert.raised_at:%Y-%m-%d %H:%M:%S} {alert.kind}: {alert.message}")
+
+
+@click.command("audit")
+@click.option("--limit", default=50, show_default=True, help="How many entries.")
+@data_options
+def audit_cmd(limit: int, data: Path | None, db: str | None) -> None:
+    """The audit log, newest first: who changed what, when."""
+    ctx = open_context(data, db)
+    with reading(ctx) as uow:
+        for entry in uow.list_audit(limit):
+            detail = f" ({entry.detail})" if entry.detail else ""
+            click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.who}: {entry.action}{detail}")

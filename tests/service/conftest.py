@@ -1,0 +1,103 @@
+"""A real cluster on a real SQLite file, made once and copied for each test.
+
+Key generation dominates the cost of a cluster (six RSA-2048 keys a node),
+so one template data directory is built per test session and each test
+gets a private copy of it, with a fake clock it can move.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from phonetrust.cli.admin.commands import execute
+from phonetrust.cli.admin.prompts import Prompter
+from phonetrust.cli.admin.session import Session
+from phonetrust.pki.selfsigned import Organisation
+from phonetrust.policy.domain import Node, Service, check_ipv4
+from phonetrust.service import nodes
+from phonetrust.service.context import Context
+from phonetrust.store.datadir import DataDir
+from phonetrust.store.sql import open_repository
+from phonetrust.testing.clock import FakeClock
+
+PASSWORD = "Cisco-Security-123"  # noqa: S105 - the test cluster's security password
+START = datetime(2026, 3, 6, 19, 45, 13, tzinfo=UTC).timestamp()
+
+
+def _context(where: DataDir, clock: FakeClock) -> Context:
+    return Context(open_repository(where.db_url), where.keystore(where.master_key()), clock)
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("template") / "data"
+    where = DataDir.locate(root)
+    where.init_password(PASSWORD)
+    ctx = _context(where, FakeClock(START))
+    nodes.init_cluster(
+        ctx,
+        name="lab",
+        publisher_node=Node("cucm-pub", check_ipv4("10.0.0.10"), "lab.example"),
+        subscribers=[
+            Node(
+                "cucm-sub1",
+                check_ipv4("10.0.0.11"),
+                "lab.example",
+                services=frozenset({Service.CALLMANAGER, Service.TFTP, Service.TVS}),
+            )
+        ],
+        org=Organisation(),
+    )
+    ctx.repo.close()
+    return root
+
+
+@dataclass
+class Lab:
+    """A test's cluster: its context, clock, and a way to run admin commands on a node."""
+
+    where: DataDir
+    ctx: Context
+    clock: FakeClock
+    output: list[str] = field(default_factory=list)
+
+    def admin(self, line: str, *answers: str, node: str = "cucm-pub", yes: bool = False) -> str:
+        """Run one admin command; ``answers`` feed its questions. Returns what it printed."""
+        out = io.StringIO()
+
+        def write(text: str) -> None:
+            out.write(text)
+
+        prompts = Prompter(
+            assume_yes=yes,
+            stdin=io.StringIO("".join(a + "\n" for a in answers)),
+            out=write,
+            interactive=False,
+        )
+        execute(Session(self.ctx, node, self.where, prompts, write), line)
+        return out.getvalue()
+
+    def later(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+
+    def file(self, node: str, name: str) -> bytes | None:
+        with self.ctx.repo.unit_of_work() as uow:
+            return uow.published_file(node, name)
+
+
+@pytest.fixture
+def lab(template: Path, tmp_path: Path) -> Iterator[Lab]:
+    root = tmp_path / "data"
+    shutil.copytree(template, root)
+    where = DataDir.locate(root)
+    clock = FakeClock(START + 3600)
+    ctx = _context(where, clock)
+    yield Lab(where, ctx, clock)
+    ctx.repo.close()

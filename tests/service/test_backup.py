@@ -1,0 +1,88 @@
+"""Backup and restore (B5): byte-identical trust lists after a restore; bad archives refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from phonetrust.policy.domain import CertName, Device
+from phonetrust.service import backup, inventory
+from phonetrust.service.context import Context
+from phonetrust.store.datadir import DataDir
+from phonetrust.store.sql import open_repository
+from phonetrust.testing.clock import FakeClock
+from tests.service.conftest import PASSWORD, Lab
+from tests.service.helpers import current, signed_by, trust_list
+
+
+def _fresh(tmp_path: Path, clock: FakeClock) -> tuple[DataDir, Context]:
+    where = DataDir.locate(tmp_path / "restored")
+    master = where.init_password(PASSWORD)
+    return where, Context(open_repository(where.db_url), where.keystore(master), clock)
+
+
+def test_restore_serves_byte_identical_files_and_keeps_the_keys(lab: Lab, tmp_path: Path) -> None:
+    lab.admin("utils ctl set-cluster mixed-mode", "y")
+    inventory.add_devices(lab.ctx, [Device("SEP001122334455", "7975")])
+    archive = backup.create(lab.ctx, PASSWORD)
+    with lab.ctx.repo.unit_of_work() as uow:
+        original = {
+            (n.host, name): uow.published_file(n.host, name)
+            for n in uow.list_nodes()
+            for name in uow.published_names(n.host)
+        }
+    where, ctx = _fresh(tmp_path, lab.clock)
+    backup.restore(ctx, backup.open_archive(archive, PASSWORD))
+    with ctx.repo.unit_of_work() as uow:
+        restored = {
+            (n.host, name): uow.published_file(n.host, name)
+            for n in uow.list_nodes()
+            for name in uow.published_names(n.host)
+        }
+        assert uow.get_device("SEP001122334455") is not None
+    assert restored == original
+    # The restored node still holds its CallManager key: a change re-signs with the same key.
+    cm = current(ctx, "cucm-pub", CertName.CALLMANAGER)
+    assert cm == current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
+    lab.clock.advance(60)
+    inventory.update_device(ctx, "SEP001122334455", settings={"webAccess": "1"})
+    assert signed_by(trust_list(original["cucm-pub", "ITLFile.tlv"]), cm)
+    ctx.repo.close()
+    del where
+
+
+def test_a_backup_does_not_clear_the_recovery_alert(lab: Lab) -> None:
+    backup.create(lab.ctx, PASSWORD)
+    with lab.ctx.repo.unit_of_work() as uow:
+        assert [a.kind for a in uow.list_alerts()] == ["ITLRecoveryBackup"]
+
+
+@pytest.mark.parametrize(
+    ("mangle", "message"),
+    [
+        (lambda b: b[: len(b) // 2], "truncated or was altered"),
+        (lambda b: b[:-1] + bytes([b[-1] ^ 1]), "truncated or was altered"),
+        (lambda b: b[:20], "truncated"),
+        (lambda b: b"not a backup at all", "not a phonetrust backup"),
+    ],
+)
+def test_damaged_archives_are_refused_with_a_clear_reason(
+    lab: Lab, mangle: object, message: str
+) -> None:
+    archive = backup.create(lab.ctx, PASSWORD)
+    assert callable(mangle)
+    with pytest.raises(backup.BackupError, match=message):
+        backup.open_archive(mangle(archive), PASSWORD)
+
+
+def test_wrong_password_is_named(lab: Lab) -> None:
+    archive = backup.create(lab.ctx, PASSWORD)
+    with pytest.raises(backup.BackupError, match="wrong security password"):
+        backup.open_archive(archive, "wrong-password")
+
+
+def test_restore_refuses_a_data_directory_that_has_a_cluster(lab: Lab) -> None:
+    archive = backup.create(lab.ctx, PASSWORD)
+    with pytest.raises(Exception, match="empty"):
+        backup.restore(lab.ctx, backup.open_archive(archive, PASSWORD))

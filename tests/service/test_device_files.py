@@ -1,0 +1,73 @@
+"""Each device's configuration in the file plan: signed (A5), encrypted (A6), H7 warnings."""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from phonetrust.formats import cnfxml_read
+from phonetrust.formats.algorithms import Digest
+from phonetrust.formats.encsgn import EncryptedFile, decrypt_file
+from phonetrust.formats.sgn import SignedFile
+from phonetrust.policy.domain import CertName, Device
+from phonetrust.service import inventory
+from phonetrust.testing.pki import make_identity, plain_name
+from tests.service.conftest import Lab
+from tests.service.helpers import current
+
+NAME = "SEP001122334455"
+
+
+def test_signed_config_carries_settings_and_the_tvs_list(lab: Lab) -> None:
+    inventory.add_devices(lab.ctx, [Device(NAME, "7975")])
+    inventory.update_device(lab.ctx, NAME, settings={"webAccess": "1", "sshAccess": "0"})
+    for node in ("cucm-pub", "cucm-sub1"):
+        data = lab.file(node, f"{NAME}.cnf.xml.sgn")
+        assert data is not None
+        signed = SignedFile.from_wire(data)
+        assert signed.verify(current(lab.ctx, node, CertName.CALLMANAGER)).verified
+        assert signed.content == lab.file(node, f"{NAME}.cnf.xml")
+        parsed = cnfxml_read.read(signed.content)
+        assert parsed.vendor_config["webAccess"] == "1"
+        assert [m.address for m in parsed.tvs] == ["10.0.0.10", "10.0.0.11"]
+
+
+def test_sha512_parameter_resigns_configs_and_warns_for_old_models(lab: Lab) -> None:
+    inventory.add_devices(lab.ctx, [Device(NAME, "7975"), Device("SEP0011223344AA", "8845")])
+    inventory.set_param(lab.ctx, "TFTP File Signature Digest Algorithm", "SHA-512")
+    data = lab.file("cucm-pub", f"{NAME}.cnf.xml.sgn")
+    assert data is not None
+    assert SignedFile.from_wire(data).header.digest is Digest.SHA512
+    warnings = inventory.sha512_warnings(lab.ctx)
+    assert warnings == [f"{NAME} (7975) does not support SHA-512 signatures"]
+
+
+def test_encrypted_profile_serves_enc_sgn_and_stub_only(lab: Lab) -> None:
+    profile = "Encrypted Phone Profile with TFTP Encryption"
+    inventory.add_devices(lab.ctx, [Device(NAME, "8845", profile=profile)])
+    assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is None
+    assert any("no LSC or MIC" in note for note in lab.ctx.notes)
+    phone = make_identity(plain_name(NAME), bits=2048, slot=3)
+    inventory.update_device(lab.ctx, NAME, lsc=phone.certificate.public_bytes(Encoding.DER))
+    enc = lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn")
+    stub = lab.file("cucm-pub", f"{NAME}.cnf.xml.sgn")
+    assert enc is not None
+    assert stub is not None
+    assert lab.file("cucm-pub", f"{NAME}.cnf.xml") is None  # never the plaintext
+    plain = decrypt_file(EncryptedFile.from_wire(enc), phone.key)
+    assert cnfxml_read.read(plain).full_config
+    stub_doc = cnfxml_read.read(SignedFile.from_wire(stub).content)
+    assert stub_doc.encr_config
+    assert not stub_doc.full_config
+    # Unchanged inputs keep the same bytes; a settings change re-encrypts.
+    lab.later(60)
+    inventory.set_param(lab.ctx, "CAPF Operation Expires in (days)", "12")
+    assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") == enc
+    inventory.update_device(lab.ctx, NAME, settings={"webAccess": "0"})
+    assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") != enc
+
+
+def test_removing_a_device_removes_its_files(lab: Lab) -> None:
+    inventory.add_devices(lab.ctx, [Device(NAME, "7975")])
+    assert lab.file("cucm-sub1", f"{NAME}.cnf.xml.sgn") is not None
+    inventory.remove_device(lab.ctx, NAME)
+    assert lab.file("cucm-sub1", f"{NAME}.cnf.xml.sgn") is None
