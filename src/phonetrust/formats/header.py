@@ -226,6 +226,7 @@ class Header:
                 raise r.fail("header ends before a HEADER LENGTH element")
             at = r.offset
             node = read_node(r, HEADER_CONTAINERS)
+            _check_sizes(node, at)
             nodes.append(node)
             if node.tag == HeaderTag.HEADERLENGTH:
                 break
@@ -244,7 +245,10 @@ class Header:
                     continue
                 if padding:
                     raise r.fail("header element after the padding")
-                nodes.append(read_node(r, HEADER_CONTAINERS))
+                at = r.offset
+                node = read_node(r, HEADER_CONTAINERS)
+                _check_sizes(node, at)
+                nodes.append(node)
         try:
             return cls(tuple(nodes), padding, r.between(start, r.offset))
         except BuildError as exc:
@@ -302,6 +306,23 @@ class Header:
             *body,
         )
         return cls._trusted(nodes, padding, None)
+
+
+def _check_sizes(node: Node, at: int) -> None:
+    """Refuse a fixed-size element of the wrong size, naming the offset where it starts."""
+    if isinstance(node, Container):
+        child_at = at + HEADER_SIZE
+        for child in node.children:
+            _check_sizes(child, child_at)
+            child_at += child.size
+        return
+    expected = _FIXED_SIZES.get(node.tag)
+    if expected is not None and len(node.value) != expected:
+        raise ParseError(
+            f"header element {HeaderTag(node.tag).name} must be {expected} bytes, "
+            f"not {len(node.value)}",
+            at,
+        )
 
 
 @functools.lru_cache(maxsize=256)

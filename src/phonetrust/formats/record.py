@@ -11,6 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
@@ -156,10 +157,15 @@ class Record:
         if raw:
             try:
                 return serialization.load_der_public_key(raw)
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, UnsupportedAlgorithm):
                 pass
         cert = self.certificate()
-        return None if cert is None else cert.public_key()
+        if cert is None:
+            return None
+        try:
+            return cert.public_key()
+        except (ValueError, UnsupportedAlgorithm):  # e.g. an even RSA exponent, an unknown OID
+            return None
 
     def matches_certificate(self, der: bytes) -> bool:
         """Whether ``der`` is the certificate this record stands for (by content, never by name)."""

@@ -45,7 +45,8 @@ def _copied_elements(full_config: bytes) -> list[str]:
     text = _ROOT_START.sub(b"<device>", full_config, count=1)
     try:
         root = ET.fromstring(text)  # noqa: S314 - expat bounds entity expansion; input is a config
-    except ET.ParseError:
+    except (ET.ParseError, LookupError, ValueError):
+        # ValueError covers UnicodeError: a declared encoding expat cannot use.
         return []
     if root.tag != "device":
         return []
