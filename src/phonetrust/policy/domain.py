@@ -235,6 +235,8 @@ class Device:
     description: str = ""
     lsc: bytes | None = None
     """The device's LSC (DER), issued by CAPF; encrypted configuration is wrapped for it."""
+    capf_status: str = ""
+    """The outcome of the last CAPF operation, e.g. "Upgrade Success" or "Failure: ..."."""
     mic: bytes | None = None
     """The device's manufacturer certificate (DER), when known; used when there is no LSC."""
 

@@ -7,7 +7,7 @@ file plan and the change that caused it become visible at the same moment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,6 +66,18 @@ class TokenCounter:
     serial: str
     failures: int = 0
     locked: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A trust list or configuration a device fetched from a TFTP node (the fleet view)."""
+
+    device: str
+    filename: str
+    node: str
+    sha1: str
+    size: int
+    at: datetime
 
 
 class UnitOfWork(Protocol):
@@ -142,6 +154,15 @@ class UnitOfWork(Protocol):
     ) -> bytes | None: ...
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:
         """{file name: size} of a node's files in a version (the current one by default)."""
+        ...
+
+    # -- what devices downloaded ------------------------------------------------------
+    def record_downloads(self, downloads: Sequence[Download]) -> None:
+        """Remember each device's latest download of each file name (older ones are replaced)."""
+        ...
+
+    def list_downloads(self, device: str | None = None) -> list[Download]:
+        """By device then file name."""
         ...
 
     # -- eTokens -------------------------------------------------------------------

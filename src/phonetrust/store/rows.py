@@ -169,6 +169,7 @@ def device_row(device: Device) -> Values:
         "description": device.description,
         "lsc": device.lsc,
         "mic": device.mic,
+        "capf_status": device.capf_status,
     }
 
 
@@ -188,6 +189,7 @@ def device_from(row: Row[Any]) -> Device:
         description=row.description,
         lsc=_bytes(row.lsc),
         mic=_bytes(row.mic),
+        capf_status=row.capf_status,
     )
 
 

@@ -160,6 +160,7 @@ devices = Table(
     Column("description", Text, nullable=False),
     Column("lsc", LargeBinary, nullable=True),
     Column("mic", LargeBinary, nullable=True),
+    Column("capf_status", Text, nullable=False, server_default=""),
 )
 """``settings``: a JSON object of strings; group and profile are names, not foreign keys."""
 
@@ -216,6 +217,18 @@ published_files = Table(
 )
 """Every file of every published plan version. ``node`` is not a foreign key: old
 versions keep the files of nodes deleted since."""
+
+downloads = Table(
+    "downloads",
+    metadata,
+    Column("device", Text, primary_key=True),
+    Column("filename", Text, primary_key=True),
+    Column("node", Text, nullable=False),
+    Column("sha1", Text, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+)
+"""Each device's latest download of each file (trust lists and configurations)."""
 
 token_counters = Table(
     "token_counters",

@@ -65,6 +65,7 @@ from phonetrust.store.repository import (
     Alert,
     AuditEntry,
     ClusterState,
+    Download,
     Repository,
     TokenCounter,
     UnitOfWork,
@@ -293,6 +294,29 @@ class SqlUnitOfWork:
 
     def delete_device(self, name: str) -> bool:
         return self._delete_by_name(t.devices, name)
+
+    # -- downloads ----------------------------------------------------------------------
+    def record_downloads(self, downloads: Sequence[Download]) -> None:
+        for d in downloads:
+            values = {
+                "device": d.device,
+                "filename": d.filename,
+                "node": d.node,
+                "sha1": d.sha1,
+                "size": d.size,
+                "at": d.at,
+            }
+            self._upsert(t.downloads, values, ["device", "filename"])
+
+    def list_downloads(self, device: str | None = None) -> list[Download]:
+        c = t.downloads.c
+        query = select(t.downloads).order_by(c.device, c.filename)
+        if device is not None:
+            query = query.where(c.device == device)
+        return [
+            Download(row.device, row.filename, row.node, row.sha1, row.size, row.at)
+            for row in self._c.execute(query)
+        ]
 
     # -- enterprise parameters ------------------------------------------------------
     def get_params(self) -> dict[str, str]:
