@@ -213,10 +213,21 @@ published_files = Table(
     ),
     Column("node", Text, primary_key=True),
     Column("filename", Text, primary_key=True),
+    Column("blob", Text, nullable=False),
+)
+"""Every file name of every published plan version, pointing at its content by
+SHA-256. ``node`` is not a foreign key: old versions keep the files of nodes
+deleted since."""
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("size", Integer, nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
-"""Every file of every published plan version. ``node`` is not a foreign key: old
-versions keep the files of nodes deleted since."""
+"""File contents, stored once however many versions and nodes serve them: a
+plan version costs a row per file name, not a copy of every file."""
 
 downloads = Table(
     "downloads",

@@ -31,6 +31,7 @@ Semantics the contract leaves open, decided here:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -70,6 +71,12 @@ from phonetrust.store.repository import (
     TokenCounter,
     UnitOfWork,
 )
+
+_CHUNK = 500
+"""Rows per statement: keeps bound parameters under every backend's limit."""
+KEEP_VERSIONS = 50
+"""Plan versions kept; older ones (and contents only they used) are pruned."""
+PRUNE_EVERY = 10
 
 __all__ = ["SqlRepository", "SqlUnitOfWork", "make_engine", "open_repository", "sqlite_url"]
 
@@ -366,32 +373,72 @@ class SqlUnitOfWork:
         version = self.current_version() + 1
         now = datetime.now(UTC)
         self._c.execute(insert(t.plan_versions).values(version=version, created_at=now))
-        rows = [
-            {"version": version, "node": node, "filename": filename, "data": bytes(data)}
-            for (node, filename), data in files.items()
+        digests = {key: hashlib.sha256(data).hexdigest() for key, data in files.items()}
+        self._store_blobs({digests[key]: bytes(data) for key, data in files.items()})
+        names = [
+            {
+                "version": version,
+                "node": node,
+                "filename": filename,
+                "blob": digests[node, filename],
+            }
+            for (node, filename) in files
         ]
-        if rows:
-            self._c.execute(insert(t.published_files), rows)
+        for start in range(0, len(names), _CHUNK):
+            self._c.execute(insert(t.published_files), names[start : start + _CHUNK])
+        if version % PRUNE_EVERY == 0:
+            self._prune(version - KEEP_VERSIONS)
         return version
+
+    def _store_blobs(self, contents: dict[str, bytes]) -> None:
+        """Insert the contents not stored yet."""
+        wanted = list(contents)
+        known: set[str] = set()
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            query = select(t.blobs.c.sha256).where(t.blobs.c.sha256.in_(chunk))
+            known.update(self._c.execute(query).scalars())
+        new = [
+            {"sha256": digest, "size": len(data), "data": data}
+            for digest, data in contents.items()
+            if digest not in known
+        ]
+        for start in range(0, len(new), _CHUNK):
+            self._c.execute(insert(t.blobs), new[start : start + _CHUNK])
+
+    def _prune(self, oldest_kept: int) -> None:
+        """Forget plan versions before ``oldest_kept`` and contents nothing refers to any more."""
+        if oldest_kept <= 1:
+            return
+        v, f, b = t.plan_versions.c, t.published_files.c, t.blobs.c
+        self._c.execute(delete(t.published_files).where(f.version < oldest_kept))
+        self._c.execute(delete(t.plan_versions).where(v.version < oldest_kept))
+        used = select(f.blob).where(f.blob == b.sha256).exists()
+        self._c.execute(delete(t.blobs).where(~used))
 
     def current_version(self) -> int:
         latest = self._c.execute(select(func.max(t.plan_versions.c.version))).scalar()
         return int(latest) if latest is not None else 0
 
     def published_file(self, node: str, filename: str, version: int | None = None) -> bytes | None:
-        c = t.published_files.c
+        f, b = t.published_files.c, t.blobs.c
         wanted = self.current_version() if version is None else version
-        query = select(c.data).where(c.version == wanted, c.node == node, c.filename == filename)
+        query = (
+            select(b.data)
+            .join_from(t.published_files, t.blobs, f.blob == b.sha256)
+            .where(f.version == wanted, f.node == node, f.filename == filename)
+        )
         data = self._c.execute(query).scalar()
         return None if data is None else bytes(data)
 
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:
-        c = t.published_files.c
+        f, b = t.published_files.c, t.blobs.c
         wanted = self.current_version() if version is None else version
         query = (
-            select(c.filename, func.length(c.data).label("size"))
-            .where(c.version == wanted, c.node == node)
-            .order_by(c.filename)
+            select(f.filename, b.size)
+            .join_from(t.published_files, t.blobs, f.blob == b.sha256)
+            .where(f.version == wanted, f.node == node)
+            .order_by(f.filename)
         )
         return {row.filename: int(row.size) for row in self._c.execute(query)}
 
