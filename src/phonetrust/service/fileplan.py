@@ -28,12 +28,14 @@ from phonetrust.formats.stub import build_stub
 from phonetrust.formats.trustlist import TrustList, build_trust_list
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import (
+    CallManagerGroup,
     CapfOperation,
     CertName,
     Device,
     DeviceSecurityMode,
     Node,
     Protocol,
+    SecurityProfile,
     Service,
     SignerOption,
 )
@@ -73,17 +75,37 @@ def node_certs(uow: UnitOfWork) -> list[NodeCerts]:
 
 
 @dataclass(frozen=True, slots=True)
+class Catalog:
+    """What every device's configuration is made from, read once per plan build."""
+
+    params: dict[str, str]
+    nodes: dict[str, Node]
+    groups: dict[str, CallManagerGroup]
+    profiles: dict[str, SecurityProfile]
+
+    @classmethod
+    def read(cls, uow: UnitOfWork) -> Catalog:
+        return cls(
+            P.effective(uow.get_params()),
+            {n.host: n for n in uow.list_nodes()},
+            {g.name: g for g in uow.list_groups()},
+            {p.name: p for p in uow.list_profiles()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class NodeSigner:
     """Signs one node's files, reusing the published bytes when nothing changed."""
 
-    uow: UnitOfWork
+    published: dict[str, bytes]
+    """The node's files in the current version, read once."""
     host: str
     signer: Signer
     digest: Digest
     now: int
 
     def previous(self, name: str) -> bytes | None:
-        return self.uow.published_file(self.host, name)
+        return self.published.get(name)
 
     def _same_signer(self, serial: bytes | None, digest: Digest | int | None) -> bool:
         return (
@@ -167,11 +189,13 @@ def build(ctx: Context, uow: UnitOfWork) -> Plan:
     tftp_nodes = [c for c in all_certs if c.node.runs(Service.TFTP)]
     update, ctx.ctl_update = ctx.ctl_update, None
     itls = itl_files(ctx, uow, all_certs, tftp_nodes, now)
-    devices = [(d, config_document(uow, d)) for d in uow.list_devices()]
+    catalog = Catalog.read(uow)
+    devices = [(d, config_document(catalog, d)) for d in uow.list_devices()]
     files: Plan = {}
     for entry in tftp_nodes:
         host = entry.node.host
-        ctl = uow.published_file(host, CTL_NAME)
+        published = uow.published_files(host)
+        ctl = published.get(CTL_NAME)
         if update is not None and (update.nodes is None or host in update.nodes):
             ctl = update.data
         if ctl is not None:
@@ -181,9 +205,11 @@ def build(ctx: Context, uow: UnitOfWork) -> Plan:
         cm = uow.current_certificate(host, CertName.CALLMANAGER)
         if cm is None:
             continue
-        node_signer = NodeSigner(uow, host, signer_of(ctx, cm), digest, now)
+        node_signer = NodeSigner(published, host, signer_of(ctx, cm), digest, now)
         for device, document in devices:
-            for name, data in device_files(ctx, node_signer, device, document).items():
+            profile = catalog.profiles.get(device.profile)
+            encrypted = profile is not None and profile.tftp_encrypted
+            for name, data in device_files(ctx, node_signer, device, document, encrypted).items():
                 files[host, name] = data
     return files
 
@@ -198,13 +224,14 @@ def itl_files(
     recovery_cert = None if recovery is None else x509_of(recovery)
     digest = digest_of(uow)
     out: dict[str, bytes] = {}
+    published = {e.node.host: uow.published_files(e.node.host) for e in tftp_nodes}
     for entry in tftp_nodes:
         host = entry.node.host
         cm = uow.current_certificate(host, CertName.CALLMANAGER)
         if cm is None:
             continue
         own = recovery if state.signer is SignerOption.ITLRECOVERY and recovery else cm
-        node_signer = NodeSigner(uow, host, signer_of(ctx, own), digest, now)
+        node_signer = NodeSigner(published[host], host, signer_of(ctx, own), digest, now)
         records = itl_records(
             entry,
             all_certs,
@@ -218,18 +245,17 @@ def itl_files(
         records = list(TrustList.from_wire(source).records)
         reset_signer = signer_of(ctx, recovery)
         out = {
-            h: NodeSigner(uow, h, reset_signer, digest, now).trust_list(ITL_NAME, records)
+            h: NodeSigner(published[h], h, reset_signer, digest, now).trust_list(ITL_NAME, records)
             for h in out
         }
     return out
 
 
 def device_files(
-    ctx: Context, node: NodeSigner, device: Device, document: bytes
+    ctx: Context, node: NodeSigner, device: Device, document: bytes, encrypted: bool
 ) -> dict[str, bytes]:
     base = f"{device.name}.cnf.xml"
-    profile = node.uow.get_profile(device.profile)
-    if profile is None or not profile.tftp_encrypted:
+    if not encrypted:
         return {base: document, base + ".sgn": node.signed(base + ".sgn", document)}
     if device.certificate is None:
         ctx.notes.append(
@@ -246,15 +272,15 @@ def device_files(
     }
 
 
-def config_document(uow: UnitOfWork, device: Device) -> bytes:
+def config_document(catalog: Catalog, device: Device) -> bytes:
     """The device's SEP<MAC>.cnf.xml, from its group, profile and settings (config-xml.md)."""
-    params = P.effective(uow.get_params())
-    group = uow.get_group(device.group)
-    nodes = {n.host: n for n in uow.list_nodes()}
+    params = catalog.params
+    group = catalog.groups.get(device.group)
+    nodes = catalog.nodes
     members: list[Node] = [nodes[h] for h in group.members if h in nodes] if group else []
     if not members:
         members = [n for n in nodes.values() if n.runs(Service.CALLMANAGER)][:3]
-    profile = uow.get_profile(device.profile)
+    profile = catalog.profiles.get(device.profile)
     mode = profile.mode if profile is not None else DeviceSecurityMode.NON_SECURE
     pending = device.capf_operation is not CapfOperation.NONE
     capf_nodes = [n for n in nodes.values() if n.runs(Service.CAPF)]

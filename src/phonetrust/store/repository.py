@@ -152,6 +152,10 @@ class UnitOfWork(Protocol):
     def published_file(
         self, node: str, filename: str, version: int | None = None
     ) -> bytes | None: ...
+    def published_files(self, node: str, version: int | None = None) -> dict[str, bytes]:
+        """Every file of a node in a version (the current one by default), in one read."""
+        ...
+
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:
         """{file name: size} of a node's files in a version (the current one by default)."""
         ...
