@@ -196,3 +196,15 @@ def test_the_same_cluster_on_postgresql(postgres: str, tmp_path: Path) -> None:
     phonetrust(data, "admin", "-c", "utils ctl set-cluster mixed-mode", "--yes", env=env).ok()
     shown = phonetrust(data, "admin", "--node", "cucm-sub", "-c", "show ctl", env=env).ok()
     assert "The CTL file was verified successfully." in shown.stdout
+
+
+def test_cluster_demo_creates_a_ready_cluster_once(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    env = {"PHONETRUST_SECURITY_PASSWORD": ""}
+    first = phonetrust(root, "cluster", "demo", "--devices", "6", env=env)
+    assert first.code == 0, str(first)
+    assert "security password 'phonetrust-demo'" in first.stdout
+    listed = phonetrust(root, "device", "list", env={"PHONETRUST_SECURITY_PASSWORD": ""}).ok()
+    assert len(listed.stdout.splitlines()) == 6
+    again = phonetrust(root, "cluster", "demo", env=env).ok()
+    assert again.stdout == f"Using the cluster in {root}.\n"

@@ -11,8 +11,8 @@ from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context
 from phonetrust.clock import SystemClock
 from phonetrust.errors import LocalError
 from phonetrust.pki.selfsigned import Organisation
-from phonetrust.policy.domain import Node, Service, SignerOption, check_ipv4
-from phonetrust.service import alerts, nodes
+from phonetrust.policy.domain import Device, Node, Protocol, Service, SignerOption, check_ipv4
+from phonetrust.service import alerts, inventory, nodes
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context, cluster
 from phonetrust.store.sql import open_repository
@@ -199,3 +199,55 @@ def audit_cmd(limit: int, data: Path | None, db: str | None) -> None:
         for entry in uow.list_audit(limit):
             detail = f" ({entry.detail})" if entry.detail else ""
             click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.who}: {entry.action}{detail}")
+
+
+DEMO_PASSWORD = "phonetrust-demo"  # noqa: S105 - the demo cluster's published password
+DEMO_MODELS = (
+    ("7975", Protocol.SCCP),
+    ("8845", Protocol.SIP),
+    ("7960", Protocol.SCCP),
+    ("8865", Protocol.SIP),
+)
+"""An SBD SCCP phone, a SHA-512-capable SIP phone, a phone without Security By Default..."""
+
+
+@cluster_group.command("demo")
+@click.option(
+    "--devices",
+    default=4,
+    show_default=True,
+    type=click.IntRange(0, 100_000),
+    help="How many demo phones.",
+)
+@data_options
+def demo_cluster(devices: int, data: Path | None, db: str | None) -> None:
+    """Create a ready demo cluster (publisher, subscriber, phones) unless one exists.
+
+    Its security password is PHONETRUST_SECURITY_PASSWORD, or "phonetrust-demo".
+    """
+    where = locate(data, db)
+    if where.exists():
+        click.echo(f"Using the cluster in {where.root}.")
+        return
+    password = os.environ.get(PASSWORD_ENV) or DEMO_PASSWORD
+    master = where.init_password(password)
+    ctx = Context(open_repository(where.db_url), where.keystore(master), SystemClock())
+    click.echo("Creating a demo cluster: generating certificates...", err=True)
+    nodes.init_cluster(
+        ctx,
+        name="demo",
+        publisher_node=_node("cucm-pub", "127.0.0.1", "demo.local", None, publisher=True),
+        subscribers=[_node("cucm-sub", "127.0.0.2", "demo.local", None, publisher=False)],
+        org=Organisation(),
+    )
+    phones = [
+        Device(f"SEP{0x001122330000 + i:012X}", *DEMO_MODELS[(i - 1) % len(DEMO_MODELS)])
+        for i in range(1, devices + 1)
+    ]
+    inventory.add_devices(ctx, phones)
+    click.echo(
+        f"Demo cluster created in {where.root} (security password {password!r}) "
+        f"with {len(phones)} phones: "
+        + ", ".join(p.name for p in phones[:4])
+        + (" ..." if len(phones) > 4 else "")
+    )
