@@ -20,8 +20,8 @@ from phonetrust.policy.domain import CertName
 from phonetrust.policy.rules import require_publisher
 from phonetrust.service import nodes, security, truststores
 from phonetrust.service.changes import reading
+from phonetrust.service.context import Context, x509_of
 from phonetrust.service.context import node as node_of
-from phonetrust.service.context import x509_of
 
 Handler = Callable[[Session, list[str]], None]
 
@@ -121,24 +121,24 @@ def _regen(s: Session, args: list[str]) -> None:
 # -- utils ctl -----------------------------------------------------------------------
 
 
-def _mixed(s: Session, _: list[str]) -> None:
-    _publisher_only(s, "utils ctl")
-    if not s.prompts.confirm(
-        "This operation sets the cluster to Mixed mode. Do you want to continue? (y/n):"
-    ):
-        s.say("Operation cancelled.")
-        return
-    s.say(*security.set_mixed_mode(s.ctx, s.node))
+def _set_cluster(mode: str, action: Callable[[Context, str], list[str]]) -> Handler:
+    """``utils ctl set-cluster ...``: publisher only, confirmed, then CUCM's lines."""
+
+    def run(s: Session, _: list[str]) -> None:
+        _publisher_only(s, "utils ctl")
+        question = (
+            f"This operation sets the cluster to {mode} mode. Do you want to continue? (y/n):"
+        )
+        if not s.prompts.confirm(question):
+            s.say("Operation cancelled.")
+            return
+        s.say(*action(s.ctx, s.node))
+
+    return run
 
 
-def _non_secure(s: Session, _: list[str]) -> None:
-    _publisher_only(s, "utils ctl")
-    if not s.prompts.confirm(
-        "This operation sets the cluster to Non Secure mode. Do you want to continue? (y/n):"
-    ):
-        s.say("Operation cancelled.")
-        return
-    s.say(*security.set_non_secure_mode(s.ctx, s.node))
+_mixed = _set_cluster("Mixed", security.set_mixed_mode)
+_non_secure = _set_cluster("Non Secure", security.set_non_secure_mode)
 
 
 def _update_ctl(s: Session, _: list[str]) -> None:
