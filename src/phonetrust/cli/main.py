@@ -8,6 +8,7 @@ from phonetrust import __version__
 from phonetrust.cli.admin_cmd import admin
 from phonetrust.cli.backup_cmds import backup_group
 from phonetrust.cli.boundary import TranslatingGroup
+from phonetrust.cli.capf_cmds import capf_group
 from phonetrust.cli.cluster_cmds import alerts_cmd, audit_cmd, cluster_group
 from phonetrust.cli.ctlclient_cmds import ctl_client_group
 from phonetrust.cli.demo import demo
@@ -19,6 +20,7 @@ from phonetrust.cli.inventory_cmds import (
     profile_group,
     truststore_group,
 )
+from phonetrust.cli.tvs_cmds import tvs_group
 
 
 class Root(TranslatingGroup):
@@ -44,6 +46,8 @@ for command in (
     file_group,
     cluster_group,
     admin,
+    tvs_group,
+    capf_group,
     param_group,
     device_group,
     profile_group,

@@ -1,0 +1,485 @@
+"""The CAPF server: TLS on TCP 3804, a dumb pump around :class:`ServerSession`.
+
+Every phone opens one TLS connection per enrolment, so the cost per
+connection is what matters: the pump drives a non-blocking
+``ssl.SSLSocket`` straight from the event loop's readiness callbacks,
+without asyncio's transport and SSL protocol layers. Call order::
+
+    listening socket readable -> accept while a slot is free (``max_connections``
+        sockets, handshakes included); when all are taken, stop watching the
+        listening socket: new connections wait in the backlog, not refused
+    accept   -> wrap in TLS (the current context: ``swap_tls`` affects later
+                connections), take the current service (``swap_service`` likewise),
+                arm the read timer, try the handshake at once
+    handshake done -> session.start(): the server speaks first
+    pump     -> send data_to_send() (header and payload in one write); then events:
+                  NeedDeviceDecision -> service.submit_decide   (the database thread)
+                  IssueCertificate   -> service.issue           (here: the LSC signature)
+                  Completed          -> log one line; if recordable,
+                                        service.submit_record, then session.finish()
+                while a service future is pending the socket is not read; its
+                result comes back through call_soon_threadsafe and the pump goes on
+    readable -> recv until the TLS layer wants more: receive_data / receive_eof
+    read timer -> connection_lost: the handshake and each phone message must come
+                within ``read_timeout``, and the whole session within
+                ``session_timeout``, so a silent or trickling phone holds its
+                slot no longer
+    close    -> close_notify, close, release the device, free the slot, accept again
+
+Service errors become answers here (a refusal, a failed issuance, an
+unrecorded result) and socket or TLS errors become ``connection_lost``: a
+connection's failure never reaches another. A phone that does not read
+what it is sent (a message cannot be written at once) is treated as gone.
+TLS 1.3 session tickets are turned off on the context: phones never resume.
+Every session's end is logged on ``phonetrust.capf``: device, operation,
+outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+import socket
+import ssl
+from collections.abc import Callable
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+
+from phonetrust.errors import PhonetrustError
+from phonetrust.protocols.capf.messages import Reason
+from phonetrust.protocols.capf.server import (
+    Completed,
+    IssueCertificate,
+    NeedDeviceDecision,
+    Operation,
+    Proceed,
+    Refuse,
+    ServerSession,
+    State,
+)
+from phonetrust.service.capfops import CapfService
+
+log = logging.getLogger("phonetrust.capf")
+
+DEFAULT_PORT = 3804
+STOP_GRACE = 5.0
+"""Seconds :meth:`CapfServer.stop` lets sessions under way finish."""
+ACCEPT_BATCH = 64
+RECV_SIZE = 16 * 1024
+DRAIN_LIMIT = 64 * 1024
+ACCEPT_RETRY = 0.1
+
+
+class _Connection:
+    """One phone: pumps bytes between its non-blocking TLS socket and its session."""
+
+    __slots__ = (
+        "broken",
+        "closed",
+        "deadline",
+        "fd",
+        "handshaken",
+        "loop",
+        "peer",
+        "reading",
+        "reserved",
+        "server",
+        "service",
+        "session",
+        "sock",
+        "timer",
+        "waiting",
+        "writing",
+    )
+
+    def __init__(self, server: CapfServer, raw: socket.socket, peer: str) -> None:
+        self.server = server
+        self.peer = peer
+        self.loop = server._loop
+        self.fd = raw.fileno()
+        self.sock = server._tls.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        self.service = server._take_service()
+        self.session = ServerSession(next(server._ids) & 0xFFFF_FFFF)
+        self.deadline = self.loop.time() + server.session_timeout
+        self.handshaken = self.closed = self.writing = self.waiting = self.broken = False
+        self.reserved: str | None = None
+        self.timer = self.loop.call_later(server.read_timeout, self._timed_out)
+        self.loop.add_reader(self.fd, self._step)
+        self.reading = True
+
+    # -- the phone's side ------------------------------------------------------------
+    def _step(self) -> None:
+        """Make what progress the socket allows; called when it is readable (or writable)."""
+        if self.closed or self.waiting:
+            return
+        try:
+            if not self.handshaken:
+                self.sock.do_handshake()
+                self.handshaken = True
+                if self.writing:
+                    self.loop.remove_writer(self.fd)
+                    self.writing = False
+                self.session.start()
+                self._pump()
+            while not self.closed and self.session.wants_data:
+                data = self.sock.recv(RECV_SIZE)  # SSLWantReadError: nothing more for now
+                if data:
+                    self.session.receive_data(data)
+                else:
+                    self.session.receive_eof()
+                self._pump()
+        except ssl.SSLWantReadError:
+            return
+        except ssl.SSLWantWriteError:
+            if not self.handshaken and not self.writing:
+                self.loop.add_writer(self.fd, self._step)
+                self.writing = True
+        except OSError as exc:  # TLS failure, reset: this connection only
+            if not self.handshaken:
+                log.info("CAPF: TLS handshake with %s failed: %s", self.peer, exc)
+                self.close()
+                return
+            self._lost(f"the connection failed: {exc}")
+
+    def _timed_out(self) -> None:
+        if self.closed or self.waiting:
+            return
+        if not self.handshaken:
+            log.info(
+                "CAPF: dropped %s: no TLS handshake within %g s",
+                self.peer,
+                self.server.read_timeout,
+            )
+            self.close()
+            return
+        if self.loop.time() >= self.deadline:
+            self._lost(f"the session took longer than {self.server.session_timeout:g} s")
+        else:
+            self._lost(f"no answer from the phone within {self.server.read_timeout:g} s")
+
+    def _lost(self, why: str) -> None:
+        self.broken = True
+        if self.session.state is not State.CLOSED:
+            self.session.connection_lost(why)
+        self._pump()
+
+    # -- the program's side ------------------------------------------------------------
+    def _pump(self) -> None:
+        while not self.closed:
+            self._flush()
+            event = self.session.next_event()
+            if event is None:
+                if self.session.closed:
+                    self.close(notify=not self.broken)
+                elif self.session.wants_data:
+                    self._await_phone()
+                return
+            if isinstance(event, NeedDeviceDecision):
+                service = self.service
+                self._wait(
+                    partial(service.submit_decide, event.device, event.auth, service.now()),
+                    partial(self._decided, event=event),
+                )
+                return
+            if isinstance(event, IssueCertificate):
+                try:
+                    lsc = self.service.issue(event.device, event.public_key)
+                except PhonetrustError as exc:
+                    self.session.issue_failed(str(exc))
+                else:
+                    self.session.certificate_issued(lsc.public_bytes(serialization.Encoding.DER))
+                continue
+            self._log(event)
+            if event.outcome.recordable:
+                self._wait(partial(self.service.submit_record, event.outcome), self._recorded)
+                return
+
+    def _flush(self) -> None:
+        data = self.session.data_to_send()
+        if not data or self.broken:
+            return
+        try:
+            sent = self.sock.send(data)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            sent = 0
+        except OSError as exc:
+            self._lost(f"the connection failed: {exc}")
+            return
+        if sent != len(data):
+            self._lost("the phone does not read what it is sent")
+
+    def _await_phone(self) -> None:
+        if not self.reading:
+            self.loop.add_reader(self.fd, self._step)
+            self.reading = True
+        self.timer.cancel()
+        left = max(0.0, min(self.server.read_timeout, self.deadline - self.loop.time()))
+        self.timer = self.loop.call_later(left, self._timed_out)
+
+    def _wait(self, submit: Callable[[], Future[Any]], then: Callable[[Future[Any]], None]) -> None:
+        """Hand work to the service's database thread; the pump resumes with its result."""
+        self.waiting = True
+        self.timer.cancel()
+        if self.reading:
+            self.loop.remove_reader(self.fd)
+            self.reading = False
+        try:
+            future = submit()
+        except PhonetrustError as exc:
+            future = Future()
+            future.set_exception(exc)
+        future.add_done_callback(lambda f: self._from_thread(f, then))
+
+    def _from_thread(self, future: Future[Any], then: Callable[[Future[Any]], None]) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the server was stopped
+            self.loop.call_soon_threadsafe(self._resume, future, then)
+
+    def _resume(self, future: Future[Any], then: Callable[[Future[Any]], None]) -> None:
+        self.waiting = False
+        if self.closed:
+            return
+        then(future)
+        self._pump()
+        if not self.closed and self.session.wants_data:
+            self._step()  # bytes may already wait inside the TLS layer
+
+    def _decided(self, future: Future[Any], event: NeedDeviceDecision) -> None:
+        try:
+            decision: Proceed | Refuse = future.result()
+        except PhonetrustError as exc:
+            log.warning("CAPF: no decision for %s: %s", event.device, exc)
+            decision = Refuse(Reason.INVALID_ELEMENT, "CAPF cannot decide now")
+        if isinstance(decision, Proceed) and decision.operation is not Operation.NONE:
+            self.reserved = event.device
+        self.session.decide(decision)
+
+    def _recorded(self, future: Future[Any]) -> None:
+        try:
+            future.result()
+        except PhonetrustError as exc:
+            log.warning("CAPF: the result for %s is not recorded: %s", self.session.device, exc)
+            self.session.finish(recorded=False)
+        else:
+            self.session.finish()
+        self.reserved = None  # recording (even a failed one) ends the session in the service
+
+    def _log(self, event: Completed) -> None:
+        if log.isEnabledFor(logging.INFO):
+            outcome = event.outcome
+            log.info(
+                "CAPF: %s session %08x device %s operation %s: %s: %s",
+                self.peer,
+                self.session.session_id,
+                outcome.device or "-",
+                outcome.operation.value if outcome.operation is not None else "-",
+                "success" if outcome.success else f"failure (reason {int(outcome.reason)})",
+                outcome.info,
+            )
+
+    # -- state -------------------------------------------------------------------------------
+    def idle(self) -> bool:
+        """Nothing under way for a device: not past the handshake, or still awaiting its name."""
+        return not self.handshaken or self.session.state in (State.START, State.AWAIT_AUTH)
+
+    def close(self, *, notify: bool = False) -> None:
+        """Close the connection (after a TLS close_notify when ``notify``); frees its slot."""
+        if self.closed:
+            return
+        self.closed = True
+        self.timer.cancel()
+        if self.reading:
+            self.loop.remove_reader(self.fd)
+        if self.writing:
+            self.loop.remove_writer(self.fd)
+        if notify and self.handshaken:
+            with contextlib.suppress(OSError, ValueError):
+                drained = 0  # unread bytes would make the close a reset, losing our last message
+                while drained < DRAIN_LIMIT and (chunk := self.sock.recv(RECV_SIZE)):
+                    drained += len(chunk)
+            with contextlib.suppress(OSError, ValueError):
+                self.sock.unwrap()  # sends close_notify; does not wait for the phone's
+        self.sock.close()
+        if self.reserved is not None:
+            self.service.release(self.reserved)
+            self.reserved = None
+        self.server._release(self)
+
+
+class CapfServer:
+    """CAPF on one listening socket; :meth:`start` it, :meth:`stop` it."""
+
+    def __init__(
+        self,
+        service: CapfService,
+        tls: ssl.SSLContext,
+        sock: socket.socket,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        max_connections: int,
+        read_timeout: float,
+        session_timeout: float,
+    ) -> None:
+        self.max_connections = max_connections
+        self.read_timeout = read_timeout
+        self.session_timeout = session_timeout
+        self.port: int = sock.getsockname()[1]
+        self._service = service
+        self._tls = _without_tickets(tls)
+        self._sock = sock
+        self._loop = loop
+        self._ids = itertools.count(secrets.randbits(31))
+        self._connections: set[_Connection] = set()
+        self._users: dict[int, int] = {}
+        self._retired: dict[int, CapfService] = {}
+        self._closing: set[asyncio.Future[None]] = set()
+        self._accepting = False
+        self._stopping = False
+        self._drained = asyncio.Event()
+        self._retry: asyncio.TimerHandle | None = None
+
+    @classmethod
+    async def start(
+        cls,
+        service: CapfService,
+        tls: ssl.SSLContext,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        max_connections: int = 1000,
+        read_timeout: float = 30.0,
+        session_timeout: float = 300.0,
+        backlog: int = 2048,
+    ) -> CapfServer:
+        """Bind ``host:port`` (0 picks a free port: see :attr:`port`) and start accepting."""
+        if max_connections < 1 or read_timeout <= 0 or session_timeout <= 0:
+            raise ValueError("max_connections and the timeouts must be positive")
+        sock = socket.create_server((host, port), backlog=backlog)
+        sock.setblocking(False)
+        server = cls(
+            service,
+            tls,
+            sock,
+            asyncio.get_running_loop(),
+            max_connections=max_connections,
+            read_timeout=read_timeout,
+            session_timeout=session_timeout,
+        )
+        server._watch(True)
+        log.info("CAPF listening on %s port %d", host, server.port)
+        return server
+
+    @property
+    def open_connections(self) -> int:
+        """Sockets accepted and not yet closed (TLS handshakes included)."""
+        return len(self._connections)
+
+    def swap_service(self, service: CapfService) -> None:
+        """New connections use ``service``; the old one is closed after its last session."""
+        old, self._service = self._service, service
+        if old is not service:
+            self._retired[id(old)] = old
+            self._close_if_unused(old)
+
+    def swap_tls(self, tls: ssl.SSLContext) -> None:
+        """Present a new certificate (a regenerated CAPF certificate) to new connections."""
+        self._tls = _without_tickets(tls)
+
+    async def stop(self) -> None:
+        """Stop accepting, close idle connections, let sessions under way finish, close services."""
+        self._stopping = True
+        self._watch(False)
+        if self._retry is not None:
+            self._retry.cancel()
+        self._sock.close()
+        for conn in list(self._connections):
+            if conn.idle() and not conn.waiting:
+                conn.close(notify=True)
+        if self._connections:
+            self._drained.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), STOP_GRACE)
+        for conn in list(self._connections):
+            conn.close()
+        services = {id(s): s for s in (self._service, *self._retired.values())}
+        self._retired.clear()
+        await asyncio.gather(*self._closing, return_exceptions=True)
+        await asyncio.gather(*(asyncio.to_thread(s.close) for s in services.values()))
+        log.info("CAPF on port %d stopped", self.port)
+
+    # -- accepting -----------------------------------------------------------------------------
+    def _watch(self, on: bool) -> None:
+        if on and not self._accepting and not self._stopping:
+            self._loop.add_reader(self._sock.fileno(), self._accept)
+            self._accepting = True
+        elif not on and self._accepting:
+            self._loop.remove_reader(self._sock.fileno())
+            self._accepting = False
+
+    def _accept(self) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if len(self._connections) >= self.max_connections:
+                self._watch(False)  # the backlog holds the rest until a slot frees
+                return
+            try:
+                raw, address = self._sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:  # e.g. out of file descriptors: pause, then go on
+                log.warning("CAPF: accept failed: %s", exc)
+                self._watch(False)
+                self._retry = self._loop.call_later(ACCEPT_RETRY, self._resume_accepting)
+                return
+            raw.setblocking(False)
+            peer = _peer(address)
+            try:
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn = _Connection(self, raw, peer)
+            except OSError as exc:  # the peer reset before we could start
+                log.info("CAPF: lost %s at once: %s", peer, exc)
+                raw.close()
+                continue
+            self._connections.add(conn)
+            conn._step()
+
+    def _resume_accepting(self) -> None:
+        self._retry = None
+        self._watch(True)
+
+    def _take_service(self) -> CapfService:
+        service = self._service
+        self._users[id(service)] = self._users.get(id(service), 0) + 1
+        return service
+
+    def _release(self, conn: _Connection) -> None:
+        self._connections.discard(conn)
+        self._users[id(conn.service)] -= 1
+        self._close_if_unused(conn.service)
+        if not self._connections:
+            self._drained.set()
+        if self._retry is None:
+            self._watch(True)
+
+    def _close_if_unused(self, service: CapfService) -> None:
+        if id(service) in self._retired and not self._users.get(id(service)):
+            del self._retired[id(service)]
+            self._users.pop(id(service), None)
+            closing = self._loop.run_in_executor(None, service.close)
+            self._closing.add(closing)
+            closing.add_done_callback(self._closing.discard)
+
+
+def _without_tickets(context: ssl.SSLContext) -> ssl.SSLContext:
+    context.num_tickets = 0
+    return context
+
+
+def _peer(address: object) -> str:
+    if isinstance(address, tuple) and len(address) >= 2:
+        return f"{address[0]}:{address[1]}"
+    return str(address)

@@ -1,0 +1,1 @@
+"""Sans-I/O protocol cores: bytes and ``now`` in; bytes, events and timers out; no sockets."""

@@ -1,0 +1,508 @@
+"""CAPF's use cases on a real two-node cluster: decisions (F1, H6), issuance, records.
+
+The service is driven directly here, as the CAPF server drives it; the
+protocol has its own tests and tests/net/test_capf_server.py runs both
+together over TLS.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from phonetrust.pki.lsc import common_name
+from phonetrust.policy.domain import (
+    CapfAuthMode,
+    CapfOperation,
+    CertName,
+    Device,
+    TrustStore,
+)
+from phonetrust.protocols.capf.client import PrivateKey
+from phonetrust.protocols.capf.messages import (
+    CertificateBlob,
+    CertificateType,
+    Curve,
+    KeySpec,
+    Reason,
+)
+from phonetrust.protocols.capf.server import (
+    AuthInput,
+    Operation,
+    Outcome,
+    Proceed,
+    Refuse,
+)
+from phonetrust.service import inventory, nodes, truststores
+from phonetrust.service.capfops import (
+    CapfService,
+    _Result,
+    capf_identity,
+    load_capf_service,
+    status_text,
+)
+from phonetrust.service.context import Context
+from phonetrust.store.keys import KeyStore
+from phonetrust.testing.pki import Identity, make_identity, plain_name, rsa_key
+from tests.service.conftest import Lab
+
+NAME = "SEP001122334455"
+OTHER = "SEP0011223344AA"
+ENCRYPTED = "Encrypted Phone Profile with TFTP Encryption"
+PHONE_KEY = ec.generate_private_key(ec.SECP256R1())
+MANUFACTURING = make_identity(
+    x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Cisco Manufacturing CA SHA2")]),
+    slot=11,
+)
+ROGUE_CA = make_identity(
+    x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Cisco Manufacturing CA SHA2")]),
+    slot=12,
+)
+
+
+def mic(device: str = NAME, issuer: Identity = MANUFACTURING) -> bytes:
+    return make_identity(
+        plain_name(f"CP-8845-{device}"), issuer=issuer, slot=13
+    ).certificate.public_bytes(serialization.Encoding.DER)
+
+
+@pytest.fixture
+def service(lab: Lab) -> Iterator[CapfService]:
+    found = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
+    yield found
+    found.close()
+
+
+def add(lab: Lab, name: str = NAME, profile: str | None = None) -> None:
+    device = Device(name, "8845") if profile is None else Device(name, "8845", profile=profile)
+    inventory.add_devices(lab.ctx, [device])
+
+
+def schedule(
+    lab: Lab,
+    name: str = NAME,
+    *,
+    operation: CapfOperation = CapfOperation.INSTALL,
+    mode: CapfAuthMode = CapfAuthMode.NULL_STRING,
+    auth_string: str = "",
+    key: str = "EC-P256",
+) -> None:
+    inventory.schedule_capf(
+        lab.ctx, name, operation=operation, auth_mode=mode, auth_string=auth_string, key=key
+    )
+
+
+def pending(name: str) -> Device:
+    """A new device with an install by null string pending (added without a schedule)."""
+    return Device(
+        name,
+        "8845",
+        capf_operation=CapfOperation.INSTALL,
+        capf_auth_mode=CapfAuthMode.NULL_STRING,
+        capf_key="EC-P256",
+    )
+
+
+def device(lab: Lab, name: str = NAME) -> Device:
+    with lab.ctx.repo.unit_of_work() as uow:
+        found = uow.get_device(name)
+    assert found is not None
+    return found
+
+
+def enrol(
+    service: CapfService,
+    name: str = NAME,
+    auth: AuthInput | None = None,
+    key: PrivateKey = PHONE_KEY,
+) -> x509.Certificate:
+    """Decide, issue and record an install, as the server would."""
+    decision = service.decide(name, auth or AuthInput(name), service.now())
+    spec = KeySpec.of_key(key.public_key())
+    assert decision == Proceed(Operation.INSTALL, spec), decision
+    lsc = service.issue(name, key.public_key())
+    service.complete_install(name, lsc)
+    return lsc
+
+
+def presenting(kind: CertificateType, der: bytes, name: str = NAME) -> AuthInput:
+    return AuthInput(name, certificate=CertificateBlob(kind, der))
+
+
+def refused(decision: object, *fragments: str) -> None:
+    assert isinstance(decision, Refuse), decision
+    for fragment in fragments:
+        assert fragment in decision.info, (fragment, decision.info)
+
+
+# -- identity, unknown devices, nothing pending ------------------------------------------------
+
+
+class CountingKeys(KeyStore):
+    gets = 0
+
+    def get(self, cert_der: bytes) -> PrivateKeyTypes:
+        CountingKeys.gets += 1
+        return super().get(cert_der)
+
+
+def test_the_capf_key_is_loaded_once_for_all_enrolments(lab: Lab) -> None:
+    keys = CountingKeys(lab.ctx.keys.directory, lab.where.master_key())
+    ctx = Context(lab.ctx.repo, keys, lab.clock)
+    inventory.add_devices(lab.ctx, [pending(n) for n in (NAME, OTHER, "SEP0011223344BB")])
+    CountingKeys.gets = 0
+    service = load_capf_service(ctx, "cucm-pub", republish_delay=None)
+    try:
+        for name in (NAME, OTHER, "SEP0011223344BB"):
+            enrol(service, name)
+        assert CountingKeys.gets == 1  # (closing republishes the plan: that signs with others)
+    finally:
+        service.close()
+    cert, key = capf_identity(lab.ctx, "cucm-pub")
+    assert cert == service.certificate
+    assert key.public_key() == cert.public_key()
+    assert common_name(cert).startswith("CAPF-")
+
+
+def test_unknown_devices_get_reason_9_and_nothing_pending_ends_at_once(
+    lab: Lab, service: CapfService
+) -> None:
+    add(lab)
+    now = service.now()
+    refused(service.decide("SEP0000000000FF", AuthInput("SEP0000000000FF"), now), "unknown")
+    assert service.decide("CSFUSER01", AuthInput("CSFUSER01"), now) == Refuse(
+        Reason.UNKNOWN_DEVICE, "unknown device CSFUSER01"
+    )
+    decision = service.decide("sep001122334455", AuthInput("x"), now)
+    assert isinstance(decision, Refuse)
+    assert decision.reason is Reason.UNKNOWN_DEVICE
+    assert service.decide(NAME, AuthInput(NAME), now) == Proceed(Operation.NONE)
+    assert status_text(device(lab)) == "None"
+
+
+# -- F1: install by null string, the LSC on the record -----------------------------------------
+
+
+def test_a_null_string_install_stores_the_lsc_and_clears_the_operation(
+    lab: Lab, service: CapfService
+) -> None:
+    add(lab)
+    schedule(lab)
+    assert status_text(device(lab)) == "Operation Pending"
+    lsc = enrol(service)
+    after = device(lab)
+    assert after.lsc == lsc.public_bytes(serialization.Encoding.DER)
+    assert after.capf_operation is CapfOperation.NONE
+    assert after.capf_expires is None
+    assert after.capf_status == "Upgrade Success"
+    assert status_text(after) == "Upgrade Success"
+    assert lsc.issuer == service.certificate.subject
+    with lab.ctx.repo.unit_of_work() as uow:
+        entries = uow.list_audit(5)
+    assert any(e.who == "CAPF" and e.action == "capf install" and NAME in e.detail for e in entries)
+
+
+def test_the_authentication_string_must_match_and_is_used_once(
+    lab: Lab, service: CapfService
+) -> None:
+    add(lab)
+    right, wrong = "2468", "1357"
+    schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string=right)
+    now = service.now()
+    refused(service.decide(NAME, AuthInput(NAME, password=wrong), now), "mismatch")
+    refused(service.decide(NAME, AuthInput(NAME), now), "mismatch")
+    after = device(lab)
+    assert after.lsc is None
+    assert after.capf_status == "Failure: authentication string mismatch"
+    assert status_text(after) == (
+        "Operation Pending (last attempt: Failure: authentication string mismatch)"
+    )
+    enrol(service, auth=AuthInput(NAME, password=right))
+    assert device(lab).capf_auth_string == ""
+    inventory.update_device(
+        lab.ctx, NAME, capf_operation=CapfOperation.INSTALL
+    )  # string not renewed
+    refused(service.decide(NAME, AuthInput(NAME, password=right), now), "already used")
+
+
+def test_an_expired_operation_is_refused_and_says_so(lab: Lab, service: CapfService) -> None:
+    add(lab)
+    schedule(lab)  # the CAPF expiry parameter: 10 days
+    lab.later(timedelta(days=10, minutes=1).total_seconds())
+    decision = service.decide(NAME, AuthInput(NAME), service.now())
+    refused(decision, "operation expired")
+    assert isinstance(decision, Refuse)
+    assert decision.reason is Reason.INVALID_ELEMENT
+    assert device(lab).capf_status == "Failure: operation expired"
+
+
+def test_an_unusable_key_setting_fails_the_operation(lab: Lab, service: CapfService) -> None:
+    add(lab)
+    schedule(lab, key="DSA-1024")
+    refused(service.decide(NAME, AuthInput(NAME), service.now()), "Unknown key")
+
+
+@pytest.mark.parametrize(
+    ("key", "spec"),
+    [("RSA-2048", KeySpec.rsa(2048)), ("EC-P384", KeySpec.ec(Curve.P384))],
+)
+def test_the_device_key_setting_is_what_the_phone_is_asked_for(
+    lab: Lab, service: CapfService, key: str, spec: KeySpec
+) -> None:
+    add(lab)
+    schedule(lab, key=key)
+    assert service.decide(NAME, AuthInput(NAME), service.now()) == Proceed(Operation.INSTALL, spec)
+
+
+# -- H6: by existing certificate ---------------------------------------------------------------
+
+
+def test_lsc_first_accepts_an_lsc_of_this_cluster_current_or_earlier(
+    lab: Lab, service: CapfService
+) -> None:
+    add(lab)
+    schedule(lab)
+    old_lsc = enrol(service).public_bytes(serialization.Encoding.DER)
+    lab.later(600)
+    nodes.regenerate(lab.ctx, "cucm-pub", CertName.CAPF)
+    renewed = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
+    try:
+        assert renewed.certificate != service.certificate
+        schedule(lab, mode=CapfAuthMode.EXISTING_LSC_FIRST)
+        now = renewed.now()
+        auth = presenting(CertificateType.LSC, old_lsc)
+        assert renewed.decide(NAME, auth, now) == Proceed(Operation.INSTALL, KeySpec.ec(Curve.P256))
+        renewed.release(NAME)
+        forged = make_identity(service.certificate.subject, slot=14)  # same name, another key
+        fake = make_identity(plain_name(NAME), issuer=forged, slot=15).certificate
+        refused(
+            renewed.decide(
+                NAME,
+                presenting(CertificateType.LSC, fake.public_bytes(serialization.Encoding.DER)),
+                now,
+            ),
+            "not issued by a CAPF certificate of this cluster",
+        )
+        not_ours = renewed.issue(OTHER, PHONE_KEY.public_key())  # an LSC of another device
+        refused(
+            renewed.decide(
+                NAME,
+                presenting(CertificateType.LSC, not_ours.public_bytes(serialization.Encoding.DER)),
+                now,
+            ),
+            "belongs to",
+        )
+        # precedence to LSC: the device has one, so its MIC will not do
+        truststores.upload(lab.ctx, TrustStore.CAPF, MANUFACTURING.certificate)
+        reloaded = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
+        try:
+            refused(
+                reloaded.decide(NAME, presenting(CertificateType.MIC, mic()), now),
+                "precedence to LSC",
+            )
+            refused(reloaded.decide(NAME, AuthInput(NAME), now), "no LSC or MIC")
+            problem = AuthInput(NAME, certificate_problem="SIGNED DATA does not verify")
+            refused(reloaded.decide(NAME, problem, now), "SIGNED DATA does not verify")
+        finally:
+            reloaded.close()
+    finally:
+        renewed.close()
+
+
+def test_mic_first_trusts_mics_through_capf_trust(lab: Lab) -> None:
+    add(lab)
+    schedule(lab, mode=CapfAuthMode.EXISTING_MIC_FIRST)
+    before = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
+    try:
+        refused(
+            before.decide(NAME, presenting(CertificateType.MIC, mic()), before.now()),
+            "not issued by a certificate in CAPF-trust",
+        )
+    finally:
+        before.close()
+    truststores.upload(lab.ctx, TrustStore.CAPF, MANUFACTURING.certificate)
+    service = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
+    try:
+        now = service.now()
+        refused(
+            service.decide(NAME, presenting(CertificateType.MIC, mic(issuer=ROGUE_CA)), now),
+            "CAPF-trust",
+        )
+        refused(
+            service.decide(NAME, presenting(CertificateType.MIC, mic(OTHER)), now), "belongs to"
+        )
+        enrol(service, auth=presenting(CertificateType.MIC, mic()))
+        assert device(lab).capf_status == "Upgrade Success"
+        # MIC first, but the phone has no MIC on record: its LSC will do
+        schedule(lab, mode=CapfAuthMode.EXISTING_MIC_FIRST)
+        lsc = device(lab).lsc
+        assert lsc is not None
+        auth = presenting(CertificateType.LSC, lsc)
+        assert isinstance(service.decide(NAME, auth, now), Proceed)
+        service.release(NAME)
+        # ... unless the MIC is on record: then precedence to MIC
+        inventory.update_device(lab.ctx, NAME, mic=mic())
+        refused(service.decide(NAME, auth, now), "precedence to MIC")
+        lab.later(timedelta(days=6 * 365).total_seconds())
+        schedule(lab, mode=CapfAuthMode.EXISTING_MIC_FIRST)
+        refused(
+            service.decide(NAME, presenting(CertificateType.MIC, mic()), service.now()), "expired"
+        )
+    finally:
+        service.close()
+
+
+# -- sessions, outcomes ------------------------------------------------------------------------
+
+
+def test_a_second_session_for_a_device_waits_for_the_first(lab: Lab, service: CapfService) -> None:
+    add(lab)
+    schedule(lab)
+    now = service.now()
+    assert isinstance(service.decide(NAME, AuthInput(NAME), now), Proceed)
+    assert service.active() == [NAME]
+    refused(service.decide(NAME, AuthInput(NAME), now), "under way")
+    service.release(NAME)
+    assert isinstance(service.decide(NAME, AuthInput(NAME), now), Proceed)
+    service.fail(NAME, "the phone went away")
+    assert service.active() == []
+
+
+def test_a_failure_keeps_the_operation_pending_with_its_reason(
+    lab: Lab, service: CapfService
+) -> None:
+    add(lab)
+    schedule(lab)
+    service.decide(NAME, AuthInput(NAME), service.now())
+    failed = Outcome(NAME, Operation.INSTALL, False, Reason.INVALID_ELEMENT, "no answer in 30 s")
+    service.submit_record(failed).result()
+    after = device(lab)
+    assert after.capf_operation is CapfOperation.INSTALL
+    assert after.capf_status == "Failure: no answer in 30 s"
+    assert status_text(after) == "Operation Pending (last attempt: Failure: no answer in 30 s)"
+    assert service.fail("SEP0000000000FF", "unknown") is None
+
+
+def test_delete_and_fetch_record_their_outcomes(lab: Lab, service: CapfService) -> None:
+    add(lab)
+    schedule(lab)
+    enrol(service)
+    schedule(lab, operation=CapfOperation.FETCH)
+    assert service.decide(NAME, AuthInput(NAME), service.now()) == Proceed(Operation.FETCH)
+    lsc = device(lab).lsc
+    assert lsc is not None
+    fetched = service.complete_fetch(NAME, CertificateBlob(CertificateType.LSC, lsc))
+    assert fetched.public_bytes(serialization.Encoding.DER) == lsc
+    assert device(lab).capf_status == "Troubleshoot Success"
+    # an untrusted MIC is reported, never kept for encryption
+    schedule(lab, operation=CapfOperation.FETCH)
+    service.decide(NAME, AuthInput(NAME), service.now())
+    service.complete_fetch(NAME, CertificateBlob(CertificateType.MIC, mic()))
+    assert device(lab).mic is None
+    schedule(lab, operation=CapfOperation.DELETE)
+    assert service.decide(NAME, AuthInput(NAME), service.now()) == Proceed(Operation.DELETE)
+    deleted = Outcome(NAME, Operation.DELETE, True, Reason.UPDATE_CERTIFICATE, "Delete Success")
+    service.submit_record(deleted).result()
+    after = device(lab)
+    assert after.lsc is None
+    assert after.capf_operation is CapfOperation.NONE
+    assert status_text(after) == "Delete Success"
+
+
+# -- the file plan -----------------------------------------------------------------------------
+
+
+def test_an_encrypted_profile_gets_its_enc_sgn_with_the_lsc(lab: Lab, service: CapfService) -> None:
+    add(lab, profile=ENCRYPTED)
+    schedule(lab)  # EC-P256: encrypted configuration is wrapped with RSA
+    refused(service.decide(NAME, AuthInput(NAME), service.now()), "needs an RSA key")
+    schedule(lab, key="RSA-1024")
+    assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is None
+    enrol(service, key=rsa_key(1024, slot=3))
+    assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is not None
+    assert lab.file("cucm-sub1", f"{NAME}.cnf.xml.enc.sgn") is not None
+
+
+def test_other_configurations_are_republished_once_capf_is_idle(lab: Lab) -> None:
+    add(lab)
+    schedule(lab)
+    pending = lab.file("cucm-pub", f"{NAME}.cnf.xml")
+    assert pending is not None
+    assert b"<capfAuthMode>2</capfAuthMode>" in pending
+    service = load_capf_service(lab.ctx, "cucm-pub", republish_delay=0.05)
+    try:
+        with lab.ctx.repo.unit_of_work() as uow:
+            version = uow.current_version()
+        enrol(service)
+        deadline = time.monotonic() + 10
+        while lab.file("cucm-pub", f"{NAME}.cnf.xml") == pending and time.monotonic() < deadline:
+            time.sleep(0.02)
+        done = lab.file("cucm-pub", f"{NAME}.cnf.xml")
+        assert done is not None
+        assert b"<capfAuthMode>0</capfAuthMode>" in done
+        with lab.ctx.repo.unit_of_work() as uow:
+            assert uow.current_version() == version + 1  # one publish, not one per result
+    finally:
+        service.close()
+
+
+def test_results_queued_together_commit_together(lab: Lab, service: CapfService) -> None:
+    names = [f"SEP00112233{i:04X}" for i in range(12)]
+    inventory.add_devices(lab.ctx, [pending(n) for n in names])
+    for name in names:
+        assert isinstance(service.decide(name, AuthInput(name), service.now()), Proceed)
+    gate, inside = threading.Event(), threading.Event()
+
+    def wait(_uow: Any) -> _Result:
+        inside.set()
+        gate.wait(10)
+        return _Result(None)
+
+    blocker = service._submit(wait)  # holds the database thread for the test
+    assert inside.wait(10)
+    futures = [
+        service.submit_record(
+            Outcome(
+                n,
+                Operation.INSTALL,
+                True,
+                Reason.UPDATE_CERTIFICATE,
+                "Upgrade Success",
+                CertificateBlob(
+                    CertificateType.LSC,
+                    service.issue(n, PHONE_KEY.public_key()).public_bytes(
+                        serialization.Encoding.DER
+                    ),
+                ),
+                recordable=True,
+            )
+        )
+        for n in names
+    ]
+    gate.set()
+    blocker.result()
+    for future in futures:
+        future.result()
+    with lab.ctx.repo.unit_of_work() as uow:
+        installs = [e for e in uow.list_audit(20) if e.action == "capf install"]
+        assert all(uow.get_device(n).capf_status == "Upgrade Success" for n in names)  # type: ignore[union-attr]
+    assert len(installs) == 1
+    assert installs[0].detail.startswith("12 devices: ")
+    assert all(name in installs[0].detail for name in names)
+    assert service.active() == []
+
+
+def test_a_closed_service_refuses_work(lab: Lab) -> None:
+    service = load_capf_service(lab.ctx, "cucm-pub")
+    service.close()
+    with pytest.raises(Exception, match="closed"):
+        service.decide(NAME, AuthInput(NAME), service.now())

@@ -1,0 +1,51 @@
+"""The TVS benchmark runs: ``benchmarks/bench_tvs.py --quick`` prints its figure and goal lines.
+
+Only that it runs and reports is checked here, never the figures: they depend
+on the machine and its load, and the goals are for a person to read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_tvs.py"
+
+FIGURE_LINES = (
+    *(
+        re.compile(
+            rf"^\({label}\) {clients} concurrent clients, fresh TLS connection each: "
+            r"[\d,]+ verifications/s, \d+ errors, server CPU \d+ % "
+            r"\([\d,]+ per server CPU-second\), load generator CPU \d+ %$"
+        )
+        for label, clients in (("a", "10"), ("b", "200"), ("c", "1,000"))
+    ),
+    re.compile(
+        r"^ceiling: [\d,]+ RSA-2048 signatures/s on the server's core "
+        r"\(one per full TLS handshake\)$"
+    ),
+    re.compile(r"^goal >= 1,200 verifications/s on one core: best [\d,]+/s: (PASS|FAIL)$"),
+    re.compile(r"^goal 0 errors at 1,000 concurrent connections: \d+ errors: (PASS|FAIL)$"),
+)
+
+
+@pytest.mark.slow
+def test_quick_tvs_benchmark_runs_and_prints_its_figures() -> None:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"],
+        capture_output=True,
+        check=False,
+        env=env,
+        timeout=300,
+    )
+    out = done.stdout.decode("utf-8")
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    lines = out.splitlines()
+    for pattern in FIGURE_LINES:
+        assert sum(1 for line in lines if pattern.match(line)) == 1, (pattern.pattern, out)
