@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from phonetrust.errors import KeyMaterialError
 from phonetrust.policy.domain import CertName, Device
 from phonetrust.service import backup, inventory
 from phonetrust.service.context import Context
@@ -86,3 +88,18 @@ def test_restore_refuses_a_data_directory_that_has_a_cluster(lab: Lab) -> None:
     archive = backup.create(lab.ctx, PASSWORD)
     with pytest.raises(Exception, match="empty"):
         backup.restore(lab.ctx, backup.open_archive(archive, PASSWORD))
+
+
+def test_a_lost_callmanager_key_blocks_publishing_until_callmanager_is_regenerated(
+    lab: Lab,
+) -> None:
+    """B5's broken restore: phonetrust refuses to publish (rather than serve a bad ITL)."""
+    before = lab.file("cucm-pub", "ITLFile.tlv")
+    cm = current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
+    lab.ctx.keys.delete(cm.public_bytes(Encoding.DER))
+    with pytest.raises(KeyMaterialError, match="is missing"):
+        inventory.set_param(lab.ctx, "CAPF Operation Expires in (days)", "12")
+    assert lab.file("cucm-pub", "ITLFile.tlv") == before  # phones keep the last good files
+    lab.admin("set cert regen CallManager", "yes")
+    new_cm = current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
+    assert signed_by(trust_list(lab.file("cucm-pub", "ITLFile.tlv")), new_cm)
