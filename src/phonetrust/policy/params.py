@@ -7,6 +7,7 @@ only by ``utils ctl``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +54,36 @@ def _int_range(low: int, high: int) -> Callable[[str], str]:
     return check
 
 
+MAX_ALTERNATES = 10
+DEFAULT_TFTP_PORT = 69
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+_SERVER_HOST = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+
+
+def parse_servers(text: str) -> list[tuple[str, int]]:
+    """``host[:port], ...`` as (host, port) pairs, port 69 by default; at most ten."""
+    servers: list[tuple[str, int]] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        host, _, port_text = item.partition(":")
+        if not _SERVER_HOST.match(host):
+            raise LocalError(f"{item!r} is not host[:port] (a host name or IPv4 address)")
+        port = DEFAULT_TFTP_PORT
+        if port_text:
+            if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+                raise LocalError(f"{item!r}: the port must be 1..65535")
+            port = int(port_text)
+        servers.append((host, port))
+    if len(servers) > MAX_ALTERNATES:
+        raise LocalError(f"at most {MAX_ALTERNATES} alternate file servers")
+    return servers
+
+
+def _servers(text: str) -> str:
+    return ", ".join(h if p == DEFAULT_TFTP_PORT else f"{h}:{p}" for h, p in parse_servers(text))
+
+
 def _mode(text: str) -> str:
     if text.strip() not in ("0", "1"):
         raise LocalError("ClusterSecurityMode is 0 (non-secure) or 1 (mixed)")
@@ -65,6 +96,7 @@ TFTP_DIGEST = "TFTP File Signature Digest Algorithm"
 CAPF_EXPIRY_DAYS = "CAPF Operation Expires in (days)"
 TVS_TTL = "TVS Certificate Cache TTL (seconds)"
 AUTO_REGISTRATION = "Auto-registration"
+ALTERNATE_FILE_SERVERS = "Alternate Cisco File Servers"
 
 PARAMS: dict[str, Param] = {
     p.name: p
@@ -93,6 +125,13 @@ PARAMS: dict[str, Param] = {
             "True",
             "unknown phones get XMLDefault.cnf.xml; mixed mode turns it off",
             _bool,
+        ),
+        Param(
+            ALTERNATE_FILE_SERVERS,
+            "",
+            "TFTP servers of remote clusters, host[:port] separated by commas: files this "
+            "cluster lacks are fetched from them (centralized TFTP, scenario E2)",
+            _servers,
         ),
     )
 }

@@ -1,0 +1,312 @@
+"""A TFTP boot storm: ``python benchmarks/bench_tftp_bootstorm.py [--quick] [--strict]``.
+
+N simulated phones boot against the TFTP server of a demo cluster with N
+devices: each phone fetches, in order (A1), ``CTLSEP<MAC>.tlv``,
+``ITLSEP<MAC>.tlv`` and ``SEP<MAC>.cnf.xml.sgn``, each over a fresh UDP
+socket, with retransmission (1 s, doubling, with jitter). Runs at 50, 200
+and 1,000 phones booting at once (a closed loop: a phone that is done is
+replaced by the next), with block size 512 (plain RFC 1350 requests, no
+options) and 1428 (the ``blksize`` option, so one more round trip for the
+OACK). For each run: phones/s, p50/p99 boot time (first request to last
+block of the configuration), retransmissions (clients' and server's) and
+lost phones (a fetch that failed).
+
+The demo cluster (one node, mixed mode, so every phone gets a CTL) is made
+with the service API in a temporary data directory, its N devices added in
+one ``add_devices`` call. The server runs in its own process pinned to CPU 0
+(``os.sched_setaffinity``), the load generator on the other CPUs. Each run
+also reports the server's CPU use, and phones per server CPU-second: on a
+machine where other work competes for the cores, that figure says what the
+server would do with a core to itself, where phones/s says what it did.
+
+Goals (2 cores): no lost phone at concurrency 1,000; p99 boot time under
+1.5 s there; at least 1,200 phones/s at block size 512. The exit status is 0
+whatever the figures; ``--strict`` makes a missed goal exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+
+from phonetrust.clock import SystemClock
+from phonetrust.net.tftp import TftpServer
+from phonetrust.net.tftp_remote import fetch
+from phonetrust.pki.selfsigned import Organisation
+from phonetrust.policy.domain import Device, Node, check_ipv4
+from phonetrust.protocols.tftp.packets import TftpError
+from phonetrust.service import inventory, nodes, security
+from phonetrust.service.context import Context
+from phonetrust.service.tftpfiles import load_source
+from phonetrust.store.datadir import DataDir
+from phonetrust.store.sql import open_repository
+
+HOST = "127.0.0.1"
+NODE = "bench-pub"
+PASSWORD = "Bench-Security-123"  # noqa: S105 - a throw-away demo cluster
+SERVER_CPU = 0
+CONCURRENCY = (50, 200, 1000)
+BLOCK_SIZES = (512, 1428)
+P99_GOAL = 1.5
+RATE_GOAL = 1200
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    phones: int
+
+
+FULL = Settings(phones=3000)
+QUICK = Settings(phones=300)
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    blksize: int
+    concurrency: int
+    phones: int
+    seconds: float
+    p50: float
+    p99: float
+    client_retransmissions: int
+    server_retransmissions: int
+    lost: int
+    server_cpu: float
+    load_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.phones / self.seconds
+
+    @property
+    def per_server_cpu_second(self) -> float:
+        """Phones served per second of the server's CPU time: what one whole core would do."""
+        return self.phones / max(self.server_cpu * self.seconds, 1e-9)
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _context(where: DataDir) -> Context:
+    return Context(open_repository(where.db_url), where.keystore(where.master_key()), SystemClock())
+
+
+def _macs(count: int) -> list[str]:
+    return [f"0A{i:010X}" for i in range(count)]
+
+
+def build_cluster(root: Path, phones: int) -> dict[str, int]:
+    """A one-node demo cluster in mixed mode with ``phones`` devices; the sizes of its files."""
+    where = DataDir.locate(root)
+    where.init_password(PASSWORD)
+    ctx = _context(where)
+    try:
+        nodes.init_cluster(
+            ctx,
+            name="bench",
+            publisher_node=Node(NODE, check_ipv4("10.0.0.10"), "bench.example"),
+            subscribers=[],
+            org=Organisation(),
+        )
+        security.set_mixed_mode(ctx, NODE)
+        inventory.add_devices(ctx, [Device(f"SEP{mac}", "8845") for mac in _macs(phones)])
+        mac = _macs(1)[0]
+        with ctx.repo.unit_of_work() as uow:
+            names = uow.published_names(NODE)
+        return {
+            "CTL": names["CTLFile.tlv"],
+            "ITL": names["ITLFile.tlv"],
+            "config": names[f"SEP{mac}.cnf.xml.sgn"],
+        }
+    finally:
+        ctx.repo.close()
+
+
+# -- the server process -------------------------------------------------------------
+
+
+def _server_main(root: str, pipe: Connection, pin: bool) -> None:
+    if pin:
+        os.sched_setaffinity(0, {SERVER_CPU})
+    _raise_fd_limit()
+    logging.getLogger("phonetrust.tftp").setLevel(logging.WARNING)
+    ctx = _context(DataDir.locate(Path(root)))
+    source = load_source(ctx, NODE)
+
+    async def run() -> None:
+        server = await TftpServer.start(source, port=0, max_transfers=4000)
+        pipe.send(("port", server.port))
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+
+        def on_message() -> None:
+            message = pipe.recv()
+            if message == "mark":
+                pipe.send((time.monotonic(), time.process_time(), server.stats.retransmissions))
+            else:
+                stop.set()
+
+        loop.add_reader(pipe.fileno(), on_message)
+        await stop.wait()
+        loop.remove_reader(pipe.fileno())
+        await server.stop(grace=0.5)
+
+    asyncio.run(run())
+    ctx.repo.close()
+    pipe.send(("stopped", 0.0))
+
+
+# -- the load generator ---------------------------------------------------------------
+
+
+async def _boot(port: int, mac: str, blksize: int) -> tuple[bool, float, int]:
+    """One phone's boot: (all three files fetched, seconds, retransmissions)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    retransmissions = 0
+    option = None if blksize == 512 else blksize
+    for name in (f"CTLSEP{mac}.tlv", f"ITLSEP{mac}.tlv", f"SEP{mac}.cnf.xml.sgn"):
+        try:
+            _, transfer = await fetch((HOST, port), name, timeout=60, blksize=option)
+        except TftpError:
+            return False, loop.time() - started, retransmissions
+        retransmissions += transfer.retransmissions
+    return True, loop.time() - started, retransmissions
+
+
+async def _storm(
+    port: int, macs: list[str], blksize: int, concurrency: int, pipe: Connection
+) -> Figure:
+    results: list[tuple[bool, float, int]] = []
+    queue = iter(macs)
+
+    async def phone_line() -> None:
+        for mac in queue:
+            results.append(await _boot(port, mac, blksize))
+
+    pipe.send("mark")
+    server_wall0, server_cpu0, server_rtx0 = pipe.recv()
+    load_cpu0, started = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(phone_line() for _ in range(concurrency)))
+    seconds = time.perf_counter() - started
+    load_cpu = (time.process_time() - load_cpu0) / seconds
+    pipe.send("mark")
+    server_wall1, server_cpu1, server_rtx1 = pipe.recv()
+    times = sorted(t for ok, t, _ in results if ok)
+    cuts = statistics.quantiles(times, n=100, method="inclusive") if len(times) > 1 else [0.0] * 99
+    return Figure(
+        blksize=blksize,
+        concurrency=concurrency,
+        phones=len(macs),
+        seconds=seconds,
+        p50=cuts[49],
+        p99=cuts[98],
+        client_retransmissions=sum(r for _, _, r in results),
+        server_retransmissions=server_rtx1 - server_rtx0,
+        lost=sum(1 for ok, _, _ in results if not ok),
+        server_cpu=(server_cpu1 - server_cpu0) / (server_wall1 - server_wall0),
+        load_cpu=load_cpu,
+    )
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Benchmark the TFTP server under a boot storm.")
+    parser.add_argument("--quick", action="store_true", help="300 phones (a smoke run)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    parser.add_argument("--phones", type=int, help="phones (and devices) per run")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    phones = args.phones or settings.phones
+    _raise_fd_limit()
+    cpus = set(os.sched_getaffinity(0))
+    pin = len(cpus) >= 2 and SERVER_CPU in cpus
+    if pin:
+        os.sched_setaffinity(0, cpus - {SERVER_CPU})
+    print(
+        f"phonetrust TFTP boot storm ({'quick' if args.quick else 'full'}): "
+        f"Python {platform.python_version()}, {platform.machine()}, {phones:,} phones per run, "
+        + (
+            f"server on CPU {SERVER_CPU}, load on CPU {','.join(map(str, sorted(cpus - {0})))}"
+            if pin
+            else "one CPU only: server and load share it"
+        )
+    )
+    with tempfile.TemporaryDirectory(prefix="phonetrust-bench-") as tmp:
+        root = Path(tmp) / "data"
+        started = time.perf_counter()
+        sizes = build_cluster(root, phones)
+        print(
+            f"demo cluster: 1 node, mixed mode, {phones:,} devices, built in "
+            f"{time.perf_counter() - started:.1f} s; files per phone: CTL {sizes['CTL']:,} B, "
+            f"ITL {sizes['ITL']:,} B, config {sizes['config']:,} B"
+        )
+        mp = multiprocessing.get_context("spawn")
+        ours, theirs = mp.Pipe()
+        server = mp.Process(target=_server_main, args=(str(root), theirs, pin), daemon=True)
+        server.start()
+        port = ours.recv()[1]
+        macs = _macs(phones)
+        figures: list[Figure] = []
+        try:
+            runs = [(b, c) for b in BLOCK_SIZES for c in CONCURRENCY]
+            for label, (blksize, concurrency) in zip("abcdef", runs, strict=True):
+                figure = asyncio.run(_storm(port, macs, blksize, concurrency, ours))
+                figures.append(figure)
+                print(
+                    f"({label}) blksize {blksize}, {concurrency:,} phones at once: "
+                    f"{figure.rate:,.0f} phones/s, boot p50 {_ms(figure.p50)}, "
+                    f"p99 {_ms(figure.p99)}, retransmissions {figure.client_retransmissions:,} "
+                    f"by phones, {figure.server_retransmissions:,} by the server, "
+                    f"lost {figure.lost:,} of {figure.phones:,}; "
+                    f"server CPU {figure.server_cpu * 100:.0f} % "
+                    f"({figure.per_server_cpu_second:,.0f} phones per server CPU-second), "
+                    f"load generator CPU {figure.load_cpu * 100:.0f} %"
+                )
+        finally:
+            ours.send("stop")
+            server.join(10)
+            if server.is_alive():
+                server.kill()
+    top = [f for f in figures if f.concurrency == CONCURRENCY[-1]]
+    lost = sum(f.lost for f in top)
+    worst_p99 = max(f.p99 for f in top)
+    best = max(f.rate for f in figures if f.blksize == 512)
+    lost_ok, p99_ok, rate_ok = lost == 0, worst_p99 < P99_GOAL, best >= RATE_GOAL
+    print(
+        f"goal no lost phone at concurrency {CONCURRENCY[-1]:,}: {lost} lost: {_verdict(lost_ok)}"
+    )
+    print(
+        f"goal p99 boot time < {P99_GOAL} s at concurrency {CONCURRENCY[-1]:,}: "
+        f"worst p99 {_ms(worst_p99)}: {_verdict(p99_ok)}"
+    )
+    print(
+        f"goal >= {RATE_GOAL:,} phones/s at block size 512: best {best:,.0f}/s: {_verdict(rate_ok)}"
+    )
+    return 1 if args.strict and not (lost_ok and p99_ok and rate_ok) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

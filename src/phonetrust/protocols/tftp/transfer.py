@@ -1,0 +1,352 @@
+"""One TFTP read transfer as a state machine: blocks, windows, acknowledgements, retransmission.
+
+A :class:`Transfer` sends one file to one client: the OACK if options were
+negotiated (:func:`negotiate`), then DATA blocks a window at a time; a file
+whose size is a multiple of the block size ends with an empty block, and
+block numbers roll over to 0 after 65535. :class:`TftpServerCore` (in
+``server.py``) owns the transfers and their timers.
+
+Retransmission. Each wait is ``rto * (1 + jitter * U[0, 1))`` with ``rto``
+doubling after each retransmission up to ``max_timeout`` and reset by
+progress; after ``retries`` retransmissions the transfer gives up with
+error 0. The random stretch keeps thousands of phones that lost packets
+together from retrying together.
+
+Transfer state table (``TRANSITIONS``; a test sweeps every cell). Inputs are
+what a datagram from the transfer's peer (or the clock) means in a state::
+
+    state        | ACK_NEXT  ACK_OLD  ACK_AHEAD  ERROR  OTHER  MALFORMED  FOREIGN  TIMEOUT
+    -------------+-------------------------------------------------------------------------
+    NEGOTIATING  | ADVANCE   ignore   ignore     END    ABORT  ignore     REJECT   RESEND
+    SENDING      | ADVANCE   ignore   ignore     END    ABORT  ignore     REJECT   RESEND
+    COMPLETE     | ignore    ignore   ignore     ignore ignore ignore     ignore   ignore
+    FAILED       | ignore    ignore   ignore     ignore ignore ignore     ignore   ignore
+
+ACK_NEXT acknowledges a block sent and not yet acknowledged (block 0 for
+the OACK); ADVANCE sends the next window, or completes after the last
+block. ACK_OLD (a duplicate) is never answered: resending on it would
+double every later packet (the Sorcerer's Apprentice bug). ERROR ends the
+transfer without an answer; OTHER (a DATA, request or OACK) is answered
+with error 4 and ends it; MALFORMED is dropped; FOREIGN (another address)
+gets error 5 and the transfer goes on; RESEND resends the OACK or the
+window, or gives up when the retries are spent.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import Enum
+
+from phonetrust.errors import LocalError
+from phonetrust.protocols.tftp.packets import (
+    MAX_BLOCK,
+    Error,
+    ErrorCode,
+    MalformedPacket,
+    ReadRequest,
+    error_packet,
+    parse,
+)
+
+Address = tuple[str, int]
+MIN_BLKSIZE = 8
+MAX_BLKSIZE = 65464
+DEFAULT_BLKSIZE = 512
+
+
+class TftpUsageError(LocalError):
+    """The program drove the core out of order (e.g. accepted a request twice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    max_blksize: int = MAX_BLKSIZE
+    max_windowsize: int = 64
+    timeout: float = 1.0
+    """First retransmission wait when the client names none, seconds."""
+    max_timeout: float = 8.0
+    retries: int = 5
+    jitter: float = 0.5
+    max_transfers: int = 2000
+    max_queue: int = 2000
+    queue_wait: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not MIN_BLKSIZE <= self.max_blksize <= MAX_BLKSIZE:
+            raise TftpUsageError(f"max_blksize must be within {MIN_BLKSIZE}..{MAX_BLKSIZE}")
+        if not 1 <= self.max_windowsize <= MAX_BLOCK:
+            raise TftpUsageError("max_windowsize must be within 1..65535")
+        if self.timeout <= 0 or self.max_timeout < self.timeout:
+            raise TftpUsageError("timeouts must be positive, max_timeout >= timeout")
+        if self.retries < 0 or self.jitter < 0 or self.max_transfers < 1 or self.max_queue < 0:
+            raise TftpUsageError("retries, jitter and max_queue >= 0, max_transfers >= 1")
+
+
+# -- the transfer state machine ---------------------------------------------------------
+
+
+class State(Enum):
+    NEGOTIATING = "OACK sent, waiting for ACK 0"
+    SENDING = "DATA sent, waiting for its ACK"
+    COMPLETE = "last block acknowledged"
+    FAILED = "ended without the last block acknowledged"
+
+
+class Input(Enum):
+    ACK_NEXT = "ACK of a block sent and not yet acknowledged"
+    ACK_OLD = "ACK of a block already acknowledged"
+    ACK_AHEAD = "ACK of a block not sent yet"
+    ERROR = "ERROR from the peer"
+    OTHER = "DATA, a request or OACK from the peer"
+    MALFORMED = "bytes that are not a TFTP packet"
+    FOREIGN = "any datagram from another address"
+    TIMEOUT = "the retransmission timer fired"
+
+
+class Reaction(Enum):
+    ADVANCE = "send the next window, or complete"
+    IGNORE = "nothing"
+    END = "fail quietly"
+    ABORT = "answer error 4 and fail"
+    REJECT = "answer error 5 to the sender, go on"
+    RESEND = "resend, or give up when the retries are spent"
+
+
+def _row(active: bool) -> dict[Input, Reaction]:
+    if not active:
+        return dict.fromkeys(Input, Reaction.IGNORE)
+    return {
+        Input.ACK_NEXT: Reaction.ADVANCE,
+        Input.ACK_OLD: Reaction.IGNORE,
+        Input.ACK_AHEAD: Reaction.IGNORE,
+        Input.ERROR: Reaction.END,
+        Input.OTHER: Reaction.ABORT,
+        Input.MALFORMED: Reaction.IGNORE,
+        Input.FOREIGN: Reaction.REJECT,
+        Input.TIMEOUT: Reaction.RESEND,
+    }
+
+
+TRANSITIONS: dict[tuple[State, Input], Reaction] = {
+    (state, what): reaction
+    for state in State
+    for what, reaction in _row(state in (State.NEGOTIATING, State.SENDING)).items()
+}
+
+if TRANSITIONS[State.SENDING, Input.ACK_NEXT] is not Reaction.ADVANCE:  # pragma: no cover
+    raise TftpUsageError("Transfer.receive's fast path assumes SENDING + ACK_NEXT -> ADVANCE")
+
+_ERROR_4 = error_packet(ErrorCode.ILLEGAL_OPERATION, "Illegal TFTP operation")
+_TIMED_OUT = error_packet(ErrorCode.NOT_DEFINED, "Transfer timed out")
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiated:
+    """What the options settled: the OACK to send (None: no options) and the parameters."""
+
+    oack: bytes | None
+    blksize: int = DEFAULT_BLKSIZE
+    windowsize: int = 1
+    timeout: float | None = None
+
+
+def _int(text: str) -> int | None:
+    text = text.strip()
+    return int(text) if text.isdigit() and len(text) <= 10 else None
+
+
+def negotiate(request: ReadRequest, size: int, config: ServerConfig) -> Negotiated:
+    """The OACK for ``request`` serving ``size`` bytes, per RFC 2347-2349 and 7440."""
+    answer: list[tuple[str, str]] = []
+    blksize, windowsize, timeout = DEFAULT_BLKSIZE, 1, None
+    for name, value in request.options:
+        key, number = name.lower(), _int(value)
+        if key == "blksize" and number is not None and number >= MIN_BLKSIZE:
+            blksize = min(number, config.max_blksize)
+            answer.append((name, str(blksize)))
+        elif key == "tsize":
+            answer.append((name, str(size)))
+        elif key == "timeout" and number is not None and 1 <= number <= 255:
+            timeout = float(number)
+            answer.append((name, str(number)))
+        elif key == "windowsize" and number is not None and 1 <= number <= MAX_BLOCK:
+            windowsize = min(number, config.max_windowsize)
+            answer.append((name, str(windowsize)))
+    if not answer:
+        return Negotiated(None)
+    oack = b"\x00\x06" + b"".join(
+        n.encode("latin-1") + b"\0" + v.encode("latin-1") + b"\0" for n, v in answer
+    )
+    return Negotiated(oack, blksize, windowsize, timeout)
+
+
+SPLIT_LIMIT = 1024 * 1024
+"""Files up to this size have their DATA packets made once and reused by every transfer."""
+SPLIT_BUDGET = 128 * 1024 * 1024
+"""Bytes of files whose packets are kept; the cache is emptied when they would exceed it."""
+
+
+def split(data: bytes, blksize: int) -> list[bytes]:
+    """Every DATA packet of ``data`` (block numbers roll over after 65535)."""
+    count = len(data) // blksize + 1
+    return [
+        b"\x00\x03" + (n & MAX_BLOCK).to_bytes(2, "big") + data[(n - 1) * blksize : n * blksize]
+        for n in range(1, count + 1)
+    ]
+
+
+class Transfer:
+    """One file going to one client: the state machine of the table above."""
+
+    __slots__ = (
+        "acked",
+        "base_rto",
+        "blksize",
+        "config",
+        "data",
+        "deadline",
+        "filename",
+        "last_block",
+        "oack",
+        "packets",
+        "peer",
+        "reason",
+        "retransmissions",
+        "retries",
+        "rng",
+        "rto",
+        "sent",
+        "started",
+        "state",
+        "tag",
+        "tid",
+        "windowsize",
+    )
+
+    def __init__(
+        self,
+        tid: int,
+        peer: Address,
+        filename: str,
+        data: bytes,
+        negotiated: Negotiated,
+        *,
+        config: ServerConfig,
+        rng: random.Random,
+        now: float,
+        tag: object = None,
+        packets: list[bytes] | None = None,
+    ) -> None:
+        self.tid, self.peer, self.filename, self.data, self.tag = tid, peer, filename, data, tag
+        self.packets = packets
+        """The file's DATA packets made in advance (:func:`split`), or None to make them as sent."""
+        self.config, self.rng = config, rng
+        self.blksize = negotiated.blksize
+        self.windowsize = negotiated.windowsize
+        self.oack = negotiated.oack
+        self.base_rto = negotiated.timeout or config.timeout
+        self.rto = self.base_rto
+        self.last_block = len(data) // self.blksize + 1
+        """Blocks in the file: a size that is a multiple of blksize ends with an empty one."""
+        self.acked = 0
+        self.sent = 0
+        self.retries = 0
+        self.retransmissions = 0
+        self.state = State.NEGOTIATING if self.oack is not None else State.SENDING
+        self.started = now
+        self.deadline = now
+        self.reason = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (State.COMPLETE, State.FAILED)
+
+    def _arm(self, now: float) -> None:
+        self.deadline = now + self.rto * (1.0 + self.config.jitter * self.rng.random())
+
+    def _window(self) -> list[bytes]:
+        """DATA packets from the first unacknowledged block to the end of the window."""
+        first = self.acked + 1
+        last = min(self.acked + self.windowsize, self.last_block)
+        self.sent = last
+        if self.packets is not None:
+            return self.packets[first - 1 : last]
+        size, data = self.blksize, self.data
+        return [
+            b"\x00\x03" + (n & MAX_BLOCK).to_bytes(2, "big") + data[(n - 1) * size : n * size]
+            for n in range(first, last + 1)
+        ]
+
+    def start(self, now: float) -> list[bytes]:
+        self._arm(now)
+        if self.oack is not None:
+            return [self.oack]
+        return self._window()
+
+    def classify(self, data: bytes) -> tuple[Input, int]:
+        """What a datagram from the peer means now, with the block an ACK_NEXT acknowledges."""
+        if len(data) == 4 and data[0] == 0 and data[1] == 4:
+            number = (data[2] << 8) | data[3]
+            if self.state is State.NEGOTIATING:
+                return (Input.ACK_NEXT, 0) if number == 0 else (Input.ACK_AHEAD, 0)
+            step = (number - self.acked) & MAX_BLOCK
+            if step == 0 or step > 0x8000:
+                return Input.ACK_OLD, 0
+            if step <= self.sent - self.acked:
+                return Input.ACK_NEXT, self.acked + step
+            return Input.ACK_AHEAD, 0
+        try:
+            packet = parse(data)
+        except MalformedPacket:
+            return Input.MALFORMED, 0
+        if isinstance(packet, Error):
+            return Input.ERROR, packet.code
+        return Input.OTHER, 0
+
+    def receive(self, data: bytes, now: float) -> list[bytes]:
+        if len(data) == 4 and data[1] == 4 and data[0] == 0 and self.state is State.SENDING:
+            # the common case, ACK_NEXT while SENDING (ADVANCE), without the general path
+            step = (((data[2] << 8) | data[3]) - self.acked) & MAX_BLOCK
+            if 0 < step <= self.sent - self.acked:
+                return self._advance(self.acked + step, now)
+        what, block = self.classify(data)
+        reaction = TRANSITIONS[self.state, what]
+        if reaction is Reaction.ADVANCE:
+            return self._advance(block, now)
+        if reaction is Reaction.END:
+            self.state = State.FAILED
+            self.reason = f"client sent error {block}"
+            return []
+        if reaction is Reaction.ABORT:
+            self.state = State.FAILED
+            self.reason = "client sent an illegal packet"
+            return [_ERROR_4]
+        return []
+
+    def _advance(self, block: int, now: float) -> list[bytes]:
+        self.acked = block
+        self.retries = 0
+        self.rto = self.base_rto
+        if block >= self.last_block:
+            self.state = State.COMPLETE
+            self.reason = "complete"
+            return []
+        self.state = State.SENDING
+        self.deadline = now + self.rto * (1.0 + self.config.jitter * self.rng.random())
+        return self._window()
+
+    def timeout(self, now: float) -> list[bytes]:
+        if TRANSITIONS[self.state, Input.TIMEOUT] is not Reaction.RESEND:
+            return []
+        if self.retries >= self.config.retries:
+            self.state = State.FAILED
+            self.reason = f"timed out after {self.retries} retransmissions"
+            return [_TIMED_OUT]
+        self.retries += 1
+        self.retransmissions += 1
+        self.rto = min(self.rto * 2.0, max(self.config.max_timeout, self.base_rto))
+        self._arm(now)
+        if self.state is State.NEGOTIATING and self.oack is not None:
+            return [self.oack]
+        return self._window()
