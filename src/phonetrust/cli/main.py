@@ -20,6 +20,7 @@ from phonetrust.cli.inventory_cmds import (
     profile_group,
     truststore_group,
 )
+from phonetrust.cli.serve_cmd import serve
 from phonetrust.cli.tvs_cmds import tvs_group
 
 
@@ -46,6 +47,7 @@ for command in (
     file_group,
     cluster_group,
     admin,
+    serve,
     tvs_group,
     capf_group,
     param_group,

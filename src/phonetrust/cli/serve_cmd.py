@@ -1,0 +1,74 @@
+"""``phonetrust serve``: run a node's TFTP, TVS and CAPF services."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from phonetrust.cli.app import data_options, locate, open_context
+
+if TYPE_CHECKING:
+    from phonetrust.net.serve import Running
+
+
+@click.command("serve")
+@click.option("--node", help="The node whose services run here [default: the publisher].")
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--tftp-port", type=click.IntRange(0, 65535), help="[default: 69, else 6969]")
+@click.option("--tvs-port", type=click.IntRange(0, 65535), help="[default: 2445]")
+@click.option("--capf-port", type=click.IntRange(0, 65535), help="[default: 3804]")
+@click.option("--legacy-tls", is_flag=True, help="Allow TLS 1.0 and old ciphers for old phones.")
+@click.option("-v", "--verbose", is_flag=True, help="Log every request.")
+@data_options
+def serve(
+    node: str | None,
+    bind: str,
+    tftp_port: int | None,
+    tvs_port: int | None,
+    capf_port: int | None,
+    legacy_tls: bool,
+    verbose: bool,
+    data: Path | None,
+    db: str | None,
+) -> None:
+    """Serve a node's files and trust services until SIGTERM or Ctrl-C.
+
+    Changes made meanwhile (certificates, devices, mixed mode, ITL reset)
+    are picked up within a second, without a restart.
+    """
+    # Imported here: the servers' modules are only needed by this command.
+    from phonetrust.net.serve import ServeOptions, run  # noqa: PLC0415
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    logging.getLogger("phonetrust.serve").setLevel(logging.INFO)
+    ctx = open_context(data, db)
+    options = ServeOptions(
+        node,
+        bind,
+        tftp_port,
+        tvs_port,
+        capf_port,
+        legacy_tls=legacy_tls,
+        tftp_dir=locate(data, db).tftp_dir,
+    )
+    asyncio.run(run(ctx, options, ready=_announce))
+    click.echo("Stopped.")
+
+
+def _announce(running: Running) -> None:
+    services = ", ".join(f"{name.upper()} on port {port}" for name, port in running.ports.items())
+    click.echo(f"Serving node {running.node.host}: {services or 'no services'}.")
+    if "tftp" in running.ports:
+        port = running.ports["tftp"]
+        click.echo(
+            f"Point a phone's TFTP server (DHCP option 150) at this host, port {port}; "
+            "phones ask for ITLSEP<MAC>.tlv, then SEP<MAC>.cnf.xml.sgn."
+        )
+    click.echo("Ctrl-C or SIGTERM stops.")

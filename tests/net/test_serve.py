@@ -1,0 +1,90 @@
+"""``serve`` end to end: a node's TFTP, TVS and CAPF on real sockets, reloaded on change."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from phonetrust.formats.trustlist import TrustList
+from phonetrust.net import capf_client, tftp_remote, tvs_client
+from phonetrust.net.serve import Running, ServeOptions, run
+from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
+from phonetrust.service import inventory
+from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.helpers import current, signed_by
+
+DEVICE = "SEP001122334455"
+
+
+@asynccontextmanager
+async def serving(cluster: Lab, node: str = "cucm-pub") -> AsyncIterator[Running]:
+    started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+    options = ServeOptions(node=node, tftp_port=0, tvs_port=0, capf_port=0, poll=0.1)
+    task = asyncio.create_task(run(cluster.ctx, options, ready=started.set_result, stop=stop))
+    running = await asyncio.wait_for(started, 30)
+    try:
+        yield running
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+
+
+async def _changes_reach_the_running_services(lab: Lab) -> None:  # noqa: F811
+    inventory.add_devices(lab.ctx, [Device(DEVICE, "8845")])
+    async with serving(lab) as running:
+        assert set(running.ports) == {"tftp", "tvs", "capf"}
+        tftp = ("127.0.0.1", running.ports["tftp"])
+        itl, _ = await tftp_remote.fetch(tftp, f"ITLSEP{DEVICE[3:]}.tlv")
+        assert itl == lab.file("cucm-pub", "ITLFile.tlv")
+        # TVS presents the certificate the ITL's TVS record pins, and vouches for tomcat.
+        tvs_der = current(lab.ctx, "cucm-pub", CertName.TVS).public_bytes(Encoding.DER)
+        tomcat = current(lab.ctx, "cucm-pub", CertName.TOMCAT).public_bytes(Encoding.DER)
+        answer = await tvs_client.query(
+            "127.0.0.1",
+            running.ports["tvs"],
+            tomcat,
+            f"CP-8845-{DEVICE}",
+            expected_tvs_sha1=hashlib.sha1(tvs_der).digest(),  # the ITL pins SHA-1
+        )
+        assert answer.valid
+        # An administrator's change reaches TFTP without a restart.
+        await asyncio.to_thread(lab.admin, "set cert regen CallManager", "yes")
+        new_cm = current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
+        for _ in range(50):
+            fresh, _ = await tftp_remote.fetch(tftp, "ITLFile.tlv")
+            if fresh != itl:
+                break
+            await asyncio.sleep(0.1)
+        assert signed_by(TrustList.from_wire(fresh), new_cm)
+        # CAPF issues an LSC for a pending install.
+        await asyncio.to_thread(
+            inventory.schedule_capf,
+            lab.ctx,
+            DEVICE,
+            operation=CapfOperation.INSTALL,
+            auth_mode=CapfAuthMode.NULL_STRING,
+            key="EC-P256",
+        )
+        await asyncio.sleep(0.5)
+        result = await capf_client.enroll(
+            "127.0.0.1", running.ports["capf"], DEVICE, key_spec="EC-P256"
+        )
+        assert result.success, result
+    with lab.ctx.repo.unit_of_work() as uow:
+        device = uow.get_device(DEVICE)
+        downloads = uow.list_downloads(DEVICE)
+    assert device is not None
+    assert device.lsc is not None
+    assert [d.filename for d in downloads] == ["ITLFile.tlv"]
+
+
+def test_serve_runs_the_three_services_and_reloads_on_change(
+    request: pytest.FixtureRequest,
+) -> None:
+    asyncio.run(_changes_reach_the_running_services(request.getfixturevalue("lab")))
