@@ -207,6 +207,7 @@ class Transfer:
         "data",
         "deadline",
         "filename",
+        "jitter",
         "last_block",
         "oack",
         "packets",
@@ -242,6 +243,7 @@ class Transfer:
         self.packets = packets
         """The file's DATA packets made in advance (:func:`split`), or None to make them as sent."""
         self.config, self.rng = config, rng
+        self.jitter = config.jitter
         self.blksize = negotiated.blksize
         self.windowsize = negotiated.windowsize
         self.oack = negotiated.oack
@@ -263,7 +265,7 @@ class Transfer:
         return self.state in (State.COMPLETE, State.FAILED)
 
     def _arm(self, now: float) -> None:
-        self.deadline = now + self.rto * (1.0 + self.config.jitter * self.rng.random())
+        self.deadline = now + self.rto * (1.0 + self.jitter * self.rng.random())
 
     def _window(self) -> list[bytes]:
         """DATA packets from the first unacknowledged block to the end of the window."""
@@ -307,9 +309,20 @@ class Transfer:
     def receive(self, data: bytes, now: float) -> list[bytes]:
         if len(data) == 4 and data[1] == 4 and data[0] == 0 and self.state is State.SENDING:
             # the common case, ACK_NEXT while SENDING (ADVANCE), without the general path
-            step = (((data[2] << 8) | data[3]) - self.acked) & MAX_BLOCK
-            if 0 < step <= self.sent - self.acked:
-                return self._advance(self.acked + step, now)
+            acked = self.acked
+            step = (((data[2] << 8) | data[3]) - acked) & MAX_BLOCK
+            if 0 < step <= self.sent - acked:
+                acked += step
+                packets = self.packets
+                if acked < self.last_block and self.windowsize == 1 and packets is not None:
+                    # _advance, inlined for the lock-step transfer of a pre-split file
+                    self.acked = acked
+                    self.sent = acked + 1
+                    self.retries = 0
+                    rto = self.rto = self.base_rto
+                    self.deadline = now + rto * (1.0 + self.jitter * self.rng.random())
+                    return [packets[acked]]
+                return self._advance(acked, now)
         what, block = self.classify(data)
         reaction = TRANSITIONS[self.state, what]
         if reaction is Reaction.ADVANCE:
@@ -333,7 +346,7 @@ class Transfer:
             self.reason = "complete"
             return []
         self.state = State.SENDING
-        self.deadline = now + self.rto * (1.0 + self.config.jitter * self.rng.random())
+        self.deadline = now + self.rto * (1.0 + self.jitter * self.rng.random())
         return self._window()
 
     def timeout(self, now: float) -> list[bytes]:
