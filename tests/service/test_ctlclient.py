@@ -60,6 +60,8 @@ def test_mixed_mode_with_two_tokens_puts_both_in_the_ctl_signed_by_the_first(
     assert ctl.records[0].matches_certificate(der(tokens[0]))
     assert ctl.records[1].matches_certificate(der(tokens[1]))
     assert [r.dns_name for r in ctl.records[:2]] == ["", ""]
+    # As the hardware CTL client writes them (reference 004): no per-record SIGNATURE.
+    assert all(r.certificate_signature is None for r in ctl.records)
     with reading(lab.ctx) as uow:
         state = uow.get_cluster()
         assert state is not None

@@ -156,10 +156,15 @@ def ctl_tokens(ctl: TrustList | None) -> list[x509.Certificate]:
 # -- records ------------------------------------------------------------------------
 
 
-def etoken_record(certificate: x509.Certificate) -> Record:
-    """An eToken's CTL record: SAST, NUL DNS name, zero address."""
+def etoken_record(certificate: x509.Certificate, *, include_signature: bool = False) -> Record:
+    """An eToken's CTL record as the CTL client writes it: SAST, NUL DNS name, zero
+    address, no SIGNATURE element (reference 004)."""
     return Record.from_certificate(
-        certificate, Role.SAST, dns_name=ETOKEN_DNS_NAME, ip_address=NO_ADDRESS
+        certificate,
+        Role.SAST,
+        dns_name=ETOKEN_DNS_NAME,
+        ip_address=NO_ADDRESS,
+        include_signature=include_signature,
     )
 
 
@@ -170,6 +175,12 @@ def hardware_ctl_records(
     tokens: Sequence[x509.Certificate],
 ) -> list[Record]:
     """The CTL the client writes: the signing token, the other tokens, then the servers."""
-    records = ctl_records(nodes, signer, publisher, tuple(distinct([signer, *tokens])))
+    records = ctl_records(
+        nodes,
+        signer,
+        publisher,
+        tuple(distinct([signer, *tokens])),
+        certificate_signatures=False,
+    )
     records[0] = etoken_record(signer)
     return records

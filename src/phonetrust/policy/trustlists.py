@@ -48,33 +48,35 @@ def ctl_records(
     signer: x509.Certificate,
     signer_node: Node,
     etokens: tuple[x509.Certificate, ...] = (),
+    *,
+    certificate_signatures: bool = True,
 ) -> list[Record]:
-    """The cluster CTL's records, signer first (D2, H4: no TVS records)."""
-    records = [
-        Record.from_certificate(
-            signer, Role.SAST, dns_name=signer_node.host, ip_address=signer_node.ip
+    """The cluster CTL's records, signer first (D2, H4: no TVS records).
+
+    The hardware-token CTL client leaves each record's SIGNATURE element out
+    (reference 004): ``certificate_signatures=False`` writes them that way.
+    """
+
+    def rec(
+        cert: x509.Certificate, role: Role, dns: str | bytes, ip: ipaddress.IPv4Address
+    ) -> Record:
+        return Record.from_certificate(
+            cert, role, dns_name=dns, ip_address=ip, include_signature=certificate_signatures
         )
-    ]
+
+    records = [rec(signer, Role.SAST, signer_node.host, signer_node.ip)]
     records += [
-        Record.from_certificate(token, Role.SAST, dns_name=ETOKEN_DNS_NAME, ip_address=NO_ADDRESS)
-        for token in etokens
-        if token != signer
+        rec(token, Role.SAST, ETOKEN_DNS_NAME, NO_ADDRESS) for token in etokens if token != signer
     ]
     for entry in nodes:
         role = server_role(entry.node)
         if role is not None and entry.callmanager is not None:
-            records.append(
-                Record.from_certificate(
-                    entry.callmanager, role, dns_name=entry.node.host, ip_address=entry.node.ip
-                )
-            )
-    for entry in nodes:
-        if entry.node.runs(Service.CAPF) and entry.capf is not None:
-            records.append(
-                Record.from_certificate(
-                    entry.capf, Role.CAPF, dns_name=entry.node.host, ip_address=entry.node.ip
-                )
-            )
+            records.append(rec(entry.callmanager, role, entry.node.host, entry.node.ip))
+    records += [
+        rec(entry.capf, Role.CAPF, entry.node.host, entry.node.ip)
+        for entry in nodes
+        if entry.node.runs(Service.CAPF) and entry.capf is not None
+    ]
     return records
 
 
