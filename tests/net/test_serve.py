@@ -25,7 +25,9 @@ DEVICE = "SEP001122334455"
 async def serving(cluster: Lab, node: str = "cucm-pub") -> AsyncIterator[Running]:
     started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
-    options = ServeOptions(node=node, tftp_port=0, tvs_port=0, capf_port=0, poll=0.1)
+    options = ServeOptions(
+        node=node, tftp_port=0, tvs_port=0, capf_port=0, https_port=0, poll=0.1
+    )
     task = asyncio.create_task(run(cluster.ctx, options, ready=started.set_result, stop=stop))
     running = await asyncio.wait_for(started, 30)
     try:
@@ -38,7 +40,7 @@ async def serving(cluster: Lab, node: str = "cucm-pub") -> AsyncIterator[Running
 async def _changes_reach_the_running_services(lab: Lab) -> None:  # noqa: F811
     inventory.add_devices(lab.ctx, [Device(DEVICE, "8845")])
     async with serving(lab) as running:
-        assert set(running.ports) == {"tftp", "tvs", "capf"}
+        assert set(running.ports) == {"tftp", "tvs", "capf", "https"}
         tftp = ("127.0.0.1", running.ports["tftp"])
         itl, _ = await tftp_remote.fetch(tftp, f"ITLSEP{DEVICE[3:]}.tlv")
         assert itl == lab.file("cucm-pub", "ITLFile.tlv")

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 @click.option("--tftp-port", type=click.IntRange(0, 65535), help="[default: 69, else 6969]")
 @click.option("--tvs-port", type=click.IntRange(0, 65535), help="[default: 2445]")
 @click.option("--capf-port", type=click.IntRange(0, 65535), help="[default: 3804]")
+@click.option("--https-port", type=click.IntRange(0, 65535), help="[default: 8443]")
+@click.option("--no-https", is_flag=True, help="Do not run the HTTPS (Tomcat) stand-in.")
 @click.option("--legacy-tls", is_flag=True, help="Allow TLS 1.0 and old ciphers for old phones.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 @data_options
@@ -30,6 +32,8 @@ def serve(
     tftp_port: int | None,
     tvs_port: int | None,
     capf_port: int | None,
+    https_port: int | None,
+    no_https: bool,
     legacy_tls: bool,
     verbose: bool,
     data: Path | None,
@@ -55,6 +59,8 @@ def serve(
         tftp_port,
         tvs_port,
         capf_port,
+        https_port,
+        not no_https,
         legacy_tls=legacy_tls,
         tftp_dir=locate(data, db).tftp_dir,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -72,12 +73,15 @@ async def enroll(
     expected_capf_sha1: str | None = None,
     timeout: float = 30.0,
     tls: ssl.SSLContext | None = None,
+    check_server: Callable[[bytes], None] | None = None,
 ) -> EnrollResult:
     """Run one CAPF session as phone ``device_name`` does.
 
     The phone generates the key CAPF asks for - or ``key_spec`` whatever CAPF
     asks (to see a server refuse it) - and uses ``key`` instead of generating
     one when it is of that kind (keys made ahead, for benchmarks).
+    ``check_server`` sees the server's certificate (DER) before the session
+    starts and raises to refuse it (the simulated phone's CAPF record check).
     """
     forced = parse_key_spec(key_spec) if isinstance(key_spec, str) else key_spec
 
@@ -101,7 +105,7 @@ async def enroll(
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port, ssl=tls or client_context())
             try:
-                server_sha1 = _check_server(writer, expected_capf_sha1)
+                server_sha1 = _check_server(writer, expected_capf_sha1, check_server)
                 while not session.done:
                     data = await reader.read(READ_SIZE)
                     if data:
@@ -133,11 +137,15 @@ async def enroll(
     )
 
 
-def _check_server(writer: asyncio.StreamWriter, expected: str | None) -> str:
+def _check_server(
+    writer: asyncio.StreamWriter, expected: str | None, check: Callable[[bytes], None] | None
+) -> str:
     ssl_object = writer.get_extra_info("ssl_object")
     der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
     if not der:
         raise CapfServerUntrusted("No valid CAPF server: it presented no certificate")
+    if check is not None:
+        check(der)
     sha1 = hashlib.sha1(der).hexdigest()  # the CTL/ITL record's hash is SHA-1
     if expected is not None and normalise_sha1(expected) != sha1:
         raise CapfServerUntrusted(

@@ -1,4 +1,7 @@
-"""``phonetrust serve``: one node's TFTP, TVS and CAPF in one asyncio process.
+"""``phonetrust serve``: one node's TFTP, TVS, CAPF and HTTPS in one asyncio process.
+
+HTTPS is a minimal Tomcat stand-in (:mod:`.https`): it presents the node's
+``tomcat`` certificate, so phones have a secure URL to check through TVS (A7).
 
 Call order: open the cluster, load each enabled service's snapshot from the
 store (in a thread: the store is synchronous), start the servers, then loop:
@@ -26,22 +29,24 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from phonetrust.net import tls
 from phonetrust.net.capf import CapfServer
+from phonetrust.net.https import HttpsServer
 from phonetrust.net.tftp import TftpServer
 from phonetrust.net.tvs import TvsServer
-from phonetrust.policy.domain import Node, Service
+from phonetrust.policy.domain import CertName, Node, Service
 from phonetrust.service import alerts
 from phonetrust.service.capfops import capf_identity, load_capf_service
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context, publisher
 from phonetrust.service.context import node as node_of
+from phonetrust.service.identity import own_identity
 from phonetrust.service.tftpfiles import DownloadLog, load_source
 from phonetrust.service.tvsdirectory import load_directory, tvs_identity
 from phonetrust.store.repository import Alert
 
 log = logging.getLogger("phonetrust.serve")
 
-STANDARD_PORTS = {"tftp": 69, "tvs": 2445, "capf": 3804}
-FALLBACK_PORTS = {"tftp": 6969, "tvs": 2445, "capf": 3804}
+STANDARD_PORTS = {"tftp": 69, "tvs": 2445, "capf": 3804, "https": 8443}
+FALLBACK_PORTS = {"tftp": 6969, "tvs": 2445, "capf": 3804, "https": 8443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,9 @@ class ServeOptions:
     tftp_port: int | None = None
     tvs_port: int | None = None
     capf_port: int | None = None
+    https_port: int | None = None
+    https: bool = True
+    """Run the Tomcat stand-in (every CUCM node runs Tomcat)."""
     poll: float = 1.0
     legacy_tls: bool = False
     tftp_dir: Path | None = None
@@ -134,7 +142,21 @@ async def start_node(ctx: Context, options: ServeOptions) -> Running:
         )
         running.servers["capf"], running.ports["capf"] = server, port
         running.identities["capf"] = cert.public_bytes(Encoding.DER)
+    if options.https:
+        cert, key = await asyncio.to_thread(_tomcat_identity, ctx, node.host)
+        context = tls.server_context(cert, key, legacy=options.legacy_tls)
+        server, port = await _bind(
+            "https",
+            options.https_port,
+            lambda p: HttpsServer.start(context, host=options.bind, port=p),
+        )
+        running.servers["https"], running.ports["https"] = server, port
+        running.identities["https"] = cert.public_bytes(Encoding.DER)
     return running
+
+
+def _tomcat_identity(ctx: Context, host: str) -> tuple[x509.Certificate, PrivateKeyTypes]:
+    return own_identity(ctx, host, CertName.TOMCAT)
 
 
 async def reload(ctx: Context, running: Running, options: ServeOptions) -> None:
@@ -152,6 +174,11 @@ async def reload(ctx: Context, running: Running, options: ServeOptions) -> None:
         capf.swap_service(await asyncio.to_thread(load_capf_service, ctx, host))
         await _swap_identity(
             running, "capf", capf, identity=capf_identity, ctx=ctx, options=options
+        )
+    https = running.servers.get("https")
+    if isinstance(https, HttpsServer):
+        await _swap_identity(
+            running, "https", https, identity=_tomcat_identity, ctx=ctx, options=options
         )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import ssl
+from collections.abc import Callable
 
 from phonetrust.errors import RemoteError
 from phonetrust.net.tls import client_context
@@ -47,8 +48,14 @@ async def query(
     command: Command = Command.VERIFY_REQUEST,
     legacy: bool = False,
     tls: ssl.SSLContext | None = None,
+    check_server: Callable[[bytes], None] | None = None,
 ) -> Answer:
-    """TVS's answer about certificate ``der``; ``legacy`` allows TLS 1.0 servers."""
+    """TVS's answer about certificate ``der``; ``legacy`` allows TLS 1.0 servers.
+
+    ``check_server`` sees the server's certificate (DER) before anything is
+    sent, and raises to refuse it: the simulated phone judges it against the
+    TVS records of its ITL (A7), which a single expected hash cannot express.
+    """
     session = ClientSession(secrets.randbits(32), expected_tvs_sha1=expected_tvs_sha1)
     where = f"{host}:{port}"
     context = tls if tls is not None else client_context(legacy=legacy)
@@ -56,7 +63,15 @@ async def query(
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(host, port, ssl=context)
             try:
-                return await _exchange(session, reader, writer, der, device=device, command=command)
+                return await _exchange(
+                    session,
+                    reader,
+                    writer,
+                    der,
+                    device=device,
+                    command=command,
+                    check_server=check_server,
+                )
             finally:
                 await _close(writer)
     except TimeoutError:
@@ -76,9 +91,12 @@ async def _exchange(
     *,
     device: str | None,
     command: Command,
+    check_server: Callable[[bytes], None] | None,
 ) -> Answer:
     ssl_object = writer.get_extra_info("ssl_object")
     peer = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+    if check_server is not None:
+        check_server(peer or b"")
     session.check_server(peer or b"")
     writer.write(session.send_request(der, device, command))
     while True:

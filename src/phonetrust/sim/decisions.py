@@ -81,6 +81,7 @@ class Reason(Enum):
     TVS_REFUSED = "TVS does not vouch for the certificate (for this use)"
     TVS_UNAVAILABLE = "no TVS server could be reached and trusted"
     TVS_SERVER_UNTRUSTED = "the TVS server's certificate matches no TVS record of the ITL"
+    CAPF_SERVER_UNTRUSTED = "the CAPF server's certificate matches no CAPF record of the lists"
     TFTP_NOT_IN_CTL = "the TFTP server's address is not in the CTL"
     DIGEST_UNSUPPORTED = "this model cannot verify the file's digest algorithm"
     CANNOT_DECRYPT = "the phone's own key cannot decrypt the file"

@@ -514,6 +514,28 @@ def check_tvs_server(state: PhoneTrust, certificate_der: bytes, *, address: str 
     return _decide(Verdict.REJECTED, state, t, reason=Reason.TVS_SERVER_UNTRUSTED)
 
 
+def check_capf_server(state: PhoneTrust, certificate_der: bytes, *, address: str = "") -> Decision:
+    """Whether the phone may enrol with a CAPF server presenting ``certificate_der`` (F1).
+
+    The certificate must be a CAPF record of the CTL or the ITL in force; with
+    no list in force (a phone fresh from the factory) the first CAPF is trusted.
+    """
+    t = _Trace()
+    t.note("srvr_cert_vfy: Server Certificate Validation needs to be done")
+    if not state.has_anchors:
+        t.note(f"capf_cert_vfy: no trust list in force, CAPF trusted on first use, <{address}>")
+        return _decide(Verdict.ACCEPTED, state, t, via=Via.TOFU)
+    capf_roles = frozenset({Role.CAPF})
+    searcher = "findByIssuerAndSerialAndRoleInTL"
+    if _find(
+        state, certificate_der, t, ctl_roles=capf_roles, itl_roles=capf_roles, searcher=searcher
+    ):
+        t.note(f"capf_cert_vfy: CAPF cert verified with the CAPF record, <{address}>")
+        return _decide(Verdict.ACCEPTED, state, t, via=Via.TRUST_LIST)
+    t.error(f"capf_cert_vfy: No valid CAPF server, <{address}>")
+    return _decide(Verdict.REJECTED, state, t, reason=Reason.CAPF_SERVER_UNTRUSTED)
+
+
 def check_https_server(
     state: PhoneTrust, certificate_der: bytes, now: float, *, address: str = ""
 ) -> Decision:
@@ -558,6 +580,9 @@ def _finish_config(state: PhoneTrust, need: NeedTvs, via: Via, t: _Trace) -> Dec
     except ParseError as exc:
         t.error(f"cfgParse: configuration cannot be read: {exc}")
         return _config_failed(state, need.filename, Reason.CONFIG_UNREADABLE, str(exc), t)
+    if not parsed.full_config:  # the stub beside an .enc.sgn: settings come with the real file
+        t.note(f"cfgParse: encrypted configuration stub, fetching the encrypted file <{path}>")
+        return _decide(Verdict.ACCEPTED, state, t, via=via, content=document, config=parsed)
     servers = tuple((s.address, s.port) for s in parsed.tvs)
     listed = ", ".join(f"{a}:{p}" for a, p in servers) or "none"
     t.note(f"getTvsServerInfo: TVS servers from configuration: {listed}")

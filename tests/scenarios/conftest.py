@@ -1,0 +1,140 @@
+"""The scenario suite's stage: a real cluster, its services on loopback, simulated phones.
+
+A :class:`Site` runs ``phonetrust serve`` for the nodes a scenario needs (in
+this process, on free ports) and gives phones a :class:`Routes` table so
+that the addresses the cluster's files name (``10.0.0.10:2445``,
+``https://cucm-pub:8443/...``) reach those ports. Administration goes
+through :meth:`Lab.admin` exactly as in tests/service; :meth:`Site.synced`
+waits until every running node serves what the store now says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from phonetrust.net.serve import Running, ServeOptions, run
+from phonetrust.policy.domain import Device
+from phonetrust.policy.models import model as phone_model
+from phonetrust.service import inventory
+from phonetrust.service.changes import reading
+from phonetrust.sim.network import Routes
+from phonetrust.sim.phone import Phone
+from phonetrust.sim.storage import DeviceKeys
+from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+
+T = TypeVar("T")
+
+SERVICE_PORTS = {"tftp": 69, "tvs": 2445, "capf": 3804, "https": 8443}
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one scenario's coroutine (the suite does not depend on an asyncio plugin)."""
+    return asyncio.run(coro)
+
+
+@dataclass
+class _Node:
+    running: Running
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@dataclass
+class Site:
+    lab: Lab
+    nodes: dict[str, _Node] = field(default_factory=dict)
+    routes: Routes = field(default_factory=Routes)
+
+    async def start(self, host: str) -> Running:
+        """Serve node ``host`` (TFTP, TVS, CAPF, HTTPS as it runs them) on free ports."""
+        started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
+        stop = asyncio.Event()
+        options = ServeOptions(
+            node=host, tftp_port=0, tvs_port=0, capf_port=0, https_port=0, poll=0.05
+        )
+        task = asyncio.create_task(run(self.lab.ctx, options, ready=started.set_result, stop=stop))
+        running = await asyncio.wait_for(started, 30)
+        self.nodes[host] = _Node(running, stop, task)
+        node = running.node
+        for service, port in running.ports.items():
+            to = ("127.0.0.1", port)
+            for name in (node.host, str(node.ip)):
+                self.routes = self.routes.with_route(name, SERVICE_PORTS[service], to)
+        return running
+
+    async def stop(self, host: str) -> None:
+        """Stop a node's services (its routes stay: a phone then finds nobody there)."""
+        served = self.nodes.pop(host)
+        served.stop.set()
+        await asyncio.wait_for(served.task, 30)
+
+    async def restart(self, host: str) -> Running:
+        await self.stop(host)
+        return await self.start(host)
+
+    async def synced(self, timeout: float = 20) -> None:
+        """Wait until every running node has reloaded the store's current file plan."""
+
+        def version() -> int:
+            with reading(self.lab.ctx) as uow:
+                return uow.current_version()
+
+        wanted = await asyncio.to_thread(version)
+        async with asyncio.timeout(timeout):
+            while any(n.running.version < wanted for n in self.nodes.values()):
+                await asyncio.sleep(0.02)
+
+    async def admin(self, line: str, *answers: str, node: str = "cucm-pub") -> str:
+        """An administrator's command, then wait for the services to serve its outcome."""
+        out = await asyncio.to_thread(self.lab.admin, line, *answers, node=node)
+        await self.synced()
+        return out
+
+    async def phone(
+        self,
+        mac: str,
+        model: str = "8845",
+        *,
+        tftp: str = "cucm-pub",
+        keys: DeviceKeys | None = None,
+        register: bool = True,
+        auth_string: str | None = None,
+    ) -> Phone:
+        """A phone of the cluster (added to its devices, and served, unless ``register`` is False).
+
+        ``tftp`` names the node whose TFTP the phone uses (DHCP option 150), or an address.
+        """
+        if register:
+            await asyncio.to_thread(
+                inventory.add_devices, self.lab.ctx, [Device(f"SEP{mac}", model)]
+            )
+            await self.synced()
+        address = str(self.nodes[tftp].running.node.ip) if tftp in self.nodes else tftp
+        return Phone(
+            mac,
+            phone_model(model),
+            address,
+            routes=self.routes,
+            keys=keys,
+            clock=self.lab.clock,
+            auth_string=auth_string,
+            timeout=5.0,
+            rto=0.3,
+        )
+
+
+@asynccontextmanager
+async def site_of(cluster: Lab, *hosts: str) -> AsyncIterator[Site]:
+    """The cluster's services on loopback (the publisher's by default) for one scenario."""
+    site = Site(cluster)
+    try:
+        for host in hosts or ("cucm-pub",):
+            await site.start(host)
+        yield site
+    finally:
+        for host in list(site.nodes):
+            await site.stop(host)
