@@ -34,6 +34,7 @@ class HttpsServer:
         self._tls = tls
         self._server: asyncio.Server | None = None
         self._slots = asyncio.Semaphore(max_connections)
+        self._handlers: set[asyncio.Task[None]] = set()
         self.port = 0
         self.requests = 0
 
@@ -53,35 +54,46 @@ class HttpsServer:
         self._tls = tls
 
     async def stop(self) -> None:
+        """Stop listening and drop the connections still open (each answer is one write)."""
         if self._server is not None:
             self._server.close()
+        for task in list(self._handlers):
+            task.cancel()
+        await asyncio.gather(*self._handlers, return_exceptions=True)
+        if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         if self._slots.locked():
-            writer.close()
+            writer.transport.abort()
             return
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)
         async with self._slots:
             try:
                 async with asyncio.timeout(READ_TIMEOUT):
                     await writer.start_tls(self._tls)
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    status, body = _answer(head)
+                    try:
+                        head = await reader.readuntil(b"\r\n\r\n")
+                        status, body = _answer(head)
+                    except asyncio.LimitOverrunError:
+                        status, body = "431 Request Header Fields Too Large", ""
                     writer.write(_response(status, body))
                     await writer.drain()
                     self.requests += 1
                     log.info("HTTPS %s: %s", peer, status)
+                    writer.close()  # close_notify after the answer, so the client reads it all
+                    await writer.wait_closed()
             except (TimeoutError, ssl.SSLError, OSError, asyncio.IncompleteReadError) as exc:
                 log.info("HTTPS %s: dropped (%s)", peer, type(exc).__name__)
-            except asyncio.LimitOverrunError:
-                with contextlib.suppress(OSError):
-                    writer.write(_response("431 Request Header Fields Too Large", ""))
             finally:
-                writer.close()
-                with contextlib.suppress(OSError, TimeoutError, ssl.SSLError):
-                    await asyncio.wait_for(writer.wait_closed(), 1)
+                # Whatever is left (an error, a timeout, a stop) goes at once: a close
+                # would wait on a peer that may never answer.
+                writer.transport.abort()
 
 
 def _answer(head: bytes) -> tuple[str, str]:

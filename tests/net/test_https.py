@@ -1,0 +1,87 @@
+"""The HTTPS (Tomcat) stand-in: it presents the certificate it was given and survives abuse."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from phonetrust.net import tls
+from phonetrust.net.https import HttpsServer
+from phonetrust.testing.pki import make_identity, plain_name
+
+TOMCAT = make_identity(plain_name("cucm-pub.lab.example"), bits=2048)
+OTHER = make_identity(plain_name("cucm-sub1.lab.example"), bits=2048)
+
+
+async def _get(
+    port: int, request: bytes = b"GET /ccmcip/xmldirectory.jsp HTTP/1.1\r\n\r\n"
+) -> tuple[bytes, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls.client_context())
+    peer = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    writer.write(request)
+    body = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return peer, body
+
+
+def _server_context(identity: object) -> ssl.SSLContext:
+    return tls.server_context(identity.certificate, identity.key)  # type: ignore[attr-defined]
+
+
+def test_get_is_answered_with_the_tomcat_certificate() -> None:
+    async def main() -> None:
+        server = await HttpsServer.start(_server_context(TOMCAT), port=0)
+        try:
+            peer, body = await _get(server.port)
+            assert peer == TOMCAT.certificate.public_bytes(Encoding.DER)
+            assert body.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert b"<Text>/ccmcip/xmldirectory.jsp</Text>" in body
+            server.swap_tls(_server_context(OTHER))
+            peer, _ = await _get(server.port)
+            assert peer == OTHER.certificate.public_bytes(Encoding.DER)
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_bad_requests_get_http_errors() -> None:
+    async def main() -> None:
+        server = await HttpsServer.start(_server_context(TOMCAT), port=0)
+        try:
+            _, body = await _get(server.port, b"POST / HTTP/1.1\r\n\r\n")
+            assert body.startswith(b"HTTP/1.1 405 ")
+            _, body = await _get(server.port, b"garbage\r\n\r\n")
+            assert body.startswith(b"HTTP/1.1 400 ")
+            _, body = await _get(server.port, b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\n\r\n")
+            assert body.startswith(b"HTTP/1.1 431 ")
+            assert server.requests == 3
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(junk=st.binary(min_size=0, max_size=600))
+def test_hostile_bytes_cost_one_connection(junk: bytes) -> None:
+    async def main() -> None:
+        server = await HttpsServer.start(_server_context(TOMCAT), port=0)
+        try:
+            # Raw bytes where a TLS ClientHello belongs, then a silent client.
+            _, raw = await asyncio.open_connection("127.0.0.1", server.port)
+            raw.write(junk)
+            await raw.drain()
+            _, silent = await asyncio.open_connection("127.0.0.1", server.port)
+            _, body = await _get(server.port)
+            assert body.startswith(b"HTTP/1.1 200 OK")
+            raw.close()
+            silent.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
