@@ -11,6 +11,7 @@ waits until every running node serves what the store now says.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -127,10 +128,27 @@ class Site:
         )
 
 
+def _refused_port() -> int:
+    """A loopback port nobody listens on: a node not started refuses at once, no timeout."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @asynccontextmanager
 async def site_of(cluster: Lab, *hosts: str) -> AsyncIterator[Site]:
-    """The cluster's services on loopback (the publisher's by default) for one scenario."""
+    """The cluster's services on loopback (the publisher's by default) for one scenario.
+
+    Every node of the cluster is routed to a refusing loopback port until it is
+    started, so a phone that asks a stopped node fails fast instead of trying
+    the real 10.0.0.x addresses.
+    """
     site = Site(cluster)
+    dead = ("127.0.0.1", _refused_port())
+    with cluster.ctx.repo.unit_of_work() as uow:
+        for node in uow.list_nodes():
+            for name in (node.host, str(node.ip)):
+                site.routes = site.routes.with_route(name, 0, dead)
     try:
         for host in hosts or ("cucm-pub",):
             await site.start(host)
