@@ -20,8 +20,13 @@ tomcat-trust, Phone-trust,                APP-SERVER (7)
 Phone-VPN-trust
 TVS-trust                                 TVS (21)
 ITLRecovery-trust                         SAST (0)
-a record of the current CTL               that record's own role (D6)
+a record of the current CTL               that record's own role (D6),
+                                          except an eToken's (below)
 ========================================  =================================
+
+An eToken record of the CTL (SAST, no host name) is not vouched for through
+the CTL: only its upload to Phone-SAST-trust makes TVS vouch for it (D5), or
+a CTL would vouch for its own signer.
 
 Own certificates are the current ones (a regenerated certificate's
 predecessor is no longer vouched for, unless the current CTL still lists
@@ -53,6 +58,7 @@ from phonetrust.formats.tags import Role
 from phonetrust.formats.trustlist import TrustList
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import CertName, Node, Service, TrustStore
+from phonetrust.policy.etokens import is_etoken
 from phonetrust.policy.trustlists import server_role
 from phonetrust.protocols.tvs.messages import DEFAULT_TTL, Answer
 from phonetrust.service.changes import reading
@@ -194,7 +200,7 @@ def _ctl_entries(uow: UnitOfWork) -> list[tuple[bytes, Iterable[int], str]]:
     found: list[tuple[bytes, Iterable[int], str]] = []
     for record in ctl.records:
         der, code = record.certificate_der, record.role_code
-        if der and code is not None and 0 <= code <= 0xFF:
+        if der and code is not None and 0 <= code <= 0xFF and not is_etoken(record):
             found.append((der, (code,), CTL_NAME))
     return found
 
