@@ -610,8 +610,16 @@ def erase(state: PhoneTrust) -> Decision:
 
 
 def on_file_not_found(state: PhoneTrust, filename: str) -> Decision:
-    """The TFTP server has no such file (harmless for ``CTLFile.tlv`` in non-secure mode)."""
+    """The TFTP server has no such file (harmless for ``CTLFile.tlv`` in non-secure mode).
+
+    When it was the last trust list the phone asks for (``ITLFile.tlv``, or
+    ``CTLFile.tlv`` on a model without Security By Default) and the phone
+    holds none, it also shows "No Trust List installed" (H1).
+    """
     t = _Trace()
     t.tftp(f"File not found <{filename}>")
-    status = (FILE_NOT_FOUND.format(file=filename),)
+    status: tuple[str, ...] = (FILE_NOT_FOUND.format(file=filename),)
+    last_list = "ITLFile.tlv" if state.model.security_by_default else "CTLFile.tlv"
+    if filename == last_list and state.ctl_file is None and state.itl_file is None:
+        status += (NO_TRUST_LIST,)
     return _decide(Verdict.REJECTED, state, t, reason=Reason.NOT_FOUND, status=status)
