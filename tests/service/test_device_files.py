@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from phonetrust.errors import KeyMaterialError
 from phonetrust.formats import cnfxml_read
 from phonetrust.formats.algorithms import Digest
 from phonetrust.formats.encsgn import EncryptedFile, decrypt_file
 from phonetrust.formats.sgn import SignedFile
 from phonetrust.policy.domain import CertName, Device
 from phonetrust.service import inventory
+from phonetrust.service.changes import change
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.service.conftest import Lab
 from tests.service.helpers import current
@@ -71,3 +80,33 @@ def test_removing_a_device_removes_its_files(lab: Lab) -> None:
     assert lab.file("cucm-sub1", f"{NAME}.cnf.xml.sgn") is not None
     inventory.remove_device(lab.ctx, NAME)
     assert lab.file("cucm-sub1", f"{NAME}.cnf.xml.sgn") is None
+
+
+def test_an_ec_device_certificate_cannot_take_an_encrypting_profile(lab: Lab) -> None:
+    profile = "Encrypted Phone Profile with TFTP Encryption"
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    ec_cert = (
+        x509.CertificateBuilder()
+        .subject_name(plain_name(NAME))
+        .issuer_name(plain_name(NAME))
+        .public_key(ec_key.public_key())
+        .serial_number(7)
+        .not_valid_before(datetime(2026, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2031, 1, 1, tzinfo=UTC))
+        .sign(ec_key, hashes.SHA256())
+    )
+    inventory.add_devices(lab.ctx, [Device(NAME, "8845"), Device("SEP0011223344AA", "8845")])
+    inventory.update_device(lab.ctx, NAME, lsc=ec_cert.public_bytes(Encoding.DER))
+    with pytest.raises(KeyMaterialError, match="RSA"):
+        inventory.update_device(lab.ctx, NAME, profile=profile)
+    # A store that holds one anyway (a restore, an older version) still publishes the others.
+    with change(lab.ctx, "test", "restored device") as uow:
+        device = uow.get_device(NAME)
+        assert device is not None
+        uow.put_device(replace(device, profile=profile))
+    assert any("not RSA" in note for note in lab.ctx.notes)
+    assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is None
+    inventory.update_device(lab.ctx, "SEP0011223344AA", settings={"webAccess": "1"})
+    other = lab.file("cucm-pub", "SEP0011223344AA.cnf.xml.sgn")
+    assert other is not None
+    assert cnfxml_read.read(SignedFile.from_wire(other).content).vendor_config["webAccess"] == "1"

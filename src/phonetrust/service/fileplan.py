@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from phonetrust.errors import BuildError, ParseError
 from phonetrust.formats import cnfxml
@@ -34,6 +35,7 @@ from phonetrust.policy.domain import (
     Device,
     DeviceSecurityMode,
     Node,
+    OwnCertificate,
     Protocol,
     SecurityProfile,
     Service,
@@ -188,7 +190,8 @@ def build(ctx: Context, uow: UnitOfWork) -> Plan:
     all_certs = node_certs(uow)
     tftp_nodes = [c for c in all_certs if c.node.runs(Service.TFTP)]
     update, ctx.ctl_update = ctx.ctl_update, None
-    itls = itl_files(ctx, uow, all_certs, tftp_nodes, now)
+    restart, ctx.tftp_restart = ctx.tftp_restart, False
+    itls = itl_files(ctx, uow, all_certs, tftp_nodes, now, tftp_restart=restart)
     catalog = Catalog.read(uow)
     devices = [(d, config_document(catalog, d)) for d in uow.list_devices()]
     files: Plan = {}
@@ -215,16 +218,28 @@ def build(ctx: Context, uow: UnitOfWork) -> Plan:
 
 
 def itl_files(
-    ctx: Context, uow: UnitOfWork, all_certs: list[NodeCerts], tftp_nodes: list[NodeCerts], now: int
+    ctx: Context,
+    uow: UnitOfWork,
+    all_certs: list[NodeCerts],
+    tftp_nodes: list[NodeCerts],
+    now: int,
+    *,
+    tftp_restart: bool = True,
 ) -> dict[str, bytes]:
-    """Each TFTP node's ITL; after ``utils itl reset`` all serve the publisher's, re-signed (C1)."""
+    """Each TFTP node's ITL; after ``utils itl reset`` all serve the publisher's, re-signed (C1).
+
+    A regenerated ITLRecovery certificate reaches the ITLs at the next TFTP restart (C4):
+    until then they keep the recovery record they carry.
+    """
     state = cluster(uow)
     rollback = P.effective(uow.get_params())[P.ROLLBACK] == "True"
     recovery = itl_recovery(uow)
-    recovery_cert = None if recovery is None else x509_of(recovery)
     digest = digest_of(uow)
     out: dict[str, bytes] = {}
     published = {e.node.host: uow.published_files(e.node.host) for e in tftp_nodes}
+    if not tftp_restart and state.signer is SignerOption.CALLMANAGER:
+        recovery = _recovery_in_force(uow, published) or recovery
+    recovery_cert = None if recovery is None else x509_of(recovery)
     for entry in tftp_nodes:
         host = entry.node.host
         cm = uow.current_certificate(host, CertName.CALLMANAGER)
@@ -251,6 +266,24 @@ def itl_files(
     return out
 
 
+def _recovery_in_force(
+    uow: UnitOfWork, published: dict[str, dict[str, bytes]]
+) -> OwnCertificate | None:
+    """The publisher's ITLRecovery certificate its served ITL carries (None: none served yet)."""
+    pub = publisher(uow).host
+    served = published.get(pub, {}).get(ITL_NAME)
+    if served is None:
+        return None
+    try:
+        records = TrustList.from_wire(served).records
+    except ParseError:
+        return None
+    for own in reversed(uow.certificate_history(pub, CertName.ITLRECOVERY)):
+        if any(r.matches_certificate(own.der) for r in records):
+            return own
+    return None
+
+
 def device_files(
     ctx: Context, node: NodeSigner, device: Device, document: bytes, encrypted: bool
 ) -> dict[str, bytes]:
@@ -263,6 +296,12 @@ def device_files(
             "no configuration is served until CAPF issues one"
         )
         return {}
+    if not encryptable(device):  # refused at update time; a restored store may still hold one
+        ctx.notes.append(
+            f"{device.name}: its profile encrypts the configuration but its certificate's key "
+            "is not RSA; no configuration is served until CAPF issues an RSA LSC"
+        )
+        return {}
     device_cert = x509.load_der_x509_certificate(device.certificate)
     stub_name, enc_name = base + ".sgn", base + ".enc.sgn"
     stub = node.signed(stub_name, build_stub(document, device_cert))
@@ -270,6 +309,20 @@ def device_files(
         enc_name: node.encrypted(enc_name, document, device_cert, stub, stub_name),
         stub_name: stub,
     }
+
+
+def encryptable(device: Device) -> bool:
+    """Whether a configuration can be encrypted for the device: no certificate yet, or RSA.
+
+    (No certificate is not refused: the device waits for CAPF, with a note.)
+    """
+    if device.certificate is None:
+        return True
+    try:
+        key = x509.load_der_x509_certificate(device.certificate).public_key()
+    except ValueError:
+        return False
+    return isinstance(key, rsa.RSAPublicKey)
 
 
 def config_document(catalog: Catalog, device: Device) -> bytes:

@@ -7,7 +7,7 @@ import io
 from dataclasses import replace
 from datetime import timedelta
 
-from phonetrust.errors import LocalError
+from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.policy import models
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import (
@@ -23,6 +23,7 @@ from phonetrust.policy.domain import (
 )
 from phonetrust.service.changes import change, reading
 from phonetrust.service.context import Context, cluster
+from phonetrust.service.fileplan import encryptable
 from phonetrust.store.repository import UnitOfWork
 
 DEVICE_FIELDS = ("name", "model", "protocol", "group", "profile", "description")
@@ -31,10 +32,17 @@ DEVICE_FIELDS = ("name", "model", "protocol", "group", "profile", "description")
 def _check_device(uow: UnitOfWork, device: Device) -> None:
     if uow.get_group(device.group) is None:
         raise LocalError(f"Unknown CallManager group {device.group!r}")
-    if uow.get_profile(device.profile) is None:
+    profile = uow.get_profile(device.profile)
+    if profile is None:
         raise LocalError(f"Unknown phone security profile {device.profile!r}")
     if not device.model.strip():
         raise LocalError("a device needs a model (e.g. 7975, 8845)")
+    if profile.tftp_encrypted and not encryptable(device):
+        raise KeyMaterialError(
+            f"{device.name}: profile {profile.name!r} encrypts the configuration, which needs "
+            "an RSA device certificate (the key is wrapped with RSA); its certificate has "
+            "an EC key: reissue the LSC with an RSA key first"
+        )
 
 
 def add_devices(ctx: Context, devices: list[Device]) -> int:
