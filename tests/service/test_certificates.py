@@ -86,6 +86,13 @@ def test_regenerating_itlrecovery_keeps_its_original_name(lab: Lab) -> None:
     assert after.serial_number != before.serial_number
     assert common_name_of(after) == common_name_of(before)
     assert (after.not_valid_after_utc - after.not_valid_before_utc).days >= 5 * 365
+    # C4: the ITL keeps the old recovery record until the next TFTP restart.
+    kept = trust_list(lab.file("renamed", "ITLFile.tlv"))
+    assert any(
+        r.serial is not None and int.from_bytes(r.serial, "big") == before.serial_number
+        for r in kept.records
+    )
+    lab.admin("utils service restart Cisco Tftp", node="renamed")
     itl = trust_list(lab.file("renamed", "ITLFile.tlv"))
     recovery_records = [r for r in itl.records if r.subject and "ITLRECOVERY" in r.subject]
     assert len(recovery_records) == 1

@@ -34,6 +34,9 @@ class Context:
     """Warnings the last change produced (a file left out of the plan), for the caller to show."""
     ctl_update: CtlUpdate | None = None
     """Set by a CTL operation inside :func:`change`; the next publish applies it."""
+    tftp_restart: bool = False
+    """Set by a TFTP restart (or ITL reset) inside :func:`change`: the ITLs take the current
+    ITLRecovery certificate; otherwise they keep the one they carry (C4)."""
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)

@@ -139,6 +139,7 @@ def itl_reset(
             raise LocalError("the publisher has no ITLRecovery key")
         state = cluster(uow)
         uow.put_cluster(replace(state, itl_reset_active=True))
+        ctx.tftp_restart = True
         nodes = tftp_nodes(uow)
     lines = [
         "Locating active Tftp servers in the cluster.....",
@@ -181,6 +182,7 @@ def _import_recovery(
 def restart_tftp(ctx: Context) -> list[str]:
     """A TFTP restart: files are rebuilt, and an ITL reset ends (C1: CallManager signs again)."""
     with change(ctx, "restart Cisco Tftp") as uow:
+        ctx.tftp_restart = True
         state = cluster(uow)
         if state.itl_reset_active:
             uow.put_cluster(replace(state, itl_reset_active=False))
