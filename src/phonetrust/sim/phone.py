@@ -182,15 +182,25 @@ class Phone:
 
     async def boot(self) -> BootReport:
         """Power up (or reset): fetch the lists and the configuration, judge each, apply it."""
+        return await self._boot(enrol=True)
+
+    async def reset(self) -> BootReport:
+        """Settings > Reset, or a reset from the administrator: a boot that keeps the flash."""
+        return await self._boot(enrol=True)
+
+    async def _boot(self, *, enrol: bool) -> BootReport:
         report = BootReport(self.name)
         await self._trust_list(report, "CTL")
         if self.model.security_by_default:
             await self._trust_list(report, "ITL")
         await self._configuration(report)
-        if report.config_applied and self._capf_pending():
+        if enrol and report.config_applied and self._capf_pending():
             report.enrolled = await self._enrol(report)
-            if report.enrolled:  # a new LSC: the phone resets and fetches its files again
-                again = await self.boot()
+            if report.enrolled:
+                # A new LSC: the phone resets and fetches its files again, without going
+                # back to CAPF (the configuration may still announce the operation until
+                # the cluster republishes it).
+                again = await self._boot(enrol=False)
                 again.steps[:0] = report.steps
                 again.requested[:0] = report.requested
                 again.status[:0] = report.status
