@@ -19,7 +19,7 @@ from phonetrust.policy.domain import (
     Protocol,
     TrustStore,
 )
-from phonetrust.service import inventory, truststores
+from phonetrust.service import inventory, recoverable, truststores
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
 
@@ -125,6 +125,28 @@ def device_list(data: Path | None, db: str | None) -> None:
         click.echo(
             f"{d.name}  {d.model:<8} {d.protocol.value:<4} {d.group:<12} {d.profile}{capf}{lsc}"
         )
+
+
+@device_group.command("recovery-reach")
+@data_options
+def device_recovery_reach(data: Path | None, db: str | None) -> None:
+    """Which phones `utils itl reset` would reach (C6), by the ITL each last downloaded.
+
+    A phone takes the reset ITL only when the ITL it holds names the
+    publisher's current ITLRecovery certificate; the others need their ITL
+    deleted by hand (G2).
+    """
+    rows = recoverable.recovery_reach(open_context(data, db))
+    verdicts = {True: "reachable", False: "NOT reachable", None: "unknown"}
+    for r in rows:
+        where = f"  {r.node} {r.at:%Y-%m-%d %H:%M:%S}" if r.node and r.at else ""
+        click.echo(f"{r.device}  {verdicts[r.holds_recovery]:<13} ITL {r.itl_sha1 or '-'}{where}")
+    counts = {v: sum(1 for r in rows if r.holds_recovery is v) for v in (True, False, None)}
+    click.echo(
+        f"{counts[True]} of {len(rows)} devices would take an ITL reset; "
+        f"{counts[False]} would not; {counts[None]} unknown "
+        "(no ITL download recorded, or an ITL this server no longer keeps)."
+    )
 
 
 @device_group.command("set")
