@@ -22,9 +22,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from phonetrust.errors import KeyMaterialError, LocalError
-from phonetrust.pki.selfsigned import Organisation
 from phonetrust.policy import params as P
-from phonetrust.policy.domain import CertName, Device, Node, Service, check_ipv4
+from phonetrust.policy.domain import CertName, Device
 from phonetrust.service import backup, inventory, nodes
 from phonetrust.service.context import Context
 from phonetrust.sim.decisions import HOST_NOT_FOUND, TRUST_LIST_UPDATE_FAILED, TRUST_LIST_UPDATED
@@ -33,7 +32,13 @@ from phonetrust.store.datadir import DataDir
 from phonetrust.store.sql import open_repository
 from phonetrust.testing.clock import FakeClock
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import PASSWORD, Lab, lab, template  # noqa: F401 - fixtures by name
+from tests.service.conftest import (  # noqa: F401 - fixtures by name
+    PASSWORD,
+    Lab,
+    install,
+    lab,
+    template,
+)
 from tests.service.helpers import current, signed_by, trust_list
 
 MAC = "001122334455"
@@ -111,24 +116,8 @@ async def _assert_works(phone: Phone, cluster: Lab, node: str, setting: str) -> 
 
 def _rebuilt(root: Path, clock: FakeClock) -> Lab:
     """The lab cluster installed again from scratch: same names, addresses, password; new keys."""
-    where = DataDir.locate(root)
-    master = where.init_password(PASSWORD)
-    ctx = Context(open_repository(where.db_url), where.keystore(master), clock)
-    nodes.init_cluster(
-        ctx,
-        name="lab",
-        publisher_node=Node("cucm-pub", check_ipv4("10.0.0.10"), "lab.example"),
-        subscribers=[
-            Node(
-                "cucm-sub1",
-                check_ipv4("10.0.0.11"),
-                "lab.example",
-                services=frozenset({Service.CALLMANAGER, Service.TFTP, Service.TVS}),
-            )
-        ],
-        org=Organisation(),
-    )
-    return Lab(where, ctx, clock)
+    ctx = install(root, clock)
+    return Lab(DataDir.locate(root), ctx, clock)
 
 
 def _restored(root: Path, archive: bytes, clock: FakeClock) -> Lab:

@@ -25,20 +25,23 @@ from phonetrust.errors import LocalError
 from phonetrust.formats.tags import Role
 from phonetrust.net import tftp_remote
 from phonetrust.pki.roles import common_name_of
-from phonetrust.pki.selfsigned import Organisation
-from phonetrust.policy.domain import CertName, Device, Node, Service, check_ipv4
+from phonetrust.policy.domain import CertName, Device
 from phonetrust.protocols.tftp.packets import PeerError
 from phonetrust.service import alerts, backup, inventory, nodes, security
-from phonetrust.service.context import Context
 from phonetrust.service.recoverable import RecoveryReach, recovery_reach
 from phonetrust.sim.decisions import HOST_NOT_FOUND, TRUST_LIST_UPDATE_FAILED
 from phonetrust.sim.phone import BootReport, Phone
 from phonetrust.store.datadir import DataDir
-from phonetrust.store.sql import open_repository
 from phonetrust.testing.clock import FakeClock
 from phonetrust.testing.sshd import SshServer, running_sshd
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import PASSWORD, Lab, lab, template  # noqa: F401 - fixtures by name
+from tests.service.conftest import (  # noqa: F401 - fixtures by name
+    PASSWORD,
+    Lab,
+    install,
+    lab,
+    template,
+)
 from tests.service.helpers import current, signed_by, trust_list
 
 MAC_A = "00AA00000001"
@@ -119,24 +122,8 @@ async def _locked(phone: Phone) -> None:
 
 def _rebuilt(root: Path, clock: FakeClock) -> Lab:
     """The lab cluster installed again without a restore: same names and password, new keys."""
-    where = DataDir.locate(root)
-    master = where.init_password(PASSWORD)
-    ctx = Context(open_repository(where.db_url), where.keystore(master), clock)
-    nodes.init_cluster(
-        ctx,
-        name="lab",
-        publisher_node=Node("cucm-pub", check_ipv4("10.0.0.10"), "lab.example"),
-        subscribers=[
-            Node(
-                "cucm-sub1",
-                check_ipv4("10.0.0.11"),
-                "lab.example",
-                services=frozenset({Service.CALLMANAGER, Service.TFTP, Service.TVS}),
-            )
-        ],
-        org=Organisation(),
-    )
-    return Lab(where, ctx, clock)
+    ctx = install(root, clock)
+    return Lab(DataDir.locate(root), ctx, clock)
 
 
 def _export(cluster: Lab, sshd: SshServer) -> str:

@@ -35,12 +35,12 @@ def _context(where: DataDir, clock: FakeClock) -> Context:
     return Context(open_repository(where.db_url), where.keystore(where.master_key()), clock)
 
 
-@pytest.fixture(scope="session")
-def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("template") / "data"
+def install(root: Path, clock: FakeClock) -> Context:
+    """The lab cluster installed from scratch in ``root``: publisher cucm-pub (10.0.0.10),
+    subscriber cucm-sub1 (10.0.0.11) running CallManager, TFTP and TVS; fresh keys."""
     where = DataDir.locate(root)
     where.init_password(PASSWORD)
-    ctx = _context(where, FakeClock(START))
+    ctx = _context(where, clock)
     nodes.init_cluster(
         ctx,
         name="lab",
@@ -55,7 +55,13 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ],
         org=Organisation(),
     )
-    ctx.repo.close()
+    return ctx
+
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("template") / "data"
+    install(root, FakeClock(START)).repo.close()
     return root
 
 
