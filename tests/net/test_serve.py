@@ -25,9 +25,7 @@ DEVICE = "SEP001122334455"
 async def serving(cluster: Lab, node: str = "cucm-pub") -> AsyncIterator[Running]:
     started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
     stop = asyncio.Event()
-    options = ServeOptions(
-        node=node, tftp_port=0, tvs_port=0, capf_port=0, https_port=0, poll=0.1
-    )
+    options = ServeOptions(node=node, tftp_port=0, tvs_port=0, capf_port=0, https_port=0, poll=0.1)
     task = asyncio.create_task(run(cluster.ctx, options, ready=started.set_result, stop=stop))
     running = await asyncio.wait_for(started, 30)
     try:
