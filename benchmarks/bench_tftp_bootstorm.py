@@ -28,11 +28,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import heapq
 import logging
 import multiprocessing
 import os
 import platform
 import resource
+import select
+import socket
 import statistics
 import sys
 import tempfile
@@ -43,10 +46,11 @@ from pathlib import Path
 
 from phonetrust.clock import SystemClock
 from phonetrust.net.tftp import TftpServer
-from phonetrust.net.tftp_remote import fetch
 from phonetrust.pki.selfsigned import Organisation
 from phonetrust.policy.domain import Device, Node, check_ipv4
-from phonetrust.protocols.tftp.packets import TftpError
+from phonetrust.protocols.tftp.client import ClientState, ClientTransfer
+from phonetrust.protocols.tftp.packets import TransferTimeout
+from phonetrust.protocols.tftp.transfer import Address
 from phonetrust.service import inventory, nodes, security
 from phonetrust.service.context import Context
 from phonetrust.service.tftpfiles import load_source
@@ -54,6 +58,10 @@ from phonetrust.store.datadir import DataDir
 from phonetrust.store.sql import open_repository
 
 HOST = "127.0.0.1"
+PHONES_HOST = "127.0.0.2"
+"""The phones' address: not the server's, as on a real network. On one address the phones'
+ports and the server's come from one pool, and a late datagram to a port just freed by one
+side can reach the other side's new socket, which takes it for its server's answer."""
 NODE = "bench-pub"
 PASSWORD = "Bench-Security-123"  # noqa: S105 - a throw-away demo cluster
 SERVER_CPU = 0
@@ -174,35 +182,189 @@ def _server_main(root: str, pipe: Connection, pin: bool) -> None:
 # -- the load generator ---------------------------------------------------------------
 
 
-async def _boot(port: int, mac: str, blksize: int) -> tuple[bool, float, int]:
-    """One phone's boot: (all three files fetched, seconds, retransmissions)."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    retransmissions = 0
-    option = None if blksize == 512 else blksize
-    for name in (f"CTLSEP{mac}.tlv", f"ITLSEP{mac}.tlv", f"SEP{mac}.cnf.xml.sgn"):
+class _Phone:
+    """One booting phone: which file it is at, and that file's transfer and socket."""
+
+    __slots__ = ("file_started", "index", "mac", "peer", "retransmissions", "sock", "started")
+
+    def __init__(self, mac: str, now: float) -> None:
+        self.mac = mac
+        self.started = now
+        self.index = 0
+        self.retransmissions = 0
+        self.sock: socket.socket | None = None
+        self.peer: Address | None = None
+        self.file_started = now
+
+
+class Storm:
+    """Phones booting against one server, ``concurrency`` at a time (a closed loop).
+
+    The load generator must cost less per phone than the server, or the run
+    measures it: asyncio's per-socket machinery (``tftp_remote.fetch``: a
+    future, a reader and timers per transfer) costs about what the server
+    does. So every phone's socket sits in one epoll that the loop watches,
+    and one loop timer (every ``TICK`` s) runs the retransmissions, while
+    the protocol is still the client's sans-I/O ``ClientTransfer``. A
+    socket is connected to the server's transfer port once it answers, so
+    that later datagrams are a plain ``recv``/``send``.
+    """
+
+    TICK = 0.01
+    FILE_TIMEOUT = 60.0
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        server: Address,
+        macs: list[str],
+        blksize: int,
+        concurrency: int,
+    ) -> None:
+        self.loop = loop
+        self.server = server
+        self.macs = iter(macs)
+        self.option = None if blksize == 512 else blksize
+        self.concurrency = concurrency
+        self.results: list[tuple[bool, float, int]] = []
+        self.done: asyncio.Future[None] = loop.create_future()
+        self._epoll = select.epoll()
+        self._phones: dict[int, tuple[_Phone, ClientTransfer]] = {}
+        self._timers: list[tuple[float, int, _Phone, ClientTransfer]] = []
+        self._seq = 0
+        self._booting = 0
+        self._tick: asyncio.TimerHandle | None = None
+
+    async def run(self) -> list[tuple[bool, float, int]]:
+        self.loop.add_reader(self._epoll.fileno(), self._on_ready)
+        self._tick = self.loop.call_later(self.TICK, self._on_tick)
         try:
-            _, transfer = await fetch((HOST, port), name, timeout=60, blksize=option)
-        except TftpError:
-            return False, loop.time() - started, retransmissions
-        retransmissions += transfer.retransmissions
-    return True, loop.time() - started, retransmissions
+            now = self.loop.time()
+            for _ in range(self.concurrency):
+                self._next_phone(now)
+            if self._booting:
+                await self.done
+        finally:
+            self._tick.cancel()
+            self.loop.remove_reader(self._epoll.fileno())
+            for phone, _ in list(self._phones.values()):
+                if phone.sock is not None:
+                    phone.sock.close()
+            self._epoll.close()
+        return self.results
+
+    def _next_phone(self, now: float) -> None:
+        mac = next(self.macs, None)
+        if mac is None:
+            if not self._booting and not self.done.done():
+                self.done.set_result(None)
+            return
+        self._booting += 1
+        self._next_file(_Phone(mac, now), now)
+
+    def _next_file(self, phone: _Phone, now: float) -> None:
+        mac = phone.mac
+        name = (f"CTLSEP{mac}.tlv", f"ITLSEP{mac}.tlv", f"SEP{mac}.cnf.xml.sgn")[phone.index]
+        transfer = ClientTransfer(name, self.server, blksize=self.option)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK)
+        sock.bind((PHONES_HOST, 0))
+        phone.sock, phone.peer, phone.file_started = sock, None, now
+        self._phones[sock.fileno()] = (phone, transfer)
+        self._epoll.register(sock.fileno(), select.EPOLLIN)
+        self._send(sock, None, [(transfer.start(now), self.server)])
+        self._arm(phone, transfer)
+
+    def _arm(self, phone: _Phone, transfer: ClientTransfer) -> None:
+        when = transfer.next_timer()
+        if when is not None:
+            self._seq += 1
+            heapq.heappush(self._timers, (when, self._seq, phone, transfer))
+
+    @staticmethod
+    def _send(sock: socket.socket, peer: Address | None, out: list[tuple[bytes, Address]]) -> None:
+        for datagram, addr in out:
+            try:
+                if addr == peer:
+                    sock.send(datagram)
+                else:
+                    sock.sendto(datagram, addr)
+            except OSError:
+                pass  # a full buffer: lost like any datagram, the transfer retransmits
+
+    def _on_ready(self) -> None:
+        now = self.loop.time()
+        phones = self._phones
+        for fd, _ in self._epoll.poll(0, 1024):
+            entry = phones.get(fd)
+            if entry is None:
+                continue
+            phone, transfer = entry
+            sock = phone.sock
+            assert sock is not None
+            try:
+                if phone.peer is None:
+                    data, addr = sock.recvfrom(65536)
+                    out = transfer.receive_datagram(data, addr[:2], now)
+                    if transfer.peer is not None:
+                        sock.connect(transfer.peer)
+                        phone.peer = transfer.peer
+                else:
+                    out = transfer.receive_datagram(sock.recv(65536), phone.peer, now)
+            except OSError:
+                continue  # nothing after all, or an ICMP error: the timer covers it
+            if out:
+                self._send(sock, phone.peer, out)
+            if transfer.finished:
+                self._file_done(phone, transfer, now)
+
+    def _on_tick(self) -> None:
+        now = self.loop.time()
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            _, _, phone, transfer = heapq.heappop(timers)
+            if transfer.finished or phone.sock is None:
+                continue
+            if now - phone.file_started > self.FILE_TIMEOUT:
+                out = transfer.abort(
+                    TransferTimeout(f"no complete answer in {self.FILE_TIMEOUT} s")
+                )
+            else:
+                out = transfer.handle_timer(now)
+            self._send(phone.sock, phone.peer, out)
+            if transfer.finished:
+                self._file_done(phone, transfer, now)
+            else:
+                self._arm(phone, transfer)
+        self._tick = self.loop.call_later(self.TICK, self._on_tick)
+
+    def _file_done(self, phone: _Phone, transfer: ClientTransfer, now: float) -> None:
+        sock = phone.sock
+        assert sock is not None
+        del self._phones[sock.fileno()]
+        self._epoll.unregister(sock.fileno())
+        sock.close()
+        phone.sock = None
+        phone.retransmissions += transfer.retransmissions
+        ok = transfer.state is ClientState.COMPLETE
+        if not ok:  # counted as lost; say why
+            print(f"{transfer.request.filename}: {transfer.error}", file=sys.stderr)
+        if ok and phone.index < 2:
+            phone.index += 1
+            self._next_file(phone, now)
+            return
+        self.results.append((ok, now - phone.started, phone.retransmissions))
+        self._booting -= 1
+        self._next_phone(now)
 
 
 async def _storm(
     port: int, macs: list[str], blksize: int, concurrency: int, pipe: Connection
 ) -> Figure:
-    results: list[tuple[bool, float, int]] = []
-    queue = iter(macs)
-
-    async def phone_line() -> None:
-        for mac in queue:
-            results.append(await _boot(port, mac, blksize))
-
+    storm = Storm(asyncio.get_running_loop(), (HOST, port), macs, blksize, concurrency)
     pipe.send("mark")
     server_wall0, server_cpu0, server_rtx0 = pipe.recv()
     load_cpu0, started = time.process_time(), time.perf_counter()
-    await asyncio.gather(*(phone_line() for _ in range(concurrency)))
+    results = await storm.run()
     seconds = time.perf_counter() - started
     load_cpu = (time.process_time() - load_cpu0) / seconds
     pipe.send("mark")

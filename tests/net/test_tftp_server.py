@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from phonetrust.errors import LocalError
-from phonetrust.net.tftp import TftpServer, _grow_receive_buffer
+from phonetrust.net.tftp import IDLE_REST, TftpServer, _grow_receive_buffer
 from phonetrust.net.tftp_remote import fetch
 from phonetrust.policy.domain import Device
 from phonetrust.protocols.tftp.packets import (
@@ -472,3 +472,52 @@ def test_the_tftp_dir_defaults_to_the_data_directory(tmp_path: Path, cluster: La
     assert load_source(cluster.ctx, "cucm-pub", tftp_dir=tmp_path / "none").directory == {}
     with pytest.raises(LocalError, match="cannot be the TFTP directory"):
         load_source(cluster.ctx, "cucm-pub", tftp_dir=tmp_path)
+
+
+def test_transfer_ports_rest_before_they_serve_again_and_late_datagrams_are_dropped() -> None:
+    """A finished transfer's socket is kept, but its port (TID) serves no one at once.
+
+    After IDLE_REST it serves a new client; datagrams its old client sent late
+    are read and dropped, never taken for the new transfer's ACKs.
+    """
+    content = bytes(range(256)) * 5  # 1,280 bytes: three blocks
+    source = TftpSource("n", 1, directory={"RingList.xml": Stored.of(content)})
+    rrq = ReadRequest("RingList.xml").to_wire()
+
+    def download(sock: socket.socket, port: int) -> tuple[bytes, tuple[str, int]]:
+        """A lock-step read with a blocking socket; the file and the server's TID."""
+        sock.settimeout(3)
+        sock.sendto(rrq, (HOST, port))
+        got, tid, block = b"", ("", 0), 0
+        while True:
+            data, tid = sock.recvfrom(65536)
+            assert data[:4] == Data(block + 1, b"").to_wire()[:4]
+            block += 1
+            got += data[4:]
+            sock.sendto(Ack(block).to_wire(), tid)
+            if len(data) < 4 + 512:
+                return got, tid
+
+    async def body() -> None:
+        server = await TftpServer.start(source, port=0)
+        try:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as first:
+                got, tid1 = await asyncio.to_thread(download, first, server.port)
+                assert got == content
+                # a late duplicate ACK to the kept socket, from the client it served
+                first.sendto(Ack(3).to_wire(), tid1)
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as second:
+                    got, tid2 = await asyncio.to_thread(download, second, server.port)
+                assert (got, tid2 != tid1) == (content, True)  # no port reused at once
+                await asyncio.sleep(IDLE_REST + 0.2)
+                first.sendto(Ack(1).to_wire(), tid1)  # later still: dropped as well
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as third:
+                    got, tid3 = await asyncio.to_thread(download, third, server.port)
+                assert got == content
+                assert tid3[1] in (tid1[1], tid2[1])  # a rested socket serves again
+            assert server.stats.completed == 3
+            assert server.stats.failed == 0
+        finally:
+            await server.stop()
+
+    run(body)

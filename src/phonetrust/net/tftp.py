@@ -13,9 +13,12 @@ Call order (all on the event loop; ``now`` is the loop's monotonic clock)::
 
     listener readable -> recvfrom until the queue is empty (at most READ_BATCH),
                          core.receive_datagram(data, addr, now) for each
-    transfer readable -> recv one, core.receive_datagram(..., tid); the transfer
-                         sockets sit in one epoll the loop watches (Readiness),
-                         so one loop callback serves all that are ready
+    transfer readable -> the transfer sockets sit in one epoll of our own that
+                         the loop watches, so one loop callback serves every
+                         socket that is ready (``now`` read once per wake-up):
+                         recv one datagram; transfer.fast_ack(data, now) gives
+                         the next DATA of a lock-step transfer's usual ACK (one
+                         comparison, one send), else core.receive_from_peer
                          (a refused send, i.e. ICMP unreachable: core.abort)
     timer             -> core.handle_timer(now); one loop timer follows
                          core.next_timer()
@@ -40,15 +43,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import logging
 import random
+import select
 import socket
+from collections import deque
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from phonetrust.clock import Clock, SystemClock
-from phonetrust.net.tftp_remote import Readiness, RemoteFiles
+from phonetrust.net.tftp_remote import RemoteFiles
 from phonetrust.policy.tftpnames import NameKind
 from phonetrust.protocols.tftp.packets import ErrorCode, ReadRequest
 from phonetrust.protocols.tftp.server import (
@@ -64,13 +69,21 @@ from phonetrust.protocols.tftp.server import (
     TftpServerCore,
     TransferEnded,
 )
-from phonetrust.protocols.tftp.transfer import Address, ServerConfig
+from phonetrust.protocols.tftp.transfer import Address, ServerConfig, Transfer
 from phonetrust.service.tftpfiles import DownloadLog, Missing, Resolved, TftpSource
 
 log = logging.getLogger("phonetrust.tftp")
 
 READ_BATCH = 1024
 """Datagrams read from one socket per wake-up before other sockets get their turn."""
+POLL_BATCH = 1024
+LOOKUP_CACHE = 65536
+"""File names whose lookup is kept per source (emptied when full, and when the source changes)."""
+IDLE_SOCKETS = 1024
+"""Transfer sockets kept open after their transfer, for later transfers to other clients."""
+IDLE_REST = 1.0
+"""Seconds a kept socket rests before it serves again: a port (TID) is not reused at once."""
+"""Transfer sockets served per wake-up (the others stay ready for the next one)."""
 RECV_SIZE = 65536
 FLUSH_INTERVAL = 1.0
 STOP_GRACE = 3.0
@@ -105,7 +118,16 @@ class TftpServer:
         self._remote = self._remote_for(source)
         self._clock = clock
         self._socks: dict[int, tuple[socket.socket, Address]] = {}
-        self._readiness = Readiness(loop)
+        self._family = int(listener.family)
+        self._found: dict[str, Resolved] = {}
+        """``source.lookup`` of names found: a source never changes, so neither do they."""
+        self._idle: deque[tuple[float, socket.socket]] = deque()
+        self._idle_fds: dict[int, socket.socket] = {}
+        self._links: dict[int, tuple[socket.socket, int, Transfer]] = {}
+        """By socket fd: the transfer socket, its tid and its transfer (the hot path's lookup)."""
+        self._epoll = select.epoll() if hasattr(select, "epoll") else None
+        if self._epoll is not None:
+            loop.add_reader(self._epoll.fileno(), self._on_transfers)
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._relays: set[asyncio.Task[None]] = set()
@@ -178,6 +200,7 @@ class TftpServer:
         """Serve ``source`` to new requests; running transfers keep the bytes they have."""
         old = self._source
         self._source = source
+        self._found = {}
         if source.alternates != old.alternates:
             self._remote = self._remote_for(source)
         log.info("TFTP now serves plan version %d (was %d)", source.version, old.version)
@@ -213,7 +236,12 @@ class TftpServer:
             self._timer.cancel()
             self._timer = None
         self._listener.close()
-        self._readiness.close()
+        while self._idle:
+            self._close(self._idle.popleft()[1])
+        self._idle_fds.clear()
+        if self._epoll is not None:
+            self._loop.remove_reader(self._epoll.fileno())
+            self._epoll.close()
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -223,7 +251,8 @@ class TftpServer:
     # -- the pump ------------------------------------------------------------------------
 
     def _on_listener(self) -> None:
-        recv, core, loop = self._listener.recvfrom, self._core, self._loop
+        recv, core = self._listener.recvfrom, self._core
+        now = self._loop.time()
         for _ in range(READ_BATCH):
             try:
                 data, addr = recv(RECV_SIZE)
@@ -231,32 +260,60 @@ class TftpServer:
                 break
             except OSError:
                 continue  # an ICMP error for an earlier answer; nothing to do
-            self._run(core.receive_datagram(data, addr[:2], loop.time()))
+            self._run(core.receive_datagram(data, addr[:2], now))
         self._arm()
 
-    def _on_transfer(self, tid: int) -> None:
-        """One datagram per call: a transfer socket that holds more stays readable."""
-        entry = self._socks.get(tid)
-        if entry is None:
-            return
-        sock = entry[0]
-        try:
-            data = sock.recv(RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as exc:  # ICMP port unreachable: the client is gone
-            self._run(self._core.abort(tid, self._loop.time(), f"client unreachable ({exc})"))
-            self._arm()
-            return
-        # connected socket: the datagram is from the transfer's peer
-        out, actions = self._core.receive_from_peer(tid, data, self._loop.time())
-        try:
-            for datagram in out:
-                sock.send(datagram)
-        except OSError:
-            pass  # full buffer or an unreachable peer: lost like any datagram
-        if actions:
-            self._run(actions)
+    def _on_transfers(self) -> None:
+        assert self._epoll is not None  # noqa: S101 - the loop watches it only when there is one
+        self._serve(self._epoll.poll(0, POLL_BATCH))
+
+    def _on_transfer_fd(self, fd: int) -> None:
+        """Without epoll: the loop watches each transfer socket itself."""
+        self._serve(((fd, 0),))
+
+    def _serve(self, ready: Sequence[tuple[int, int]]) -> None:
+        """One datagram from each ready transfer socket (one that holds more stays ready).
+
+        The boot storm's hot path: its sockets are connected, so every
+        datagram is from the transfer's peer, and the usual ACK is answered
+        by ``Transfer.fast_ack`` with one send and no action objects.
+        """
+        links, core = self._links, self._core
+        now = self._loop.time()
+        changed = False
+        for fd, _ in ready:
+            link = links.get(fd)
+            if link is None:
+                idle = self._idle_fds.get(fd)
+                if idle is not None:
+                    _drain(idle)  # a late datagram for its last transfer
+                continue
+            sock, tid, transfer = link
+            try:
+                data = sock.recv(RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:  # ICMP port unreachable: the client is gone
+                self._run(core.abort(tid, now, f"client unreachable ({exc})"))
+                changed = True
+                continue
+            packet = transfer.fast_ack(data, now)
+            if packet is not None:
+                try:  # noqa: SIM105 - contextlib.suppress would cost a context manager per packet
+                    sock.send(packet)
+                except OSError:
+                    pass  # full buffer or an unreachable peer: lost like any datagram
+                continue
+            out, actions = core.receive_from_peer(tid, data, now)
+            try:
+                for datagram in out:
+                    sock.send(datagram)
+            except OSError:
+                pass  # full buffer or an unreachable peer: lost like any datagram
+            if actions:
+                self._run(actions)
+                changed = True
+        if changed:
             self._arm()
 
     def _on_timer(self) -> None:
@@ -315,27 +372,85 @@ class TftpServer:
                 log.debug("TFTP %s:%d: %s", *action.addr, action)
 
     def _open(self, action: OpenTransfer) -> list[Action]:
+        transfer = self._core.transfer(action.tid)
+        if transfer is None:  # ended before its socket was made (e.g. aborted): nothing to open
+            return []
         sock: socket.socket | None = None
         try:
-            sock = socket.socket(self._listener.family, _DGRAM_NONBLOCK)
-            if not _HAS_NONBLOCK:
-                sock.setblocking(False)
-            sock.bind((self._host, 0))
-            sock.connect(action.addr)
-            self._readiness.watch(sock.fileno(), functools.partial(self._on_transfer, action.tid))
+            sock = self._rested(action.addr)
+            if sock is None:
+                sock = socket.socket(self._family, _DGRAM_NONBLOCK)
+                if not _HAS_NONBLOCK:
+                    sock.setblocking(False)
+                sock.bind((self._host, 0))
+                sock.connect(action.addr)
+                self._watch(sock.fileno())
+            fd = sock.fileno()
         except OSError as exc:  # out of descriptors or ports
             if sock is not None:
                 sock.close()
             log.warning("TFTP: no socket for a transfer to %s:%d: %s", *action.addr, exc)
             return self._core.abort(action.tid, self._loop.time(), f"no socket: {exc}")
+        self._links[fd] = (sock, action.tid, transfer)
         self._socks[action.tid] = (sock, action.addr)
         return []
+
+    # -- transfer sockets: a socket per transfer, kept a while for later ones ----------------
+
+    def _watch(self, fd: int) -> None:
+        if self._epoll is not None:
+            self._epoll.register(fd, select.EPOLLIN)
+        else:
+            self._loop.add_reader(fd, self._on_transfer_fd, fd)
+
+    def _close(self, sock: socket.socket) -> None:
+        fd = sock.fileno()
+        if self._epoll is not None:
+            self._epoll.unregister(fd)
+        else:
+            self._loop.remove_reader(fd)
+        sock.close()
+
+    def _retire(self, sock: socket.socket) -> None:
+        """Keep a finished transfer's socket for a later transfer, or close it.
+
+        A new socket per transfer (socket, bind, connect, epoll add, epoll
+        delete, close) costs about five times what reconnecting a kept one
+        does, and a boot storm makes three transfers per phone. A kept socket
+        stays in the epoll; datagrams still reaching it (its old peer's late
+        ACKs) are read and dropped.
+        """
+        if self._stopped or len(self._idle) >= IDLE_SOCKETS:
+            self._close(sock)
+            return
+        self._idle.append((self._loop.time() + IDLE_REST, sock))
+        self._idle_fds[sock.fileno()] = sock
+
+    def _rested(self, addr: Address) -> socket.socket | None:
+        """A kept socket that has rested IDLE_REST s, connected to ``addr`` and emptied; or None.
+
+        The rest keeps a port from serving two transfers in immediate
+        succession (RFC 1350 wants TIDs not reused at once). Once connected
+        to the new peer the kernel drops anyone else's datagrams; those it
+        queued before are read and dropped here.
+        """
+        if not self._idle or self._idle[0][0] > self._loop.time():
+            return None
+        _, sock = self._idle.popleft()
+        del self._idle_fds[sock.fileno()]
+        try:
+            sock.connect(addr)
+        except OSError:
+            self._close(sock)
+            raise
+        _drain(sock)
+        return sock
 
     def _ended(self, action: TransferEnded) -> None:
         entry = self._socks.pop(action.tid, None)
         if entry is not None:
-            self._readiness.unwatch(entry[0].fileno())
-            entry[0].close()
+            del self._links[entry[0].fileno()]
+            self._retire(entry[0])
         resolved = action.tag if isinstance(action.tag, Resolved) else None
         if action.ok and resolved is not None and resolved.record and self._downloads is not None:
             at = datetime.fromtimestamp(self._clock.now(), UTC)
@@ -359,7 +474,13 @@ class TftpServer:
             )
 
     def _answer(self, request: ReadRequest, addr: Address) -> list[Action]:
-        found = self._source.lookup(request.filename)
+        found: Resolved | Missing | None = self._found.get(request.filename)
+        if found is None:
+            found = self._source.lookup(request.filename)
+            if isinstance(found, Resolved):
+                if len(self._found) >= LOOKUP_CACHE:
+                    self._found.clear()
+                self._found[request.filename] = found
         if isinstance(found, Resolved):
             return self._core.accept(addr, found.data, self._loop.time(), found)
         if found.remote and self._remote is not None and not self._stopped:
@@ -413,6 +534,17 @@ class TftpServer:
             await asyncio.to_thread(self._downloads.flush)
         except Exception as exc:  # noqa: BLE001 - a store failure loses these records, not the server
             log.warning("TFTP: downloads not recorded: %s", exc)
+
+
+def _drain(sock: socket.socket) -> None:
+    """Read and drop what the socket holds (datagrams, a pending ICMP error)."""
+    for _ in range(READ_BATCH):
+        try:
+            sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            continue
 
 
 def _grow_receive_buffer(sock: socket.socket, wanted: int) -> int:

@@ -43,6 +43,7 @@ from phonetrust.protocols.tftp.transfer import (
     ServerConfig,
     State,
     Transfer,
+    split,
 )
 
 PHONE: Address = ("10.1.1.5", 50000)
@@ -522,3 +523,75 @@ def test_random_walks_follow_the_table(start_state: State, inputs: list[Input]) 
         if (transfer.state, what) in IMPOSSIBLE:
             continue
         check_cell(transfer, what, now)
+
+
+# -- the adapter's fast path: Transfer.fast_ack ---------------------------------------------
+
+
+def pre_split(data: bytes, windowsize: int = 1) -> tuple[Transfer, Transfer]:
+    """The same transfer twice, its packets made in advance, with the same jitter."""
+    twins = []
+    for _ in range(2):
+        negotiated = Negotiated(None, 512, windowsize)
+        transfer = Transfer(
+            1,
+            PHONE,
+            "f",
+            data,
+            negotiated,
+            config=ServerConfig(),
+            rng=seeded(3),
+            now=T0,
+            packets=split(data, 512),
+        )
+        transfer.start(T0)
+        twins.append(transfer)
+    return twins[0], twins[1]
+
+
+@given(
+    size=st.integers(0, 6000),
+    acks=st.lists(st.one_of(st.integers(0, 20), st.just(-1)), max_size=40),
+)
+def test_fast_ack_does_what_receive_does_or_leaves_it_to_receive(
+    size: int, acks: list[int]
+) -> None:
+    """A fast_ack that answers equals receive on a twin; one that declines changes nothing."""
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    fast, slow = pre_split(data)
+    now = T0
+    for block in acks:
+        now += 0.01
+        datagram = Ack(block).to_wire() if block >= 0 else b"\x00\x04\x00"
+        before = (fast.state, fast.acked, fast.sent, fast.deadline)
+        packet = fast.fast_ack(datagram, now)
+        if packet is None:
+            assert (fast.state, fast.acked, fast.sent, fast.deadline) == before
+            out = fast.receive(datagram, now)
+        else:
+            out = [packet]
+        assert out == slow.receive(datagram, now)
+        assert (fast.state, fast.acked, fast.sent, fast.retries, fast.deadline) == (
+            slow.state,
+            slow.acked,
+            slow.sent,
+            slow.retries,
+            slow.deadline,
+        )
+
+
+def test_fast_ack_declines_all_but_the_lock_step_ack_of_a_block_before_the_last() -> None:
+    fast, _ = pre_split(b"d" * 1100)  # blocks 1, 2 and a short 3
+    assert fast.fast_ack(Ack(1).to_wire(), T0) == Data(2, b"d" * 512).to_wire()
+    assert fast.fast_ack(Ack(1).to_wire(), T0) is None  # a duplicate: receive ignores it
+    assert fast.fast_ack(Ack(3).to_wire(), T0) is None  # ahead
+    assert fast.fast_ack(Ack(2).to_wire(), T0) == Data(3, b"d" * 76).to_wire()
+    assert fast.fast_ack(Ack(3).to_wire(), T0) is None  # the last block: receive completes
+    assert fast.receive(Ack(3).to_wire(), T0) == []
+    assert fast.state is State.COMPLETE
+    windowed, _ = pre_split(b"d" * 1100, windowsize=2)
+    assert windowed.fast_ack(Ack(1).to_wire(), T0) is None
+    negotiating = transfer_in(State.NEGOTIATING)
+    assert negotiating.fast_ack(Ack(0).to_wire(), T0) is None
+    unsplit = transfer_in(State.SENDING)  # packets made as sent: the general path
+    assert unsplit.fast_ack(Ack(1).to_wire(), T0) is None

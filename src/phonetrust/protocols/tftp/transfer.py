@@ -137,6 +137,11 @@ TRANSITIONS: dict[tuple[State, Input], Reaction] = {
 if TRANSITIONS[State.SENDING, Input.ACK_NEXT] is not Reaction.ADVANCE:  # pragma: no cover
     raise TftpUsageError("Transfer.receive's fast path assumes SENDING + ACK_NEXT -> ADVANCE")
 
+_FAST_BLOCKS = 4096
+_ACKS: tuple[bytes, ...] = tuple(b"\x00\x04" + n.to_bytes(2, "big") for n in range(_FAST_BLOCKS))
+"""The ACKs of blocks 0..4095 (2 MB at block size 512): :meth:`Transfer.fast_ack` compares
+them, never parses; later blocks take the general path."""
+
 _ERROR_4 = error_packet(ErrorCode.ILLEGAL_OPERATION, "Illegal TFTP operation")
 _TIMED_OUT = error_packet(ErrorCode.NOT_DEFINED, "Transfer timed out")
 
@@ -305,6 +310,37 @@ class Transfer:
         if isinstance(packet, Error):
             return Input.ERROR, packet.code
         return Input.OTHER, 0
+
+    def fast_ack(self, data: bytes, now: float) -> bytes | None:
+        """The next DATA packet when ``data`` is the usual ACK of a lock-step transfer, else None.
+
+        The hot path of a boot storm, for an adapter that calls it before
+        :meth:`receive`: a pre-split file (``packets``), window 1, SENDING, and
+        ``data`` exactly the ACK of the block in flight, which is not the
+        last. That is SENDING + ACK_NEXT -> ADVANCE of the table, done with
+        one bytes comparison and one list lookup. None changes nothing: the
+        caller then passes ``data`` to :meth:`receive` (the general path,
+        which also completes the transfer on the last block's ACK).
+        """
+        sent = self.sent
+        if (
+            self.state is not State.SENDING
+            or self.windowsize != 1
+            or sent >= self.last_block
+            or sent >= _FAST_BLOCKS
+            or data != _ACKS[sent]
+        ):
+            return None
+        packets = self.packets
+        if packets is None:
+            return None
+        # the ACK of block `sent`, which is acked + 1: advance by one block
+        self.acked = sent
+        self.sent = sent + 1
+        self.retries = 0
+        rto = self.rto = self.base_rto
+        self.deadline = now + rto * (1.0 + self.jitter * self.rng.random())
+        return packets[sent]
 
     def receive(self, data: bytes, now: float) -> list[bytes]:
         if len(data) == 4 and data[1] == 4 and data[0] == 0 and self.state is State.SENDING:
