@@ -24,6 +24,7 @@ Figures, each on one line::
     (b) 10 clients, RSA-2048 phone keys: ...
     (c) 50 clients, EC-P256 phone keys: ...
     (d) 50 clients, RSA-2048 phone keys: ...
+        server CPU S % (E enrolments per server CPU-second), load generator CPU L %
     (e) RSA-2048 signatures/s on one core here, and the bound two per enrolment put
     goal >= 500 enrolments/s at 50 clients, none lost: ...: PASS|FAIL
 
@@ -83,10 +84,31 @@ class Figure:
     count: int
     seconds: float
     lost: int
+    server_cpu: float = 0.0
+    """Seconds of CPU the server process used during the figure."""
+    load_cpu: float = 0.0
 
     @property
     def rate(self) -> float:
         return self.count / self.seconds
+
+    def cpu_line(self) -> str:
+        """Server CPU (near 100 %: the figure is the server's limit) and the load generator's."""
+        per_cpu = self.count / self.server_cpu if self.server_cpu > 0 else 0.0
+        return (
+            f"    server CPU {self.server_cpu / self.seconds * 100:.0f} % "
+            f"({per_cpu:,.0f} enrolments per server CPU-second), "
+            f"load generator CPU {self.load_cpu / self.seconds * 100:.0f} %"
+        )
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, from /proc (0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _context(root: Path) -> Context:
@@ -256,14 +278,25 @@ def main() -> int:
             asyncio.run(run_load(port, names["warmup"], 10, keys["EC-P256"]))
             figures = []
             for label, (clients, key) in zip(LABELS, CONFIGS, strict=True):
+                server0, load0 = process_cpu(child.pid), time.process_time()
                 seconds, issued = asyncio.run(run_load(port, names[label], clients, keys[key]))
-                figure = Figure(clients, key, per_config, seconds, lost(root, names[label], issued))
+                server1, load1 = process_cpu(child.pid), time.process_time()
+                figure = Figure(
+                    clients,
+                    key,
+                    per_config,
+                    seconds,
+                    lost(root, names[label], issued),
+                    server1 - server0,
+                    load1 - load0,
+                )
                 figures.append(figure)
                 print(
                     f"({label}) {clients} clients, {key} phone keys: {figure.count:,} enrolments "
                     f"in {seconds:.2f} s = {figure.rate:,.0f} enrolments/s, lost {figure.lost}",
                     flush=True,
                 )
+                print(figure.cpu_line(), flush=True)
         finally:
             if child.stdin is not None:
                 with contextlib.suppress(BrokenPipeError):

@@ -27,7 +27,13 @@ from phonetrust.policy.domain import (
     TrustedCertificate,
     TrustStore,
 )
-from phonetrust.store.repository import AuditEntry, ClusterState, Repository, TokenCounter
+from phonetrust.store.repository import (
+    AuditEntry,
+    CapfRecord,
+    ClusterState,
+    Repository,
+    TokenCounter,
+)
 from phonetrust.store.sql import SqlRepository, SqlUnitOfWork
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -382,6 +388,59 @@ def test_put_device_replaces_the_whole_row(repo: SqlRepository) -> None:
         assert device.lsc is None
         assert uow.delete_device("SEP001122AABBCC") is True
         assert uow.delete_device("SEP001122AABBCC") is False
+
+
+def test_record_capf_writes_only_the_columns_it_names(repo: SqlRepository) -> None:
+    pending = Device(
+        "SEP001122AABBCC",
+        "Cisco 8845",
+        settings={"a": "1"},
+        description="desk",
+        capf_operation=CapfOperation.INSTALL,
+        capf_auth_mode=CapfAuthMode.AUTH_STRING,
+        capf_auth_string="123456",
+        capf_key="EC-P256",
+        capf_expires=at(60),
+        mic=b"mic",
+    )
+    installed = CapfRecord(
+        "Upgrade Success",
+        operation=CapfOperation.NONE,
+        auth_string="",
+        clear_expiry=True,
+        lsc=b"lsc",
+    )
+    with repo.unit_of_work() as uow:
+        uow.put_device(pending)
+        assert uow.record_capf(pending.name, installed) is True
+        assert uow.record_capf("SEP000000000000", installed) is False
+    with repo.unit_of_work() as uow:
+        assert uow.get_device(pending.name) == Device(
+            pending.name,
+            "Cisco 8845",
+            settings={"a": "1"},
+            description="desk",
+            capf_operation=CapfOperation.NONE,
+            capf_auth_mode=CapfAuthMode.AUTH_STRING,
+            capf_auth_string="",
+            capf_key="EC-P256",
+            capf_expires=None,
+            lsc=b"lsc",
+            mic=b"mic",
+            capf_status="Upgrade Success",
+        )
+        assert uow.get_device("SEP000000000000") is None
+        # a status alone leaves the rest; clear_lsc empties the LSC, mic replaces the MIC
+        assert uow.record_capf(pending.name, CapfRecord("Failure: x")) is True
+        assert uow.record_capf(
+            pending.name, CapfRecord("Delete Success", clear_lsc=True, mic=b"m2")
+        )
+    with repo.unit_of_work() as uow:
+        device = uow.get_device(pending.name)
+        assert device is not None
+        assert (device.capf_status, device.lsc, device.mic) == ("Delete Success", None, b"m2")
+        assert device.capf_operation is CapfOperation.NONE
+        assert device.settings == {"a": "1"}
 
 
 # -- parameters, audit, alerts, tokens --------------------------------------------------------

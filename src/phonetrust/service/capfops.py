@@ -71,7 +71,7 @@ from phonetrust.protocols.capf.server import (
 )
 from phonetrust.service.changes import change, reading
 from phonetrust.service.context import Context, certificate, node, x509_of
-from phonetrust.store.repository import AuditEntry, UnitOfWork
+from phonetrust.store.repository import AuditEntry, CapfRecord, UnitOfWork
 
 ACTOR: Final = "CAPF"
 """Who the audit log says acted."""
@@ -233,9 +233,12 @@ class CapfService:
             return self.submit_fail(name, outcome.info)
         if outcome.operation is Operation.INSTALL and outcome.certificate is not None:
             lsc = x509.load_der_x509_certificate(outcome.certificate.der)
-            return self._submit_end(name, lambda uow: self._installed(uow, name, lsc))
+            der = outcome.certificate.der
+            return self._submit_end(
+                name, lambda uow: self._installed(uow, name, lsc, der, read_back=False)
+            )
         if outcome.operation is Operation.DELETE:
-            return self._submit_end(name, lambda uow: self._deleted(uow, name))
+            return self._submit_end(name, lambda uow: self._deleted(uow, name, read_back=False))
         if outcome.operation is Operation.FETCH and outcome.certificate is not None:
             blob = outcome.certificate
             return self._submit_end(name, lambda uow: self._fetched(uow, name, blob))
@@ -246,8 +249,9 @@ class CapfService:
 
     def complete_install(self, device: str, lsc: x509.Certificate) -> Device:
         """The phone stored its new LSC: keep it, clear the operation and the one-use string."""
+        der = lsc.public_bytes(serialization.Encoding.DER)
         result: Device = self._submit_end(
-            device, lambda uow: self._installed(uow, device, lsc)
+            device, lambda uow: self._installed(uow, device, lsc, der)
         ).result()
         return result
 
@@ -320,7 +324,7 @@ class CapfService:
                     f"not {spec.text}"
                 )
         if problem is not None:
-            uow.put_device(replace(found, capf_status=f"Failure: {problem}"))
+            uow.record_capf(name, CapfRecord(f"Failure: {problem}"))
             entry = (f"capf {operation.value}", f"{name}: {problem}")
             return _Result(Refuse(Reason.INVALID_ELEMENT, problem), (entry,))
         with self._lock:
@@ -397,51 +401,61 @@ class CapfService:
             raise LocalError(f"device {name} was removed during its CAPF session")
         return found
 
-    def _installed(self, uow: UnitOfWork, name: str, lsc: x509.Certificate) -> _Result:
-        found = self._device(uow, name)
-        updated = replace(
-            found,
-            lsc=lsc.public_bytes(serialization.Encoding.DER),
-            capf_operation=CapfOperation.NONE,
-            capf_auth_string="",
-            capf_expires=None,
-            capf_status=UPGRADE_SUCCESS,
+    def _record(self, uow: UnitOfWork, name: str, record: CapfRecord) -> None:
+        """One targeted UPDATE of the device's CAPF columns (no read, no whole-row upsert)."""
+        if not uow.record_capf(name, record):
+            raise LocalError(f"device {name} was removed during its CAPF session")
+
+    def _installed(
+        self,
+        uow: UnitOfWork,
+        name: str,
+        lsc: x509.Certificate,
+        der: bytes,
+        *,
+        read_back: bool = True,
+    ) -> _Result:
+        """The LSC stored, the operation and the one-use string cleared.
+
+        ``read_back``: the updated device is the job's value (the API
+        returns it); the server only needs to know that it is committed.
+        """
+        record = CapfRecord(
+            UPGRADE_SUCCESS,
+            operation=CapfOperation.NONE,
+            auth_string="",
+            clear_expiry=True,
+            lsc=der,
         )
-        uow.put_device(updated)
+        self._record(uow, name, record)
+        updated = self._device(uow, name) if read_back else None
         detail = f"{name}: {UPGRADE_SUCCESS}, LSC serial {lsc.serial_number:x}"
         return _Result(updated, (("capf install", detail),), stale=True)
 
-    def _deleted(self, uow: UnitOfWork, name: str) -> _Result:
-        found = self._device(uow, name)
-        updated = replace(
-            found,
-            lsc=None,
-            capf_operation=CapfOperation.NONE,
-            capf_expires=None,
-            capf_status=DELETE_SUCCESS,
+    def _deleted(self, uow: UnitOfWork, name: str, *, read_back: bool = True) -> _Result:
+        record = CapfRecord(
+            DELETE_SUCCESS, operation=CapfOperation.NONE, clear_expiry=True, clear_lsc=True
         )
-        uow.put_device(updated)
+        self._record(uow, name, record)
+        updated = self._device(uow, name) if read_back else None
         return _Result(updated, (("capf delete", f"{name}: {DELETE_SUCCESS}"),), stale=True)
 
     def _fetched(self, uow: UnitOfWork, name: str, blob: CertificateBlob) -> _Result:
-        found = self._device(uow, name)
+        self._device(uow, name)
         try:
             cert = x509.load_der_x509_certificate(blob.der)
         except ValueError:
             raise LocalError(f"{name} gave a certificate that is not X.509 DER") from None
         kind = blob.kind or CertificateType.MIC
         kept = self._trusted(name, kind, cert, self.now()) is None
-        changes: dict[str, object] = {}
-        if kept:
-            changes["lsc" if kind is CertificateType.LSC else "mic"] = blob.der
-        updated = replace(
-            found,
-            capf_operation=CapfOperation.NONE,
-            capf_expires=None,
-            capf_status=TROUBLESHOOT_SUCCESS,
-            **changes,  # type: ignore[arg-type]
+        record = CapfRecord(
+            TROUBLESHOOT_SUCCESS,
+            operation=CapfOperation.NONE,
+            clear_expiry=True,
+            lsc=blob.der if kept and kind is CertificateType.LSC else None,
+            mic=blob.der if kept and kind is not CertificateType.LSC else None,
         )
-        uow.put_device(updated)
+        self._record(uow, name, record)
         detail = (
             f"{name}: {TROUBLESHOOT_SUCCESS}, {kind.name} {common_name(cert)!r} "
             f"serial {cert.serial_number:x}" + ("" if kept else " (not trusted, not kept)")
@@ -452,8 +466,9 @@ class CapfService:
         found = uow.get_device(name)
         if found is None:
             return _Result(None)
-        updated = replace(found, capf_status=f"Failure: {reason}"[:300])
-        uow.put_device(updated)
+        status = f"Failure: {reason}"[:300]
+        uow.record_capf(name, CapfRecord(status))
+        updated = replace(found, capf_status=status)
         operation = found.capf_operation.value
         return _Result(updated, ((f"capf {operation}", f"{name}: {reason}"),))
 

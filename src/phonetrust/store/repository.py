@@ -15,6 +15,7 @@ from typing import Protocol
 
 from phonetrust.policy.domain import (
     CallManagerGroup,
+    CapfOperation,
     CertName,
     Device,
     Node,
@@ -80,6 +81,43 @@ class Download:
     at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class CapfRecord:
+    """What a CAPF session writes on its device; every other column stays as it is.
+
+    ``status`` is always written; the other fields are written only when set
+    (``operation``, ``auth_string``, ``lsc``, ``mic`` not None), or cleared
+    when their ``clear_*`` flag says so. CAPF writes one of these per
+    session, so it is a targeted update, not a whole :class:`Device`.
+    """
+
+    status: str
+    operation: CapfOperation | None = None
+    auth_string: str | None = None
+    clear_expiry: bool = False
+    """Set ``capf_expires`` to NULL (the operation is over)."""
+    lsc: bytes | None = None
+    clear_lsc: bool = False
+    mic: bytes | None = None
+
+    def columns(self) -> dict[str, object]:
+        """The device columns to write, by name."""
+        values: dict[str, object] = {"capf_status": self.status}
+        if self.operation is not None:
+            values["capf_operation"] = self.operation.value
+        if self.auth_string is not None:
+            values["capf_auth_string"] = self.auth_string
+        if self.clear_expiry:
+            values["capf_expires"] = None
+        if self.lsc is not None:
+            values["lsc"] = self.lsc
+        elif self.clear_lsc:
+            values["lsc"] = None
+        if self.mic is not None:
+            values["mic"] = self.mic
+        return values
+
+
 class UnitOfWork(Protocol):
     # -- cluster ---------------------------------------------------------------
     def get_cluster(self) -> ClusterState | None: ...
@@ -122,6 +160,9 @@ class UnitOfWork(Protocol):
     def get_device(self, name: str) -> Device | None: ...
     def put_device(self, device: Device) -> None: ...
     def delete_device(self, name: str) -> bool: ...
+    def record_capf(self, name: str, record: CapfRecord) -> bool:
+        """Write a CAPF session's result on a device; False (no change) when there is none."""
+        ...
 
     # -- enterprise parameters -------------------------------------------------
     def get_params(self) -> dict[str, str]: ...

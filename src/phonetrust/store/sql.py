@@ -39,7 +39,10 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
+    Select,
     Table,
+    Update,
+    bindparam,
     delete,
     func,
     insert,
@@ -65,6 +68,7 @@ from phonetrust.store.engine import make_engine, sqlite_url
 from phonetrust.store.repository import (
     Alert,
     AuditEntry,
+    CapfRecord,
     ClusterState,
     Download,
     Repository,
@@ -77,6 +81,23 @@ _CHUNK = 500
 KEEP_VERSIONS = 50
 """Plan versions kept; older ones (and contents only they used) are pruned."""
 PRUNE_EVERY = 10
+
+_GET_DEVICE: Select[Any] = select(t.devices).where(t.devices.c.name == bindparam("key_name"))
+"""Built once: a statement object keeps its cache key, so each use skips building and keying."""
+_CAPF_UPDATES: dict[tuple[str, ...], Update] = {}
+"""The UPDATE for each set of device columns a CAPF result writes (a handful of shapes)."""
+
+
+def _capf_update(columns: tuple[str, ...]) -> Update:
+    stmt = _CAPF_UPDATES.get(columns)
+    if stmt is None:
+        stmt = _CAPF_UPDATES[columns] = (
+            update(t.devices)
+            .where(t.devices.c.name == bindparam("key_name"))
+            .values({name: bindparam(f"new_{name}") for name in columns})
+        )
+    return stmt
+
 
 __all__ = ["SqlRepository", "SqlUnitOfWork", "make_engine", "open_repository", "sqlite_url"]
 
@@ -293,7 +314,7 @@ class SqlUnitOfWork:
         return [rows.device_from(row) for row in self._c.execute(query)]
 
     def get_device(self, name: str) -> Device | None:
-        row = self._c.execute(select(t.devices).where(t.devices.c.name == name)).first()
+        row = self._c.execute(_GET_DEVICE, {"key_name": name}).first()
         return None if row is None else rows.device_from(row)
 
     def put_device(self, device: Device) -> None:
@@ -301,6 +322,12 @@ class SqlUnitOfWork:
 
     def delete_device(self, name: str) -> bool:
         return self._delete_by_name(t.devices, name)
+
+    def record_capf(self, name: str, record: CapfRecord) -> bool:
+        values = record.columns()
+        params: dict[str, Any] = {f"new_{column}": value for column, value in values.items()}
+        params["key_name"] = name
+        return self._c.execute(_capf_update(tuple(values)), params).rowcount > 0
 
     # -- downloads ----------------------------------------------------------------------
     def record_downloads(self, downloads: Sequence[Download]) -> None:

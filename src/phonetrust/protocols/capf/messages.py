@@ -417,6 +417,10 @@ class Element:
     @classmethod
     def of(cls, value: CertificateBlob | Sha2Signature | SudiData) -> Element:
         """CERTIFICATE, SHA2 SIGNED DATA or SUDI DATA from its structured value."""
+        if type(value) is CertificateBlob:
+            # Its constructor already enforced what decoding checks (type byte, non-empty
+            # DER, size), so the LSC the server sends is not decoded again to be validated.
+            return cls.checked(Tag.CERTIFICATE, value.encode())
         tag = {
             CertificateBlob: Tag.CERTIFICATE,
             Sha2Signature: Tag.SHA2_SIGNED_DATA,
