@@ -20,6 +20,7 @@ from phonetrust.cli.inventory_cmds import (
     profile_group,
     truststore_group,
 )
+from phonetrust.cli.phone_cmds import phone_group
 from phonetrust.cli.serve_cmd import serve
 from phonetrust.cli.tvs_cmds import tvs_group
 
@@ -60,6 +61,7 @@ for command in (
     backup_group,
     ctl_client_group,
     demo,
+    phone_group,
 ):
     cli.add_command(command)
 
