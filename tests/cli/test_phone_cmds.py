@@ -23,11 +23,13 @@ from click.testing import CliRunner
 
 from phonetrust.cli.main import cli
 from phonetrust.net.serve import Running, ServeOptions, run
+from phonetrust.pki.pem import to_pem
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model
 from phonetrust.service import inventory
 from phonetrust.sim import storage
 from phonetrust.sim.trust import InstalledList, PhoneTrust
+from phonetrust.testing.pki import make_identity, plain_name
 from tests.cli.helpers import Result
 from tests.cli.helpers import run as phonetrust
 from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
@@ -223,3 +225,24 @@ def test_fleet_serves_the_cluster_and_counts_hashes_and_models(
         "no devices of models 7975"
     )
     in_process("phone", "fleet", "--data", data, "--models", "9999").usage_error("--models")
+
+
+def test_a_mic_given_on_the_command_line_is_kept_in_the_flash(
+    served: Served, tmp_path: Path
+) -> None:
+    mic = make_identity(plain_name(f"CP-8845-{NAME}"), bits=2048, slot=5)
+    pem = tmp_path / "mic.pem"
+    pem.write_bytes(to_pem(mic.certificate, mic.key))
+    flash = tmp_path / "phone"
+    result = served.boot("--state", flash, "--mic", pem)
+    assert result.code == 0, result
+    saved, keys = storage.load(flash)
+    assert saved.has_mic
+    assert keys.mic is not None
+    assert keys.mic.certificate == mic.certificate
+    assert keys.lsc is None
+    bad = tmp_path / "bad.pem"
+    bad.write_text("not a PEM")
+    in_process("phone", "boot", "--tftp", "127.0.0.1", "--mac", MAC, "--mic", bad).usage_error(
+        "--mic"
+    )

@@ -182,6 +182,12 @@ route_option = click.option(
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="Give the phone this LSC (certificate and private key, PEM).",
 )
+@click.option(
+    "--mic",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Give the phone this MIC, its factory certificate (certificate and private key, PEM): "
+    "CAPF's 'By Existing Certificate' modes and encrypted configs without an LSC use it.",
+)
 @route_option
 @click.option("--auth-string", help="What the user keys in for a CAPF operation that asks.")
 @click.option(
@@ -196,6 +202,7 @@ def boot(
     model: PhoneModel | None,
     state: Path | None,
     lsc: Path | None,
+    mic: Path | None,
     routes: Routes,
     auth_string: str | None,
     url: str | None,
@@ -206,7 +213,7 @@ def boot(
     Works against phonetrust's `serve` or a real CUCM. Exit status 0 when the
     phone ends unlocked, 1 when it is locked or cannot reach its TFTP server.
     """
-    phone = _make_phone(tftp, mac, model, state, lsc, routes, auth_string, timeout)
+    phone = _make_phone(tftp, mac, model, state, (lsc, mic), routes, auth_string, timeout)
     report, opened = asyncio.run(_boot(phone, url, timeout))
     if state is not None:
         from phonetrust.sim import storage  # noqa: PLC0415 - see TYPE_CHECKING
@@ -236,7 +243,7 @@ def _make_phone(
     mac: str,
     model: PhoneModel | None,
     state_dir: Path | None,
-    lsc: Path | None,
+    identities: tuple[Path | None, Path | None],
     routes: Routes,
     auth_string: str | None,
     timeout: float,
@@ -256,16 +263,23 @@ def _make_phone(
                 param_hint="'--model'",
             )
         model = trust.model
-    if lsc is not None:
+    lsc, mic = identities
+    for path, which in ((lsc, "lsc"), (mic, "mic")):
+        if path is None:
+            continue
         try:
-            certificate, key = load_certificate_and_key(lsc.read_bytes(), source=str(lsc))
+            certificate, key = load_certificate_and_key(path.read_bytes(), source=str(path))
         except PhonetrustError as exc:
             raise click.BadParameter(
-                str(exc), ctx=click.get_current_context(), param_hint="'--lsc'"
+                str(exc), ctx=click.get_current_context(), param_hint=f"'--{which}'"
             ) from None
-        keys = replace(keys, lsc=storage.DeviceIdentity(certificate, key))
-        if trust is not None:
-            trust = replace(trust, has_lsc=True)
+        identity = storage.DeviceIdentity(certificate, key)
+        if which == "lsc":
+            keys = replace(keys, lsc=identity)
+            trust = None if trust is None else replace(trust, has_lsc=True)
+        else:
+            keys = replace(keys, mic=identity)
+            trust = None if trust is None else replace(trust, has_mic=True)
     address = tftp_address(tftp[0], tftp[1], routes)
     return Phone(
         mac,
