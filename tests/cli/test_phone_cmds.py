@@ -124,6 +124,7 @@ def test_boot_prints_console_status_verdicts_and_keeps_its_flash(
     url_line = next(line for line in out.splitlines() if line.startswith("URL "))
     assert url_line.startswith("URL https://"), first
     assert ": HTTP 200" in url_line, first
+    assert "TVS queries: 1 in all (0 during the boot)" in out.splitlines(), first  # the URL's
     assert out.splitlines()[-1] == (
         f"{NAME}: OK - CTL -, ITL {served.itl_md5}; configuration applied"
     )

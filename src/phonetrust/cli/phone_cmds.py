@@ -228,7 +228,7 @@ def boot(
     for step in report.steps:
         detail = f" ({step.detail})" if step.detail else ""
         click.echo(f"  {step.what}: {step.outcome}{detail}")
-    click.echo(f"TVS queries: {report.tvs_queries}")
+    click.echo(f"TVS queries: {phone.tvs_queries} in all ({report.tvs_queries} during the boot)")
     if url is not None:
         click.echo(_url_line(url, opened))
     if state is not None:

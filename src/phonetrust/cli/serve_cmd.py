@@ -64,11 +64,11 @@ def serve(
         legacy_tls=legacy_tls,
         tftp_dir=locate(data, db).tftp_dir,
     )
-    asyncio.run(run(ctx, options, ready=_announce))
+    asyncio.run(run(ctx, options, ready=lambda running: _announce(running, bind)))
     click.echo("Stopped.")
 
 
-def _announce(running: Running) -> None:
+def _announce(running: Running, bind: str) -> None:
     services = ", ".join(f"{name.upper()} on port {port}" for name, port in running.ports.items())
     click.echo(f"Serving node {running.node.host}: {services or 'no services'}.")
     if "tftp" in running.ports:
@@ -76,5 +76,15 @@ def _announce(running: Running) -> None:
         click.echo(
             f"Point a phone's TFTP server (DHCP option 150) at this host, port {port}; "
             "phones ask for ITLSEP<MAC>.tlv, then SEP<MAC>.cnf.xml.sgn."
+        )
+        standard = {"tvs": 2445, "capf": 3804, "https": 8443}
+        routes = " ".join(
+            f"--route {running.node.ip}:{standard[name]}={bind}:{p}"
+            for name, p in running.ports.items()
+            if name in standard
+        )
+        click.echo(
+            f"Or boot a simulated phone: phonetrust phone boot --tftp {bind}:{port} "
+            f"--mac <a device's MAC> {routes}"
         )
     click.echo("Ctrl-C or SIGTERM stops.")
