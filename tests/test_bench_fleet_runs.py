@@ -7,15 +7,11 @@ the figures: they depend on the machine and its load.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_fleet.py"
+from tests.benchruns import assert_each_once, run_benchmark
 
 FIGURE_LINES = (
     re.compile(r"^build: 8-device demo cluster in [\d.]+ s \([\d.]+ ms per device\)$"),
@@ -32,16 +28,4 @@ FIGURE_LINES = (
 
 @pytest.mark.slow
 def test_small_fleet_benchmark_runs_and_prints_its_figures() -> None:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--count", "8"],
-        capture_output=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
-    out = done.stdout.decode("utf-8")
-    assert done.returncode == 0, out + done.stderr.decode("utf-8", "replace")
-    lines = out.splitlines()
-    for pattern in FIGURE_LINES:
-        assert sum(1 for line in lines if pattern.match(line)) == 1, (pattern.pattern, out)
+    assert_each_once(run_benchmark("bench_fleet.py", "--count", "8"), FIGURE_LINES)

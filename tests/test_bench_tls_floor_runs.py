@@ -7,13 +7,11 @@ the machine and its load).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_tls_floor.py"
+from tests.benchruns import assert_each_once, run_benchmark
+
 LINES = (
     re.compile(r"^\(a\) RSA-2048 signatures on CPU 0: [\d,]+/s$"),
     *(
@@ -28,10 +26,4 @@ LINES = (
 
 @pytest.mark.slow
 def test_quick_tls_floor_benchmark_prints_its_figures() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, check=False, timeout=120
-    )
-    out = done.stdout.decode()
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    for pattern in LINES:
-        assert sum(1 for line in out.splitlines() if pattern.match(line)) == 1, (pattern, out)
+    assert_each_once(run_benchmark("bench_tls_floor.py", "--quick", timeout=120), LINES)

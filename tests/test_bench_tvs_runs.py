@@ -6,15 +6,11 @@ on the machine and its load, and the goals are for a person to read.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_tvs.py"
+from tests.benchruns import assert_each_once, run_benchmark
 
 FIGURE_LINES = (
     *(
@@ -36,16 +32,4 @@ FIGURE_LINES = (
 
 @pytest.mark.slow
 def test_quick_tvs_benchmark_runs_and_prints_its_figures() -> None:
-    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"],
-        capture_output=True,
-        check=False,
-        env=env,
-        timeout=300,
-    )
-    out = done.stdout.decode("utf-8")
-    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
-    lines = out.splitlines()
-    for pattern in FIGURE_LINES:
-        assert sum(1 for line in lines if pattern.match(line)) == 1, (pattern.pattern, out)
+    assert_each_once(run_benchmark("bench_tvs.py", "--quick"), FIGURE_LINES)
