@@ -3,7 +3,10 @@
 Every phone opens one TLS connection per enrolment, so the cost per
 connection is what matters: the pump drives a non-blocking
 ``ssl.SSLSocket`` straight from the event loop's readiness callbacks,
-without asyncio's transport and SSL protocol layers. Call order::
+without asyncio's transport and SSL protocol layers. The listener, the
+socket side of the pump, the timers and the slots are
+:mod:`phonetrust.net.ssllistener`'s, shared with TVS; this module adds the
+session and its service calls. Call order::
 
     listening socket readable -> accept while a slot is free (``max_connections``
         sockets, handshakes included); when all are taken, stop watching the
@@ -47,11 +50,12 @@ import ssl
 from collections.abc import Callable
 from concurrent.futures import Future
 from functools import partial
-from typing import Any
+from typing import Any, Unpack
 
 from cryptography.hazmat.primitives import serialization
 
 from phonetrust.errors import PhonetrustError
+from phonetrust.net.ssllistener import Limits, SslConnection, SslListener
 from phonetrust.protocols.capf.messages import Reason
 from phonetrust.protocols.capf.server import (
     Completed,
@@ -70,94 +74,35 @@ log = logging.getLogger("phonetrust.capf")
 DEFAULT_PORT = 3804
 STOP_GRACE = 5.0
 """Seconds :meth:`CapfServer.stop` lets sessions under way finish."""
-ACCEPT_BATCH = 64
 RECV_SIZE = 16 * 1024
 DRAIN_LIMIT = 64 * 1024
-ACCEPT_RETRY = 0.1
 
 
-class _Connection:
+class _Connection(SslConnection["CapfServer", ServerSession]):
     """One phone: pumps bytes between its non-blocking TLS socket and its session."""
 
-    __slots__ = (
-        "broken",
-        "closed",
-        "deadline",
-        "fd",
-        "handshaken",
-        "loop",
-        "peer",
-        "reading",
-        "reserved",
-        "server",
-        "service",
-        "session",
-        "sock",
-        "timer",
-        "waiting",
-        "writing",
-    )
+    __slots__ = ("broken", "deadline", "reserved", "service")
+
+    recv_size = RECV_SIZE
+    drain_limit = DRAIN_LIMIT  # unread bytes would make the close a reset, losing our last message
 
     def __init__(self, server: CapfServer, raw: socket.socket, peer: str) -> None:
-        self.server = server
-        self.peer = peer
-        self.loop = server._loop
-        self.fd = raw.fileno()
-        self.sock = server._tls.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+        super().__init__(server, raw, peer)
         self.service = server._take_service()
         self.session = ServerSession(next(server._ids) & 0xFFFF_FFFF)
         self.deadline = self.loop.time() + server.session_timeout
-        self.handshaken = self.closed = self.writing = self.waiting = self.broken = False
+        self.broken = False
         self.reserved: str | None = None
-        self.timer = self.loop.call_later(server.read_timeout, self._timed_out)
-        self.loop.add_reader(self.fd, self._step)
-        self.reading = True
 
     # -- the phone's side ------------------------------------------------------------
-    def _step(self) -> None:
-        """Make what progress the socket allows; called when it is readable (or writable)."""
-        if self.closed or self.waiting:
-            return
-        try:
-            if not self.handshaken:
-                self.sock.do_handshake()
-                self.handshaken = True
-                if self.writing:
-                    self.loop.remove_writer(self.fd)
-                    self.writing = False
-                self.session.start()
-                self._pump()
-            while not self.closed and self.session.wants_data:
-                data = self.sock.recv(RECV_SIZE)  # SSLWantReadError: nothing more for now
-                if data:
-                    self.session.receive_data(data)
-                else:
-                    self.session.receive_eof()
-                self._pump()
-        except ssl.SSLWantReadError:
-            return
-        except ssl.SSLWantWriteError:
-            if not self.handshaken and not self.writing:
-                self.loop.add_writer(self.fd, self._step)
-                self.writing = True
-        except OSError as exc:  # TLS failure, reset: this connection only
-            if not self.handshaken:
-                log.info("CAPF: TLS handshake with %s failed: %s", self.peer, exc)
-                self.close()
-                return
-            self._lost(f"the connection failed: {exc}")
+    def on_handshake_done(self) -> None:
+        self.session.start()
+        self.pump()
 
-    def _timed_out(self) -> None:
-        if self.closed or self.waiting:
-            return
-        if not self.handshaken:
-            log.info(
-                "CAPF: dropped %s: no TLS handshake within %g s",
-                self.peer,
-                self.server.read_timeout,
-            )
-            self.close()
-            return
+    def on_failure(self, exc: OSError) -> None:
+        self._lost(f"the connection failed: {exc}")
+
+    def on_timeout(self) -> None:
         if self.loop.time() >= self.deadline:
             self._lost(f"the session took longer than {self.server.session_timeout:g} s")
         else:
@@ -167,10 +112,10 @@ class _Connection:
         self.broken = True
         if self.session.state is not State.CLOSED:
             self.session.connection_lost(why)
-        self._pump()
+        self.pump()
 
     # -- the program's side ------------------------------------------------------------
-    def _pump(self) -> None:
+    def pump(self) -> None:
         while not self.closed:
             self._flush()
             event = self.session.next_event()
@@ -205,30 +150,23 @@ class _Connection:
         if not data or self.broken:
             return
         try:
-            sent = self.sock.send(data)
-        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            sent = 0
+            complete = self.send(data)
         except OSError as exc:
             self._lost(f"the connection failed: {exc}")
             return
-        if sent != len(data):
+        if not complete:
             self._lost("the phone does not read what it is sent")
 
     def _await_phone(self) -> None:
-        if not self.reading:
-            self.loop.add_reader(self.fd, self._step)
-            self.reading = True
-        self.timer.cancel()
+        self.resume_reading()
         left = max(0.0, min(self.server.read_timeout, self.deadline - self.loop.time()))
-        self.timer = self.loop.call_later(left, self._timed_out)
+        self.arm(left)
 
     def _wait(self, submit: Callable[[], Future[Any]], then: Callable[[Future[Any]], None]) -> None:
         """Hand work to the service's database thread; the pump resumes with its result."""
         self.waiting = True
         self.timer.cancel()
-        if self.reading:
-            self.loop.remove_reader(self.fd)
-            self.reading = False
+        self.pause_reading()
         try:
             future = submit()
         except PhonetrustError as exc:
@@ -245,7 +183,7 @@ class _Connection:
         if self.closed:
             return
         then(future)
-        self._pump()
+        self.pump()
         if not self.closed and self.session.wants_data:
             self._step()  # bytes may already wait inside the TLS layer
 
@@ -287,61 +225,33 @@ class _Connection:
         """Nothing under way for a device: not past the handshake, or still awaiting its name."""
         return not self.handshaken or self.session.state in (State.START, State.AWAIT_AUTH)
 
-    def close(self, *, notify: bool = False) -> None:
-        """Close the connection (after a TLS close_notify when ``notify``); frees its slot."""
-        if self.closed:
-            return
-        self.closed = True
-        self.timer.cancel()
-        if self.reading:
-            self.loop.remove_reader(self.fd)
-        if self.writing:
-            self.loop.remove_writer(self.fd)
-        if notify and self.handshaken:
-            with contextlib.suppress(OSError, ValueError):
-                drained = 0  # unread bytes would make the close a reset, losing our last message
-                while drained < DRAIN_LIMIT and (chunk := self.sock.recv(RECV_SIZE)):
-                    drained += len(chunk)
-            with contextlib.suppress(OSError, ValueError):
-                self.sock.unwrap()  # sends close_notify; does not wait for the phone's
-        self.sock.close()
-        if self.reserved is not None:
-            self.service.release(self.reserved)
-            self.reserved = None
-        self.server._release(self)
+    def at_stop(self) -> bool:
+        return self.idle() and not self.waiting
 
 
-class CapfServer:
+class CapfServer(SslListener[_Connection]):
     """CAPF on one listening socket; :meth:`start` it, :meth:`stop` it."""
+
+    logger = log
+    label = "CAPF"
+    stop_grace = STOP_GRACE
 
     def __init__(
         self,
         service: CapfService,
         tls: ssl.SSLContext,
         sock: socket.socket,
-        loop: asyncio.AbstractEventLoop,
         *,
-        max_connections: int,
-        read_timeout: float,
         session_timeout: float,
+        **limits: Unpack[Limits],
     ) -> None:
-        self.max_connections = max_connections
-        self.read_timeout = read_timeout
+        super().__init__(_Connection, tls, sock, **limits)
         self.session_timeout = session_timeout
-        self.port: int = sock.getsockname()[1]
         self._service = service
-        self._tls = _without_tickets(tls)
-        self._sock = sock
-        self._loop = loop
         self._ids = itertools.count(secrets.randbits(31))
-        self._connections: set[_Connection] = set()
         self._users: dict[int, int] = {}
         self._retired: dict[int, CapfService] = {}
         self._closing: set[asyncio.Future[None]] = set()
-        self._accepting = False
-        self._stopping = False
-        self._drained = asyncio.Event()
-        self._retry: asyncio.TimerHandle | None = None
 
     @classmethod
     async def start(
@@ -359,25 +269,16 @@ class CapfServer:
         """Bind ``host:port`` (0 picks a free port: see :attr:`port`) and start accepting."""
         if max_connections < 1 or read_timeout <= 0 or session_timeout <= 0:
             raise ValueError("max_connections and the timeouts must be positive")
-        sock = socket.create_server((host, port), backlog=backlog)
-        sock.setblocking(False)
         server = cls(
             service,
             tls,
-            sock,
-            asyncio.get_running_loop(),
+            cls.listen(host, port, backlog),
             max_connections=max_connections,
             read_timeout=read_timeout,
             session_timeout=session_timeout,
         )
-        server._watch(True)
-        log.info("CAPF listening on %s port %d", host, server.port)
+        server._begin(host)
         return server
-
-    @property
-    def open_connections(self) -> int:
-        """Sockets accepted and not yet closed (TLS handshakes included)."""
-        return len(self._connections)
 
     def swap_service(self, service: CapfService) -> None:
         """New connections use ``service``; the old one is closed after its last session."""
@@ -388,82 +289,31 @@ class CapfServer:
 
     def swap_tls(self, tls: ssl.SSLContext) -> None:
         """Present a new certificate (a regenerated CAPF certificate) to new connections."""
-        self._tls = _without_tickets(tls)
+        super().swap_tls(tls)
 
     async def stop(self) -> None:
         """Stop accepting, close idle connections, let sessions under way finish, close services."""
-        self._stopping = True
-        self._watch(False)
-        if self._retry is not None:
-            self._retry.cancel()
-        self._sock.close()
-        for conn in list(self._connections):
-            if conn.idle() and not conn.waiting:
-                conn.close(notify=True)
-        if self._connections:
-            self._drained.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), STOP_GRACE)
-        for conn in list(self._connections):
-            conn.close()
+        await super().stop()
+
+    async def _stopped(self) -> None:
         services = {id(s): s for s in (self._service, *self._retired.values())}
         self._retired.clear()
         await asyncio.gather(*self._closing, return_exceptions=True)
         await asyncio.gather(*(asyncio.to_thread(s.close) for s in services.values()))
-        log.info("CAPF on port %d stopped", self.port)
 
-    # -- accepting -----------------------------------------------------------------------------
-    def _watch(self, on: bool) -> None:
-        if on and not self._accepting and not self._stopping:
-            self._loop.add_reader(self._sock.fileno(), self._accept)
-            self._accepting = True
-        elif not on and self._accepting:
-            self._loop.remove_reader(self._sock.fileno())
-            self._accepting = False
-
-    def _accept(self) -> None:
-        for _ in range(ACCEPT_BATCH):
-            if len(self._connections) >= self.max_connections:
-                self._watch(False)  # the backlog holds the rest until a slot frees
-                return
-            try:
-                raw, address = self._sock.accept()
-            except BlockingIOError:
-                return
-            except OSError as exc:  # e.g. out of file descriptors: pause, then go on
-                log.warning("CAPF: accept failed: %s", exc)
-                self._watch(False)
-                self._retry = self._loop.call_later(ACCEPT_RETRY, self._resume_accepting)
-                return
-            raw.setblocking(False)
-            peer = _peer(address)
-            try:
-                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn = _Connection(self, raw, peer)
-            except OSError as exc:  # the peer reset before we could start
-                log.info("CAPF: lost %s at once: %s", peer, exc)
-                raw.close()
-                continue
-            self._connections.add(conn)
-            conn._step()
-
-    def _resume_accepting(self) -> None:
-        self._retry = None
-        self._watch(True)
-
+    # -- connections' services -----------------------------------------------------------------
     def _take_service(self) -> CapfService:
         service = self._service
         self._users[id(service)] = self._users.get(id(service), 0) + 1
         return service
 
     def _release(self, conn: _Connection) -> None:
-        self._connections.discard(conn)
+        if conn.reserved is not None:
+            conn.service.release(conn.reserved)
+            conn.reserved = None
         self._users[id(conn.service)] -= 1
         self._close_if_unused(conn.service)
-        if not self._connections:
-            self._drained.set()
-        if self._retry is None:
-            self._watch(True)
+        super()._release(conn)
 
     def _close_if_unused(self, service: CapfService) -> None:
         if id(service) in self._retired and not self._users.get(id(service)):
@@ -472,14 +322,3 @@ class CapfServer:
             closing = self._loop.run_in_executor(None, service.close)
             self._closing.add(closing)
             closing.add_done_callback(self._closing.discard)
-
-
-def _without_tickets(context: ssl.SSLContext) -> ssl.SSLContext:
-    context.num_tickets = 0
-    return context
-
-
-def _peer(address: object) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        return f"{address[0]}:{address[1]}"
-    return str(address)

@@ -4,7 +4,10 @@ Every phone opens a fresh TLS connection for one question, so the cost per
 connection is what matters. The pump therefore drives a non-blocking
 ``ssl.SSLSocket`` straight from the event loop's readiness callbacks
 (``add_reader``), without asyncio's transport and SSL protocol layers: one
-callback per readiness, no task per connection. Call order::
+callback per readiness, no task per connection. The listener, the socket
+side of the pump, the timers and the slots are
+:mod:`phonetrust.net.ssllistener`'s, shared with CAPF; this module adds the
+session. Call order::
 
     listening socket readable -> accept while a slot is free (at most
         ``max_connections`` sockets, handshakes included); when all are taken,
@@ -42,16 +45,16 @@ with ``add_reader`` (asyncio's default selector loop on Unix, or uvloop).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import socket
 import ssl
+from typing import Unpack
 
 from cryptography import x509
 
 from phonetrust.formats import legacy
 from phonetrust.formats.tags import Role
+from phonetrust.net.ssllistener import Limits, SslConnection, SslListener
 from phonetrust.protocols.tvs.messages import Answer, Request
 from phonetrust.protocols.tvs.session import ProtocolFailed, RequestReceived, ServerSession
 from phonetrust.service.tvsdirectory import TvsDirectory
@@ -61,11 +64,7 @@ log = logging.getLogger("phonetrust.tvs")
 DEFAULT_PORT = 2445
 STOP_GRACE = 1.0
 """Seconds :meth:`TvsServer.stop` waits for connections in the middle of a request."""
-ACCEPT_BATCH = 64
-"""Connections accepted per wake-up before the loop serves the others."""
 RECV_SIZE = 65536
-ACCEPT_RETRY = 0.1
-"""Seconds to wait after ``accept`` fails (e.g. out of file descriptors)."""
 
 
 def role_names(roles: tuple[int, ...]) -> str:
@@ -86,76 +85,20 @@ def describe_certificate(der: bytes) -> str:
     return f"{subject} (SHA-1 {sha1})"
 
 
-class _Connection:
+class _Connection(SslConnection["TvsServer", ServerSession]):
     """One client: pumps bytes between its non-blocking TLS socket and its session."""
 
-    __slots__ = (
-        "closed",
-        "fd",
-        "handshaken",
-        "loop",
-        "peer",
-        "server",
-        "session",
-        "sock",
-        "timer",
-        "writing",
-    )
+    __slots__ = ()
+
+    recv_size = RECV_SIZE
 
     def __init__(self, server: TvsServer, raw: socket.socket, peer: str) -> None:
-        self.server = server
-        self.peer = peer
-        self.loop = server._loop
-        self.fd = raw.fileno()
         self.session = ServerSession()
-        self.handshaken = False
-        self.closed = False
-        self.writing = False
-        self.sock = server._tls.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        self.timer = self.loop.call_later(server.read_timeout, self._timed_out)
-        self.loop.add_reader(self.fd, self._step)
+        super().__init__(server, raw, peer)
 
     # -- the pump --------------------------------------------------------------------
 
-    def _step(self) -> None:
-        """Make what progress the socket allows; called when it is readable (or writable)."""
-        if self.closed:
-            return
-        try:
-            if not self.handshaken:
-                self._handshake()
-            self._read()
-        except ssl.SSLWantReadError:
-            return
-        except ssl.SSLWantWriteError:
-            if not self.handshaken and not self.writing:
-                self.loop.add_writer(self.fd, self._step)
-                self.writing = True
-        except OSError as exc:  # TLS failure, reset: this connection only
-            what = "connection" if self.handshaken else "TLS handshake"
-            log.info("TVS: %s with %s failed: %s", what, self.peer, exc or type(exc).__name__)
-            self.close()
-
-    def _handshake(self) -> None:
-        self.sock.do_handshake()
-        self.handshaken = True
-        if self.writing:
-            self.loop.remove_writer(self.fd)
-            self.writing = False
-
-    def _read(self) -> None:
-        """Read until the TLS layer wants more bytes (raises SSLWantReadError) or the end."""
-        while not self.closed:
-            data = self.sock.recv(RECV_SIZE)
-            if data:
-                self.session.receive_data(data)
-            else:
-                self.session.receive_eof()
-            self._pump()
-            if not data:
-                return
-
-    def _pump(self) -> None:
+    def pump(self) -> None:
         while not self.closed:
             event = self.session.next_event()
             if event is None:
@@ -174,29 +117,19 @@ class _Connection:
         data = self.session.send_answer(answer)
         server.verifications += 1
         server._verified(self.peer, request, answer)
-        try:
-            sent = self.sock.send(data)
-        except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
-            sent = 0
-        if sent != len(data):
+        if not self.send(data):
             log.warning("TVS: dropped %s: it does not read its answers", self.peer)
             self.close()
             return
         if server._stopping:
             self.close(notify=True)
             return
-        self.timer.cancel()
-        self.timer = self.loop.call_later(server.read_timeout, self._timed_out)
+        self.arm(server.read_timeout)
 
-    def _timed_out(self) -> None:
-        if self.handshaken:
-            log.info(
-                "TVS: dropped %s: no whole request within %g s", self.peer, self.server.read_timeout
-            )
-        else:
-            log.info(
-                "TVS: dropped %s: no TLS handshake within %g s", self.peer, self.server.read_timeout
-            )
+    def on_timeout(self) -> None:
+        log.info(
+            "TVS: dropped %s: no whole request within %g s", self.peer, self.server.read_timeout
+        )
         self.close()
 
     # -- state -----------------------------------------------------------------------
@@ -205,51 +138,29 @@ class _Connection:
         """Between requests, or not yet past the handshake: nothing owed to this client."""
         return not self.handshaken or not self.session.buffered
 
-    def close(self, *, notify: bool = False) -> None:
-        """Close the connection (with a TLS close_notify when ``notify``); frees its slot."""
-        if self.closed:
-            return
-        self.closed = True
-        self.timer.cancel()
-        self.loop.remove_reader(self.fd)
-        if self.writing:
-            self.loop.remove_writer(self.fd)
-        if notify and self.handshaken:
-            # Sends close_notify; does not wait for the peer's.
-            with contextlib.suppress(OSError, ValueError):
-                self.sock.unwrap()
-        self.sock.close()
-        self.server._release(self)
+    def at_stop(self) -> bool:
+        self._step()  # take in what already arrived (a handshake's last flight, a request)
+        return self.idle()
 
 
-class TvsServer:
+class TvsServer(SslListener[_Connection]):
     """A running TVS listener. Use :meth:`start`; ``port`` is the port actually bound."""
+
+    logger = log
+    label = "TVS"
+    stop_grace = STOP_GRACE
 
     def __init__(
         self,
         directory: TvsDirectory,
         tls: ssl.SSLContext,
         sock: socket.socket,
-        loop: asyncio.AbstractEventLoop,
-        *,
-        max_connections: int,
-        read_timeout: float,
+        **limits: Unpack[Limits],
     ) -> None:
+        super().__init__(_Connection, tls, sock, **limits)
         self.directory = directory
-        self.read_timeout = read_timeout
-        self.max_connections = max_connections
-        self._tls = _tuned(tls)
-        self._sock = sock
-        self._loop = loop
-        self.port: int = sock.getsockname()[1]
-        self._connections: set[_Connection] = set()
         self.verifications = 0
         """Requests answered since the start (for monitoring and benchmarks)."""
-        self._accepting = False
-        self._stopping = False
-        self._drained = asyncio.Event()
-        self._retry: asyncio.TimerHandle | None = None
-        """Set while accepting is paused after an ``accept`` failure."""
 
     @classmethod
     async def start(
@@ -266,25 +177,15 @@ class TvsServer:
         """Bind ``host:port`` (0 picks a free port) and start accepting."""
         if max_connections < 1 or read_timeout <= 0:
             raise ValueError("max_connections and read_timeout must be positive")
-        sock = socket.create_server((host, port), backlog=backlog)
-        sock.setblocking(False)
-        loop = asyncio.get_running_loop()
         server = cls(
             directory,
             tls,
-            sock,
-            loop,
+            cls.listen(host, port, backlog),
             max_connections=max_connections,
             read_timeout=read_timeout,
         )
-        server._watch(True)
-        log.info("TVS listening on %s port %d", host, server.port)
+        server._begin(host)
         return server
-
-    @property
-    def open_connections(self) -> int:
-        """Sockets accepted and not yet closed (TLS handshakes included)."""
-        return len(self._connections)
 
     def swap_directory(self, directory: TvsDirectory) -> None:
         """Answer from ``directory`` from now on."""
@@ -292,72 +193,11 @@ class TvsServer:
 
     def swap_tls(self, tls: ssl.SSLContext) -> None:
         """Present a new certificate (a regenerated TVS certificate) to new connections."""
-        self._tls = _tuned(tls)
+        super().swap_tls(tls)
 
     async def stop(self) -> None:
         """Stop accepting, close idle connections, give requests in progress a short grace."""
-        self._stopping = True
-        self._watch(False)
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-        self._sock.close()
-        for conn in list(self._connections):
-            conn._step()  # take in what already arrived (a handshake's last flight, a request)
-            if conn.idle():
-                conn.close(notify=True)
-        if self._connections:
-            self._drained.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._drained.wait(), STOP_GRACE)
-        for conn in list(self._connections):
-            conn.close()
-        log.info("TVS on port %d stopped", self.port)
-
-    # -- accepting -----------------------------------------------------------------------
-
-    def _watch(self, on: bool) -> None:
-        if on and not self._accepting and not self._stopping and self._retry is None:
-            self._loop.add_reader(self._sock.fileno(), self._accept)
-            self._accepting = True
-        elif not on and self._accepting:
-            self._loop.remove_reader(self._sock.fileno())
-            self._accepting = False
-
-    def _accept(self) -> None:
-        for _ in range(ACCEPT_BATCH):
-            if len(self._connections) >= self.max_connections:
-                self._watch(False)  # the backlog holds the rest until a slot frees
-                return
-            try:
-                raw, address = self._sock.accept()
-            except BlockingIOError:
-                return
-            except OSError as exc:  # e.g. out of file descriptors: pause, then go on
-                log.warning("TVS: accept failed: %s", exc)
-                self._watch(False)
-                self._retry = self._loop.call_later(ACCEPT_RETRY, self._resume)
-                return
-            raw.setblocking(False)
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                conn = _Connection(self, raw, _peer(address))
-            except OSError as exc:  # the peer reset before we could start
-                log.info("TVS: lost %s at once: %s", _peer(address), exc)
-                raw.close()
-                continue
-            self._connections.add(conn)
-            conn._step()
-
-    def _resume(self) -> None:
-        self._retry = None
-        self._watch(True)
-
-    def _release(self, conn: _Connection) -> None:
-        self._connections.discard(conn)
-        if not self._connections:
-            self._drained.set()
-        self._watch(True)
+        await super().stop()
 
     def _verified(self, peer: str, request: Request, answer: Answer) -> None:
         if log.isEnabledFor(logging.INFO):
@@ -369,17 +209,3 @@ class TvsServer:
                 "valid" if answer.valid else "invalid",
                 role_names(answer.roles),
             )
-
-
-def _tuned(context: ssl.SSLContext) -> ssl.SSLContext:
-    """No TLS 1.3 session tickets (never used by phones), no TLS 1.2 renegotiation (a client
-    could make the server sign again and again on one connection)."""
-    context.num_tickets = 0
-    context.options |= ssl.OP_NO_RENEGOTIATION
-    return context
-
-
-def _peer(address: object) -> str:
-    if isinstance(address, tuple) and len(address) >= 2:
-        return f"{address[0]}:{address[1]}"
-    return str(address)
