@@ -14,14 +14,15 @@ CUCM output included) is :func:`read` -> :class:`ParsedConfig`, defined in
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
-from xml.sax.saxutils import escape, quoteattr
+from typing import Literal, NamedTuple
+from xml.sax.saxutils import quoteattr
 
 from phonetrust.errors import BuildError
 from phonetrust.formats.cnfxml_read import (
@@ -49,6 +50,7 @@ __all__ = [
     "PhoneConfig",
     "SipLine",
     "TvsMember",
+    "clear_fragment_caches",
     "make_version_stamp",
     "mirror_tvs",
     "read",
@@ -358,20 +360,44 @@ class PhoneConfig:
 
 
 # -- rendering -----------------------------------------------------------------
+#
+# A cluster renders thousands of documents per file-plan build, and most of a
+# document (device pool, TVS list, SIP profile, locales, URLs) is the same for
+# every phone of a group. So the document is assembled from fragments, each
+# made by a function of exactly the values it shows and memoized on them: a
+# fragment can only be reused for the very same inputs, and the bytes are the
+# ones the plain writer gives (tests/formats/cnfxml_original.py is the oracle).
 
 _Value = str | int | bool
 
+_PROLOG = '<?xml version="1.0" encoding="UTF-8"?>\n'
+_FRAGMENTS = 1024
+"""Entries each fragment cache keeps: far more than a cluster's distinct groups or settings."""
+
+
+def _escape(text: str) -> str:
+    """``xml.sax.saxutils.escape(text, {"\\r": "&#13;"})``, same order, without its overhead.
+
+    A bare CR would read back as LF, hence the character reference.
+    """
+    return (
+        text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("\r", "&#13;")
+    )
+
 
 class _Writer:
-    """Indented XML, two spaces a level, every text and attribute escaped."""
+    """Indented XML, two spaces a level, every text and attribute escaped.
 
-    def __init__(self) -> None:
-        self._lines: list[str] = ['<?xml version="1.0" encoding="UTF-8"?>']
-        self._depth = 0
+    ``depth`` is where the fragment sits in the document: a fragment written
+    at depth 1 is a run of ``<device>`` children.
+    """
+
+    def __init__(self, depth: int = 0) -> None:
+        self._lines: list[str] = []
+        self._depth = depth
 
     def leaf(self, tag: str, value: _Value = "", attrs: Mapping[str, _Value] | None = None) -> None:
-        text = escape(_str(value), {"\r": "&#13;"})  # a bare CR would read back as LF
-        self._line(f"<{tag}{_attrs(attrs)}>{text}</{tag}>")
+        self._line(f"<{tag}{_attrs(attrs)}>{_escape(_str(value))}</{tag}>")
 
     @contextmanager
     def element(self, tag: str, attrs: Mapping[str, _Value] | None = None) -> Iterator[None]:
@@ -385,8 +411,9 @@ class _Writer:
         for tag, value in pairs:
             self.leaf(tag, value)
 
-    def result(self) -> bytes:
-        return ("\n".join(self._lines) + "\n").encode("utf-8")
+    def text(self) -> str:
+        """The lines written, each ending with a newline."""
+        return "".join(line + "\n" for line in self._lines)
 
     def _line(self, text: str) -> None:
         self._lines.append("  " * self._depth + text)
@@ -402,87 +429,114 @@ def _attrs(attrs: Mapping[str, _Value] | None) -> str:
     return "".join(f" {k}={quoteattr(_str(v))}" for k, v in (attrs or {}).items())
 
 
+def _leaf(tag: str, value: _Value) -> str:
+    """One ``<device>`` child leaf, as :meth:`_Writer.leaf` writes it at depth 1."""
+    return f"  <{tag}>{_escape(_str(value))}</{tag}>\n"
+
+
 def render(config: PhoneConfig) -> bytes:
     """The configuration document for ``config``, in CUCM's element order."""
-    w = _Writer()
-    with w.element("device"):
-        w.leaf("fullConfig", True)
-        w.leaf("deviceProtocol", config.protocol)
-        w.leaf("sshUserId", config.ssh_user_id)
-        w.leaf("sshPassword", config.ssh_password)
-        w.leaf("ipAddressMode", config.ip_address_mode)
-        _device_pool(w, config)
-        if config.tvs_members:
-            with w.element("TVS"), w.element("members"):
-                for tvs in config.tvs_members:
-                    with w.element("member", {"priority": tvs.priority}):
-                        w.leaf("port", tvs.port)
-                        w.leaf("address", tvs.address)
-        if config.protocol == "SIP":
-            _sip_profile(w, config)
-        with w.element("commonProfile"):
-            w.leaf("phonePassword", config.phone_password)
-            w.leaf("backgroundImageAccess", True)
-            w.leaf("callLogBlfEnabled", 2)
-        w.leaf("loadInformation", config.load_information)
-        for block in ("vendorConfig", "commonConfig", "enterpriseConfig"):
-            with w.element(block):
-                w.leaves(getattr(config, block.replace("Config", "_config")))
-        w.leaf("versionStamp", config.version_stamp)
-        _locales(w, config)
-        w.leaf("deviceSecurityMode", config.device_security_mode)
-        w.leaf("idleTimeout", config.idle_timeout)
-        _urls(w, config)
-        w.leaves(_DSCP)
-        w.leaf("transportLayerProtocol", config.transport_layer_protocol)
-        w.leaf("capfAuthMode", config.capf_auth_mode)
-        if config.capf:
-            with w.element("capfList"):
-                for capf in config.capf:
-                    with w.element("capf"):
-                        w.leaf("phonePort", capf.phone_port)
-                        w.leaf("processNodeName", capf.process_node_name)
-        w.leaf("certHash", config.cert_hash)
-        w.leaf("encrConfig", config.encr_config)
-        w.leaf("TLSResumptionTimer", config.tls_resumption_timer)
-        with w.element("phoneServices", {"useHTTPS": config.secure_urls}):
-            w.leaf("provisioning", 0)
-    return w.result()
+    parts = [
+        _PROLOG,
+        "<device>\n",
+        _head(config.protocol, config.ssh_user_id, config.ssh_password, config.ip_address_mode),
+        _device_pool(
+            _Pool(
+                config.device_pool_name,
+                config.date_time_setting_name,
+                config.date_template,
+                config.time_zone,
+                config.olson_time_zone,
+                config.ntp_servers,
+                config.cm_group_name,
+                config.tftp_default,
+                config.members,
+                config.connection_monitor_duration,
+            )
+        ),
+        _tvs(config.tvs_members),
+        _sip_profile(config.sip_lines) if config.protocol == "SIP" else "",
+        _common_profile(config.phone_password),
+        _leaf("loadInformation", config.load_information),
+        _block("vendorConfig", config.vendor_config),
+        _block("commonConfig", config.common_config),
+        _block("enterpriseConfig", config.enterprise_config),
+        _leaf("versionStamp", config.version_stamp),
+        _locales(
+            config.user_locale,
+            config.user_locale_lang_code,
+            config.locale_version,
+            config.network_locale,
+        ),
+        _leaf("deviceSecurityMode", config.device_security_mode),
+        _leaf("idleTimeout", config.idle_timeout),
+        _urls(config.service_host, config.secure_urls),
+        _DSCP_TEXT,
+        _leaf("transportLayerProtocol", config.transport_layer_protocol),
+        _leaf("capfAuthMode", config.capf_auth_mode),
+        _capf_list(config.capf),
+        _leaf("certHash", config.cert_hash),
+        _leaf("encrConfig", config.encr_config),
+        _leaf("TLSResumptionTimer", config.tls_resumption_timer),
+        _phone_services(config.secure_urls),
+        "</device>\n",
+    ]
+    return "".join(parts).encode("utf-8")
 
 
-def _locales(w: _Writer, config: PhoneConfig) -> None:
-    with w.element("userLocale"):
-        w.leaf("name", config.user_locale)
-        w.leaf("uid", 1)
-        w.leaf("langCode", config.user_locale_lang_code)
-        w.leaf("version", config.locale_version)
-        w.leaf("winCharSet", "utf-8")
-    w.leaf("networkLocale", config.network_locale)
-    with w.element("networkLocaleInfo"):
-        w.leaf("name", config.network_locale)
-        w.leaf("uid", 64)
-        w.leaf("version", config.locale_version)
+def clear_fragment_caches() -> None:
+    """Forget every memoized fragment (tests use it to compare cold and warm renders)."""
+    for cached in _CACHED:
+        cached.cache_clear()
 
 
-def _device_pool(w: _Writer, config: PhoneConfig) -> None:
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _head(protocol: str, ssh_user_id: str, ssh_password: str, ip_address_mode: int) -> str:
+    w = _Writer(1)
+    w.leaf("fullConfig", True)
+    w.leaf("deviceProtocol", protocol)
+    w.leaf("sshUserId", ssh_user_id)
+    w.leaf("sshPassword", ssh_password)
+    w.leaf("ipAddressMode", ip_address_mode)
+    return w.text()
+
+
+class _Pool(NamedTuple):
+    """Every value the ``devicePool`` element shows, as the key of its fragment."""
+
+    device_pool_name: str
+    date_time_setting_name: str
+    date_template: str
+    time_zone: str
+    olson_time_zone: str
+    ntp_servers: tuple[str, ...]
+    cm_group_name: str
+    tftp_default: bool
+    members: tuple[CallManagerMember, ...]
+    connection_monitor_duration: int
+
+
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _device_pool(pool: _Pool) -> str:
+    w = _Writer(1)
     with w.element("devicePool"):
         w.leaf("revertPriority", 0)
-        w.leaf("name", config.device_pool_name)
+        w.leaf("name", pool.device_pool_name)
         with w.element("dateTimeSetting"):
-            w.leaf("name", config.date_time_setting_name)
-            w.leaf("dateTemplate", config.date_template)
-            w.leaf("timeZone", config.time_zone)
-            w.leaf("olsonTimeZone", config.olson_time_zone)
-            if config.ntp_servers:
+            w.leaf("name", pool.date_time_setting_name)
+            w.leaf("dateTemplate", pool.date_template)
+            w.leaf("timeZone", pool.time_zone)
+            w.leaf("olsonTimeZone", pool.olson_time_zone)
+            if pool.ntp_servers:
                 with w.element("ntps"):
-                    for ntp in config.ntp_servers:
+                    for ntp in pool.ntp_servers:
                         with w.element("ntp"):
                             w.leaves((("name", ntp), ("nameV6", ""), ("ntpMode", "Unicast")))
         with w.element("callManagerGroup"):
-            w.leaf("name", config.cm_group_name)
-            w.leaf("tftpDefault", config.tftp_default)
+            w.leaf("name", pool.cm_group_name)
+            w.leaf("tftpDefault", pool.tftp_default)
             with w.element("members"):
-                for m in config.members:
+                for m in pool.members:
                     with w.element("member", {"priority": m.priority}), w.element("callManager"):
                         w.leaf("name", m.name)
                         w.leaf("description", m.description)
@@ -495,10 +549,26 @@ def _device_pool(w: _Writer, config: PhoneConfig) -> None:
                         w.leaf("processNodeName", m.process_node_name)
         with w.element("srstInfo"):
             w.leaves(_SRST_DISABLED)
-        w.leaf("connectionMonitorDuration", config.connection_monitor_duration)
+        w.leaf("connectionMonitorDuration", pool.connection_monitor_duration)
+    return w.text()
 
 
-def _sip_profile(w: _Writer, config: PhoneConfig) -> None:
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _tvs(members: tuple[TvsMember, ...]) -> str:
+    if not members:
+        return ""
+    w = _Writer(1)
+    with w.element("TVS"), w.element("members"):
+        for tvs in members:
+            with w.element("member", {"priority": tvs.priority}):
+                w.leaf("port", tvs.port)
+                w.leaf("address", tvs.address)
+    return w.text()
+
+
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _sip_profile(sip_lines: tuple[SipLine, ...]) -> str:
+    w = _Writer(1)
     with w.element("sipProfile"):
         with w.element("sipProxies"):
             w.leaves(_SIP_PROXIES)
@@ -508,7 +578,7 @@ def _sip_profile(w: _Writer, config: PhoneConfig) -> None:
             w.leaves(_SIP_STACK)
         w.leaves(_SIP_MEDIA)
         with w.element("sipLines"):
-            for button, line in enumerate(config.sip_lines, start=1):
+            for button, line in enumerate(sip_lines, start=1):
                 with w.element("line", {"button": button, "lineIndex": button}):
                     w.leaf("featureID", 9)
                     w.leaf("featureLabel", line.label)
@@ -522,6 +592,43 @@ def _sip_profile(w: _Writer, config: PhoneConfig) -> None:
                     w.leaf("contact", line.directory_number)
                     w.leaves((("maxNumCalls", 4), ("busyTrigger", 2)))
         w.leaves(_SIP_TAIL)
+    return w.text()
+
+
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _common_profile(phone_password: str) -> str:
+    w = _Writer(1)
+    with w.element("commonProfile"):
+        w.leaf("phonePassword", phone_password)
+        w.leaf("backgroundImageAccess", True)
+        w.leaf("callLogBlfEnabled", 2)
+    return w.text()
+
+
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _block(tag: str, pairs: tuple[tuple[str, str], ...]) -> str:
+    """``vendorConfig``, ``commonConfig`` or ``enterpriseConfig`` with its keys."""
+    w = _Writer(1)
+    with w.element(tag):
+        w.leaves(pairs)
+    return w.text()
+
+
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _locales(user_locale: str, lang_code: str, locale_version: str, network_locale: str) -> str:
+    w = _Writer(1)
+    with w.element("userLocale"):
+        w.leaf("name", user_locale)
+        w.leaf("uid", 1)
+        w.leaf("langCode", lang_code)
+        w.leaf("version", locale_version)
+        w.leaf("winCharSet", "utf-8")
+    w.leaf("networkLocale", network_locale)
+    with w.element("networkLocaleInfo"):
+        w.leaf("name", network_locale)
+        w.leaf("uid", 64)
+        w.leaf("version", locale_version)
+    return w.text()
 
 
 # (plain element, secure twin or None, path on Tomcat or None for "empty")
@@ -536,16 +643,54 @@ _URLS: tuple[tuple[str, str | None, str | None], ...] = (
 )
 
 
-def _urls(w: _Writer, config: PhoneConfig) -> None:
-    host = config.service_host
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _urls(service_host: str, secure_urls: bool) -> str:
+    w = _Writer(1)
+    host = service_host
     if ":" in host:
         host = f"[{host}]"  # an IPv6 literal
     for tag, _, path in _URLS:
         w.leaf(tag, f"http://{host}:8080{path}" if path else "")
-    scheme, port = ("https", 8443) if config.secure_urls else ("http", 8080)
+    scheme, port = ("https", 8443) if secure_urls else ("http", 8080)
     for _, secure_tag, path in _URLS:
         if secure_tag is not None:
             w.leaf(secure_tag, f"{scheme}://{host}:{port}{path}" if path else "")
+    return w.text()
+
+
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _capf_list(capf: tuple[CapfEntry, ...]) -> str:
+    if not capf:
+        return ""
+    w = _Writer(1)
+    with w.element("capfList"):
+        for entry in capf:
+            with w.element("capf"):
+                w.leaf("phonePort", entry.phone_port)
+                w.leaf("processNodeName", entry.process_node_name)
+    return w.text()
+
+
+@functools.lru_cache(maxsize=_FRAGMENTS)
+def _phone_services(secure_urls: bool) -> str:
+    w = _Writer(1)
+    with w.element("phoneServices", {"useHTTPS": secure_urls}):
+        w.leaf("provisioning", 0)
+    return w.text()
+
+
+_CACHED = (
+    _head,
+    _device_pool,
+    _tvs,
+    _sip_profile,
+    _common_profile,
+    _block,
+    _locales,
+    _urls,
+    _capf_list,
+    _phone_services,
+)
 
 
 def _table(spec: str) -> tuple[tuple[str, _Value], ...]:
@@ -554,6 +699,7 @@ def _table(spec: str) -> tuple[tuple[str, _Value], ...]:
 
 
 _DSCP = _table("dscpForSCCPPhoneConfig=96 dscpForSCCPPhoneServices=0 dscpForCm2Dvce=96")
+_DSCP_TEXT = "".join(_leaf(tag, value) for tag, value in _DSCP)
 _SRST_DISABLED = _table(
     "name=Disable srstOption=Disable userModifiable=false"
     " ipAddr1= port1=2000 ipAddr2= port2=2000 ipAddr3= port3=2000"

@@ -8,11 +8,20 @@ plan is rebuilt inside every change and published as a new version in the
 same transaction. A file whose inputs did not change keeps its old bytes
 (and so its hash and timestamp): phones and ``show itl`` checksums only see
 a new file when something in it really changed.
+
+A cluster has thousands of devices and every change rebuilds the plan, so
+the build avoids work that cannot change its output: the document's shared
+fragments are memoized on their values (:func:`cnfxml.render`), a device's
+group members are worked out once per group (:class:`Catalog`), a published
+``.sgn`` whose tail is not the new document is re-signed without parsing it,
+and one that is byte for byte what :func:`sign_file` writes for this signer
+is kept without parsing it (:mod:`phonetrust.formats.sgnlayout`). Anything
+else goes through the full parse, as before.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -24,6 +33,7 @@ from phonetrust.formats.encsgn import EncryptedFile, encrypt_file
 from phonetrust.formats.names import serial_bytes
 from phonetrust.formats.record import Record
 from phonetrust.formats.sgn import SignedFile, sign_file
+from phonetrust.formats.sgnlayout import SignedLayouts
 from phonetrust.formats.signing import Signer
 from phonetrust.formats.stub import build_stub
 from phonetrust.formats.trustlist import TrustList, build_trust_list
@@ -77,13 +87,51 @@ def node_certs(uow: UnitOfWork) -> list[NodeCerts]:
 
 
 @dataclass(frozen=True, slots=True)
+class GroupParts:
+    """What a device's CallManager group puts in its configuration: the same for the group."""
+
+    name: str
+    members: tuple[cnfxml.CallManagerMember, ...]
+    tvs: tuple[cnfxml.TvsMember, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Catalog:
-    """What every device's configuration is made from, read once per plan build."""
+    """What every device's configuration is made from, read once per plan build.
+
+    Its contents never change after it is read, so what it derives for a
+    group or a CAPF state is worked out once and remembered here, for this
+    catalog only: a new build reads a new catalog.
+    """
 
     params: dict[str, str]
     nodes: dict[str, Node]
     groups: dict[str, CallManagerGroup]
     profiles: dict[str, SecurityProfile]
+    _group_parts: dict[str, GroupParts] = field(default_factory=dict, compare=False, repr=False)
+    _capf: dict[bool, tuple[cnfxml.CapfEntry, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    def group_parts(self, group_name: str) -> GroupParts:
+        """The CallManager group block and TVS list of devices in ``group_name``."""
+        parts = self._group_parts.get(group_name)
+        if parts is None:
+            parts = _group_parts(self, group_name)
+            self._group_parts[group_name] = parts
+        return parts
+
+    def capf_entries(self, pending: bool) -> tuple[cnfxml.CapfEntry, ...]:
+        """``capfList``: every CAPF node, named only while a CAPF operation is pending."""
+        entries = self._capf.get(pending)
+        if entries is None:
+            entries = tuple(
+                cnfxml.CapfEntry(process_node_name=str(n.ip) if pending else "")
+                for n in self.nodes.values()
+                if n.runs(Service.CAPF)
+            )
+            self._capf[pending] = entries
+        return entries
 
     @classmethod
     def read(cls, uow: UnitOfWork) -> Catalog:
@@ -105,6 +153,11 @@ class NodeSigner:
     signer: Signer
     digest: Digest
     now: int
+    layouts: SignedLayouts = field(init=False, compare=False, repr=False)
+    """Recognises this signer's own ``.sgn`` files without parsing them."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layouts", SignedLayouts(self.signer, self.digest))
 
     def previous(self, name: str) -> bytes | None:
         return self.published.get(name)
@@ -137,8 +190,17 @@ class NodeSigner:
         return built.to_wire()
 
     def signed(self, name: str, content: bytes) -> bytes:
+        """The ``.sgn`` of ``content``; the published one while it holds ``content``, same signer.
+
+        A parsed ``.sgn``'s content is the tail of its bytes, so a file that
+        does not end with ``content`` is never kept and needs no parsing; one
+        that is exactly what :func:`sign_file` writes for this signer, digest
+        and name is kept without parsing (see :mod:`~phonetrust.formats.sgnlayout`).
+        """
         previous = self.previous(name)
-        if previous is not None:
+        if previous is not None and previous.endswith(content):
+            if self.layouts.holds(previous, name, content):
+                return previous
             try:
                 old: SignedFile | None = SignedFile.from_wire(previous)
             except ParseError:
@@ -191,13 +253,14 @@ def build(ctx: Context, uow: UnitOfWork) -> Plan:
     tftp_nodes = [c for c in all_certs if c.node.runs(Service.TFTP)]
     update, ctx.ctl_update = ctx.ctl_update, None
     restart, ctx.tftp_restart = ctx.tftp_restart, False
-    itls = itl_files(ctx, uow, all_certs, tftp_nodes, now, tftp_restart=restart)
+    served = {e.node.host: uow.published_files(e.node.host) for e in tftp_nodes}
+    itls = itl_files(ctx, uow, all_certs, tftp_nodes, now, tftp_restart=restart, published=served)
     catalog = Catalog.read(uow)
     devices = [(d, config_document(catalog, d)) for d in uow.list_devices()]
     files: Plan = {}
     for entry in tftp_nodes:
         host = entry.node.host
-        published = uow.published_files(host)
+        published = served[host]
         ctl = published.get(CTL_NAME)
         if update is not None and (update.nodes is None or host in update.nodes):
             ctl = update.data
@@ -225,18 +288,22 @@ def itl_files(
     now: int,
     *,
     tftp_restart: bool = True,
+    published: dict[str, dict[str, bytes]] | None = None,
 ) -> dict[str, bytes]:
     """Each TFTP node's ITL; after ``utils itl reset`` all serve the publisher's, re-signed (C1).
 
     A regenerated ITLRecovery certificate reaches the ITLs at the next TFTP restart (C4):
-    until then they keep the recovery record they carry.
+    until then they keep the recovery record they carry. ``published`` is each TFTP
+    node's current files when the caller has read them already (they are read here
+    otherwise).
     """
     state = cluster(uow)
     rollback = P.effective(uow.get_params())[P.ROLLBACK] == "True"
     recovery = itl_recovery(uow)
     digest = digest_of(uow)
     out: dict[str, bytes] = {}
-    published = {e.node.host: uow.published_files(e.node.host) for e in tftp_nodes}
+    if published is None:
+        published = {e.node.host: uow.published_files(e.node.host) for e in tftp_nodes}
     if not tftp_restart and state.signer is SignerOption.CALLMANAGER:
         recovery = _recovery_in_force(uow, published) or recovery
     recovery_cert = None if recovery is None else x509_of(recovery)
@@ -325,27 +392,15 @@ def encryptable(device: Device) -> bool:
     return isinstance(key, rsa.RSAPublicKey)
 
 
-def config_document(catalog: Catalog, device: Device) -> bytes:
-    """The device's SEP<MAC>.cnf.xml, from its group, profile and settings (config-xml.md)."""
-    params = catalog.params
-    group = catalog.groups.get(device.group)
+def _group_parts(catalog: Catalog, group_name: str) -> GroupParts:
+    """Members of the device's group (or the first three CallManagers) and their TVS list."""
     nodes = catalog.nodes
+    group = catalog.groups.get(group_name)
     members: list[Node] = [nodes[h] for h in group.members if h in nodes] if group else []
     if not members:
         members = [n for n in nodes.values() if n.runs(Service.CALLMANAGER)][:3]
-    profile = catalog.profiles.get(device.profile)
-    mode = profile.mode if profile is not None else DeviceSecurityMode.NON_SECURE
-    pending = device.capf_operation is not CapfOperation.NONE
-    capf_nodes = [n for n in nodes.values() if n.runs(Service.CAPF)]
-    if device.protocol is Protocol.SIP:
-        transport = 3 if mode is not DeviceSecurityMode.NON_SECURE else 4
-    else:
-        transport = 1
-    config = cnfxml.PhoneConfig(
-        device_name=device.name,
-        model=device.model,
-        protocol=device.protocol.value,
-        cm_group_name=group.name if group is not None else "Default",
+    return GroupParts(
+        name=group.name if group is not None else "Default",
         members=tuple(
             cnfxml.CallManagerMember(
                 name=n.host,
@@ -359,9 +414,28 @@ def config_document(catalog: Catalog, device: Device) -> bytes:
             cnfxml.TvsMember(address=str(n.ip), priority=i)
             for i, n in enumerate(m for m in members if m.runs(Service.TVS))
         ),
-        capf=tuple(
-            cnfxml.CapfEntry(process_node_name=str(n.ip) if pending else "") for n in capf_nodes
-        ),
+    )
+
+
+def config_document(catalog: Catalog, device: Device) -> bytes:
+    """The device's SEP<MAC>.cnf.xml, from its group, profile and settings (config-xml.md)."""
+    params = catalog.params
+    group = catalog.group_parts(device.group)
+    profile = catalog.profiles.get(device.profile)
+    mode = profile.mode if profile is not None else DeviceSecurityMode.NON_SECURE
+    pending = device.capf_operation is not CapfOperation.NONE
+    if device.protocol is Protocol.SIP:
+        transport = 3 if mode is not DeviceSecurityMode.NON_SECURE else 4
+    else:
+        transport = 1
+    config = cnfxml.PhoneConfig(
+        device_name=device.name,
+        model=device.model,
+        protocol=device.protocol.value,
+        cm_group_name=group.name,
+        members=group.members,
+        tvs=group.tvs,
+        capf=catalog.capf_entries(pending),
         capf_auth_mode=int(device.capf_auth_mode) if pending else 0,
         device_security_mode=int(mode),
         transport_layer_protocol=transport,
