@@ -7,13 +7,11 @@ the machine and its load).
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_plan.py"
+from tests.benchruns import assert_each_once, run_benchmark
+
 LINES = tuple(
     re.compile(rf"^\({label}\) rebuild.*: [\d.]+ s = [\d.]+ ms per device$") for label in "abc"
 )
@@ -21,10 +19,4 @@ LINES = tuple(
 
 @pytest.mark.slow
 def test_quick_plan_benchmark_prints_its_figures() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, check=False, timeout=300
-    )
-    out = done.stdout.decode()
-    assert done.returncode == 0, done.stderr.decode(errors="replace")
-    for pattern in LINES:
-        assert sum(1 for line in out.splitlines() if pattern.match(line)) == 1, (pattern, out)
+    assert_each_once(run_benchmark("bench_plan.py", "--quick"), LINES)
