@@ -28,8 +28,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from bench_fleet import build as build_cluster  # the same demo cluster, made the same way
+
 from phonetrust.cli.app import PASSWORD_ENV, open_context
-from phonetrust.cli.cluster_cmds import DEMO_PASSWORD, demo_cluster
+from phonetrust.cli.cluster_cmds import DEMO_PASSWORD
 from phonetrust.policy import params as P
 from phonetrust.service import fileplan
 from phonetrust.service.context import Context
@@ -45,19 +47,6 @@ class _Rollback(Exception):
     def __init__(self, seconds: float) -> None:
         super().__init__(seconds)
         self.seconds = seconds
-
-
-def build_cluster(root: Path, devices: int) -> float:
-    """The demo cluster, made by the product's command; returns the seconds it took."""
-    started = time.perf_counter()
-    code = demo_cluster.main(
-        ["--devices", str(devices), "--data", str(root)],
-        prog_name="phonetrust cluster demo",
-        standalone_mode=False,
-    )
-    if code not in (None, 0):
-        raise SystemExit(f"cluster demo failed with status {code}")
-    return time.perf_counter() - started
 
 
 def _build_once(ctx: Context, change: Callable[[UnitOfWork], None]) -> None:
