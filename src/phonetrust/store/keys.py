@@ -30,6 +30,10 @@ class KeyStore:
     def __init__(self, directory: Path, master_key: bytes) -> None:
         self.directory = directory
         self._master_key = master_key
+        self._unsealed: dict[str, tuple[tuple[int, int, int], PrivateKeyTypes]] = {}
+        """Keys already unsealed, by fingerprint, with the stat of the file they came from:
+        loading an RSA key costs tens of milliseconds and every change signs with the same
+        few keys. A file replaced or removed (by any process) is noticed by its stat."""
         directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         os.chmod(directory, DIR_MODE)
 
@@ -44,16 +48,26 @@ class KeyStore:
         write_private(self._path(cert_der), sealed)
 
     def get(self, cert_der: bytes) -> PrivateKeyTypes:
-        path = self._path(cert_der)
+        name = fingerprint(cert_der)
+        path = self.directory / f"{name}.key"
         try:
+            info = path.stat()
+            stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
+            cached = self._unsealed.get(name)
+            if cached is not None and cached[0] == stamp:
+                return cached[1]
             sealed = path.read_bytes()
         except FileNotFoundError:
+            self._unsealed.pop(name, None)
             raise KeyMaterialError(
-                f"the private key of certificate {fingerprint(cert_der)[:16]}... is missing"
+                f"the private key of certificate {name[:16]}... is missing"
             ) from None
-        return keywrap.unseal_private_key(self._master_key, sealed, fingerprint(cert_der).encode())
+        key = keywrap.unseal_private_key(self._master_key, sealed, name.encode())
+        self._unsealed[name] = (stamp, key)
+        return key
 
     def delete(self, cert_der: bytes) -> None:
+        self._unsealed.pop(fingerprint(cert_der), None)
         self._path(cert_der).unlink(missing_ok=True)
 
     def files(self) -> list[Path]:
@@ -66,6 +80,7 @@ class KeyStore:
             key = keywrap.unseal_private_key(self._master_key, path.read_bytes(), context)
             write_private(path, keywrap.seal_private_key(new_master_key, key, context))
         self._master_key = new_master_key
+        self._unsealed.clear()
 
 
 def write_private(path: Path, data: bytes) -> None:
