@@ -22,6 +22,7 @@ import pytest
 from click.testing import CliRunner
 
 from phonetrust.cli.main import cli
+from phonetrust.net.ports import STANDARD_PORTS
 from phonetrust.net.serve import Running, ServeOptions, run
 from phonetrust.pki.pem import to_pem
 from phonetrust.policy.domain import Device
@@ -37,7 +38,6 @@ from tests.sim import itl, world
 
 MAC = "001122334455"
 NAME = f"SEP{MAC}"
-STANDARD = {"tftp": 69, "tvs": 2445, "capf": 3804, "https": 8443}
 
 
 def _closed_port() -> int:
@@ -96,7 +96,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     routes: list[str] = []
     for service, port in running.ports.items():
         for name in ("10.0.0.10", "cucm-pub", "cucm-pub.lab.example"):
-            routes += ["--route", f"{name}:{STANDARD[service]}=127.0.0.1:{port}"]
+            routes += ["--route", f"{name}:{STANDARD_PORTS[service]}=127.0.0.1:{port}"]
     closed = _closed_port()
     for name in ("10.0.0.11", "cucm-sub1", "cucm-sub1.lab.example"):
         routes += ["--route", f"{name}=127.0.0.1:{closed}"]

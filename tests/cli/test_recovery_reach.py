@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from phonetrust.net import tftp_remote
-from phonetrust.net.serve import Running, ServeOptions, run
+from phonetrust.net.serve import ServeOptions, serving
 from phonetrust.policy.domain import Device
 from phonetrust.service import inventory
 from tests.cli.helpers import run as phonetrust
@@ -17,16 +17,9 @@ FETCHED, SILENT = "SEP001122334455", "SEP0011223344AA"
 
 
 async def _download_itl(cluster: Lab) -> None:
-    started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
     options = ServeOptions(tftp_port=0, tvs_port=0, capf_port=0, https_port=0, poll=0.1)
-    task = asyncio.create_task(run(cluster.ctx, options, ready=started.set_result, stop=stop))
-    running = await asyncio.wait_for(started, 30)
-    try:
+    async with serving(cluster.ctx, options) as running:
         await tftp_remote.fetch(("127.0.0.1", running.ports["tftp"]), f"ITLSEP{FETCHED[3:]}.tlv")
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
 
 
 def test_lists_reachable_and_unknown_devices(request: pytest.FixtureRequest) -> None:

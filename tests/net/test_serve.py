@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from phonetrust.formats.trustlist import TrustList
 from phonetrust.net import capf_client, tftp_remote, tvs_client
-from phonetrust.net.serve import Running, ServeOptions, run
+from phonetrust.net.serve import Running, ServeOptions, serving
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
 from phonetrust.service import inventory
 from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
@@ -21,23 +20,14 @@ from tests.service.helpers import current, signed_by
 DEVICE = "SEP001122334455"
 
 
-@asynccontextmanager
-async def serving(cluster: Lab, node: str = "cucm-pub") -> AsyncIterator[Running]:
-    started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
-    stop = asyncio.Event()
+def _serving(cluster: Lab, node: str = "cucm-pub") -> AbstractAsyncContextManager[Running]:
     options = ServeOptions(node=node, tftp_port=0, tvs_port=0, capf_port=0, https_port=0, poll=0.1)
-    task = asyncio.create_task(run(cluster.ctx, options, ready=started.set_result, stop=stop))
-    running = await asyncio.wait_for(started, 30)
-    try:
-        yield running
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 30)
+    return serving(cluster.ctx, options)
 
 
 async def _changes_reach_the_running_services(lab: Lab) -> None:  # noqa: F811
     inventory.add_devices(lab.ctx, [Device(DEVICE, "8845")])
-    async with serving(lab) as running:
+    async with _serving(lab) as running:
         assert set(running.ports) == {"tftp", "tvs", "capf", "https"}
         tftp = ("127.0.0.1", running.ports["tftp"])
         itl, _ = await tftp_remote.fetch(tftp, f"ITLSEP{DEVICE[3:]}.tlv")

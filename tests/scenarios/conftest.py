@@ -13,23 +13,21 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from phonetrust.net.serve import Running, ServeOptions, run
+from phonetrust.net.serve import Running, ServeOptions, serving
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model as phone_model
 from phonetrust.service import inventory
 from phonetrust.service.changes import reading
-from phonetrust.sim.network import Routes
+from phonetrust.sim.network import Routes, route_services
 from phonetrust.sim.phone import Phone
 from phonetrust.sim.storage import DeviceKeys
 from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
 
 T = TypeVar("T")
-
-SERVICE_PORTS = {"tftp": 69, "tvs": 2445, "capf": 3804, "https": 8443}
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
@@ -38,40 +36,28 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 @dataclass
-class _Node:
-    running: Running
-    stop: asyncio.Event
-    task: asyncio.Task[None]
-
-
-@dataclass
 class Site:
     lab: Lab
-    nodes: dict[str, _Node] = field(default_factory=dict)
+    nodes: dict[str, Running] = field(default_factory=dict)
+    _serving: dict[str, AsyncExitStack] = field(default_factory=dict)
     routes: Routes = field(default_factory=Routes)
 
     async def start(self, host: str) -> Running:
         """Serve node ``host`` (TFTP, TVS, CAPF, HTTPS as it runs them) on free ports."""
-        started: asyncio.Future[Running] = asyncio.get_running_loop().create_future()
-        stop = asyncio.Event()
         options = ServeOptions(
             node=host, tftp_port=0, tvs_port=0, capf_port=0, https_port=0, poll=0.05
         )
-        task = asyncio.create_task(run(self.lab.ctx, options, ready=started.set_result, stop=stop))
-        running = await asyncio.wait_for(started, 30)
-        self.nodes[host] = _Node(running, stop, task)
-        node = running.node
-        for service, port in running.ports.items():
-            to = ("127.0.0.1", port)
-            for name in (node.host, str(node.ip)):
-                self.routes = self.routes.with_route(name, SERVICE_PORTS[service], to)
+        stack = AsyncExitStack()
+        running = await stack.enter_async_context(serving(self.lab.ctx, options))
+        self.nodes[host], self._serving[host] = running, stack
+        names = (running.node.host, str(running.node.ip))
+        self.routes = route_services(self.routes, names, running.ports)
         return running
 
     async def stop(self, host: str) -> None:
         """Stop a node's services (its routes stay: a phone then finds nobody there)."""
-        served = self.nodes.pop(host)
-        served.stop.set()
-        await asyncio.wait_for(served.task, 30)
+        del self.nodes[host]
+        await self._serving.pop(host).aclose()
 
     async def restart(self, host: str) -> Running:
         await self.stop(host)
@@ -86,7 +72,7 @@ class Site:
 
         wanted = await asyncio.to_thread(version)
         async with asyncio.timeout(timeout):
-            while any(n.running.version < wanted for n in self.nodes.values()):
+            while any(n.version < wanted for n in self.nodes.values()):
                 await asyncio.sleep(0.02)
 
     async def admin(self, line: str, *answers: str, node: str = "cucm-pub") -> str:
@@ -114,7 +100,7 @@ class Site:
                 inventory.add_devices, self.lab.ctx, [Device(f"SEP{mac}", model)]
             )
             await self.synced()
-        address = str(self.nodes[tftp].running.node.ip) if tftp in self.nodes else tftp
+        address = str(self.nodes[tftp].node.ip) if tftp in self.nodes else tftp
         return Phone(
             mac,
             phone_model(model),

@@ -693,7 +693,7 @@ async def _a8(lab: Lab) -> None:  # noqa: F811
     name = f"SEP{MAC}"
     async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
         for host in ("cucm-pub", "cucm-sub1"):  # TVS runs wherever CallManager runs
-            assert "tvs" in site.nodes[host].running.ports
+            assert "tvs" in site.nodes[host].ports
         phone = await site.phone(MAC, tftp="cucm-sub1")
         assert (await phone.boot()).config_applied
         # The Default group: the publisher, then the subscriber.

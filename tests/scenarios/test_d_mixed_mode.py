@@ -297,7 +297,7 @@ NEW_TFTP = "10.0.0.99"
 
 def point_at(site: Site, phone: Phone, address: str, to: str = "cucm-pub") -> None:
     """Change the phone's TFTP server (option 150) to ``address``, served by ``to``'s TFTP."""
-    port = site.nodes[to].running.ports["tftp"]
+    port = site.nodes[to].ports["tftp"]
     site.routes = site.routes.with_route(address, 69, ("127.0.0.1", port))
     phone.routes = site.routes
     phone.tftp = (address, 69)

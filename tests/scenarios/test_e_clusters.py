@@ -87,7 +87,7 @@ def merged(*sites: Site) -> Routes:
 
 
 def tftp_of(site: Site, host: str) -> tuple[str, int]:
-    return (str(site.nodes[host].running.node.ip), 69)
+    return (str(site.nodes[host].node.ip), 69)
 
 
 async def set_param(site: Site, name: str, value: str) -> None:
@@ -185,7 +185,7 @@ async def _e2(lab: Lab, far: Lab) -> None:  # noqa: F811
     async with site_of(lab) as central, site_of(far, "far-pub") as remote:
         await asyncio.to_thread(inventory.add_devices, far.ctx, [Device(f"SEP{FAR_MAC}", "8845")])
         await remote.synced()
-        far_tftp = remote.nodes["far-pub"].running.ports["tftp"]
+        far_tftp = remote.nodes["far-pub"].ports["tftp"]
         await set_param(central, P.ALTERNATE_FILE_SERVERS, f"127.0.0.1:{far_tftp}")
         # A phone of the far cluster whose DHCP option 150 names the central TFTP.
         phone = Phone(
@@ -252,7 +252,7 @@ async def _e2_central_itl(lab: Lab, far: Lab) -> None:  # noqa: F811
         assert FILE_NOT_FOUND.format(file=f"SEP{FAR_MAC}.cnf.xml.sgn") in first.status
         assert phone.state.itl_file is not None
         assert phone.state.itl_file.raw == lab.file("cucm-pub", "ITLFile.tlv")
-        far_tftp = remote.nodes["far-pub"].running.ports["tftp"]
+        far_tftp = remote.nodes["far-pub"].ports["tftp"]
         await set_param(central, P.ALTERNATE_FILE_SERVERS, f"127.0.0.1:{far_tftp}")
         # Now its own cluster's files arrive, and it trusts none of them.
         broken = await phone.boot()

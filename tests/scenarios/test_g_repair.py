@@ -172,7 +172,7 @@ class Conditions:
 
 async def presented_tvs_certificate(site: Site, node: str) -> bytes:
     """What TVS presents on TCP 2445 (the document reads it from a packet capture)."""
-    port = site.nodes[node].running.ports["tvs"]
+    port = site.nodes[node].ports["tvs"]
     _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_context())
     try:
         der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)

@@ -36,7 +36,7 @@ async def _register(site: Site, macs: list[str], model_name: str) -> None:
 
 def _make(site: Site, mac: str, model_name: str = "8845", kind: type[Phone] = Phone) -> Phone:
     """A phone of the site (as :meth:`Site.phone` makes it), of class ``kind``."""
-    publisher = site.nodes["cucm-pub"].running.node
+    publisher = site.nodes["cucm-pub"].node
     return kind(
         mac, model(model_name), str(publisher.ip), routes=site.routes, clock=site.lab.clock, rto=0.3
     )

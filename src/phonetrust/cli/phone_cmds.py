@@ -27,31 +27,29 @@ import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 from phonetrust.cli.app import data_options, locate, open_context
 from phonetrust.cli.boundary import Failed
 from phonetrust.errors import PhonetrustError
+from phonetrust.net.ports import STANDARD_PORTS
 from phonetrust.policy.domain import Device, Node, Service
 from phonetrust.policy.models import MODELS, PhoneModel
 from phonetrust.policy.models import model as phone_model
 from phonetrust.service import inventory
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
-from phonetrust.sim.network import Endpoint, Routes, split_endpoint
+from phonetrust.sim.network import Endpoint, Routes, route_services, split_endpoint
 
 if TYPE_CHECKING:  # the simulator is imported by the commands that run it: a fast --help
     from phonetrust.sim.fleet import FleetSummary, PhoneOutcome
     from phonetrust.sim.phone import BootReport, Phone, UrlResult
 
-TFTP_PORT = 69
 DEFAULT_CONCURRENCY = 50
 
 DEFAULT_MODEL = "8845"
-SERVICE_PORTS = {"tftp": 69, "tvs": 2445, "capf": 3804, "https": 8443}
-"""The ports a cluster's files name for each service; routes send them to the real ones."""
 START_TIMEOUT = 300.0
 """Seconds the in-process services may take to load (a large cluster's files)."""
 
@@ -103,7 +101,7 @@ def _endpoint(_: click.Context, __: click.Parameter, value: str | None) -> Endpo
     if value is None:
         return None
     try:
-        return split_endpoint(value, TFTP_PORT)
+        return split_endpoint(value, STANDARD_PORTS["tftp"])
     except PhonetrustError as exc:
         raise click.BadParameter(f"{exc} (expected HOST[:PORT])") from None
 
@@ -468,7 +466,7 @@ async def _in_process(
     tftp_dir: Path,
 ) -> FleetSummary:
     """Serve every node of the cluster here on free ports, route the cluster's addresses to them."""
-    from phonetrust.net.serve import Running, ServeOptions, run  # noqa: PLC0415 - servers
+    from phonetrust.net.serve import ServeOptions, serving  # noqa: PLC0415 - servers
 
     def nodes() -> list[Node]:
         with reading(ctx) as uow:
@@ -479,15 +477,11 @@ async def _in_process(
     cluster_nodes = await asyncio.to_thread(nodes)
     phones_use = _tftp_node(cluster_nodes, tftp_node)
     served = [n for n in cluster_nodes if n.services & {Service.TFTP, Service.TVS, Service.CAPF}]
-    stops: list[asyncio.Event] = []
-    tasks: list[asyncio.Task[None]] = []
     routes = extra_routes
     loop = asyncio.get_running_loop()
     click.echo(f"Starting the services of {len(served)} node(s)...", err=True)
-    try:
+    async with contextlib.AsyncExitStack() as servers:
         for each in served:
-            started: asyncio.Future[Running] = loop.create_future()
-            stop = asyncio.Event()
             options = ServeOptions(
                 node=each.host,
                 tftp_port=0,
@@ -496,43 +490,31 @@ async def _in_process(
                 https_port=0,
                 tftp_dir=tftp_dir,
             )
-            stops.append(stop)
-            tasks.append(
-                asyncio.create_task(run(ctx, options, ready=started.set_result, stop=stop))
+            running = await servers.enter_async_context(
+                serving(ctx, options, start_timeout=START_TIMEOUT)
             )
-            waiting: list[asyncio.Future[Any]] = [started, tasks[-1]]
-            done, _ = await asyncio.wait(
-                waiting, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
-            )
-            if started not in done:
-                if tasks[-1] in done:
-                    tasks[-1].result()  # the reason it could not start
-                raise Failed(f"{each.host}: the services did not start in {START_TIMEOUT:.0f} s")
-            running = started.result()
-            for service, port in running.ports.items():
-                for name in (each.host, str(each.ip)):
-                    routes = routes.with_route(name, SERVICE_PORTS[service], ("127.0.0.1", port))
+            routes = route_services(routes, (each.host, str(each.ip)), running.ports)
+        interrupted = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C stops the fleet, then the servers
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, stops[0].set)
-        phones = _phones(devices, (str(phones_use.ip), TFTP_PORT), routes, timeout)
-        fleet_task = asyncio.create_task(_run(phones, len(devices), concurrency))
-        interrupted = asyncio.create_task(stops[0].wait())
-        await asyncio.wait({fleet_task, interrupted}, return_when=asyncio.FIRST_COMPLETED)
-        interrupted.cancel()
-        if not fleet_task.done():
-            fleet_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fleet_task
-            raise Failed("interrupted")
-        return fleet_task.result()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(sig)
-        for stop in stops:
-            stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+                loop.add_signal_handler(sig, interrupted.set)
+        try:
+            tftp = (str(phones_use.ip), STANDARD_PORTS["tftp"])
+            phones = _phones(devices, tftp, routes, timeout)
+            fleet_task = asyncio.create_task(_run(phones, len(devices), concurrency))
+            waiter = asyncio.create_task(interrupted.wait())
+            await asyncio.wait({fleet_task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if not fleet_task.done():
+                fleet_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fleet_task
+                raise Failed("interrupted")
+            return fleet_task.result()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
 
 
 def _tftp_node(cluster_nodes: list[Node], wanted: str | None) -> Node:

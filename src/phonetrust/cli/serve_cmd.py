@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from phonetrust.cli.app import data_options, locate, open_context
+from phonetrust.net.ports import STANDARD_PORTS
 
 if TYPE_CHECKING:
     from phonetrust.net.serve import Running
@@ -77,11 +78,10 @@ def _announce(running: Running, bind: str) -> None:
             f"Point a phone's TFTP server (DHCP option 150) at this host, port {port}; "
             "phones ask for ITLSEP<MAC>.tlv, then SEP<MAC>.cnf.xml.sgn."
         )
-        standard = {"tvs": 2445, "capf": 3804, "https": 8443}
         routes = " ".join(
-            f"--route {running.node.ip}:{standard[name]}={bind}:{p}"
+            f"--route {running.node.ip}:{STANDARD_PORTS[name]}={bind}:{p}"
             for name, p in running.ports.items()
-            if name in standard
+            if name != "tftp"
         )
         click.echo(
             f"Or boot a simulated phone: phonetrust phone boot --tftp {bind}:{port} "

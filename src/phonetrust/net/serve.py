@@ -18,18 +18,20 @@ import contextlib
 import logging
 import signal
 import ssl
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from phonetrust.errors import LocalError
 from phonetrust.net import tls
 from phonetrust.net.capf import CapfServer
 from phonetrust.net.https import HttpsServer
+from phonetrust.net.ports import FALLBACK_PORTS, STANDARD_PORTS
 from phonetrust.net.tftp import TftpServer
 from phonetrust.net.tvs import TvsServer
 from phonetrust.policy.domain import CertName, Node, Service
@@ -44,9 +46,6 @@ from phonetrust.service.tvsdirectory import load_directory, tvs_identity
 from phonetrust.store.repository import Alert
 
 log = logging.getLogger("phonetrust.serve")
-
-STANDARD_PORTS = {"tftp": 69, "tvs": 2445, "capf": 3804, "https": 8443}
-FALLBACK_PORTS = {"tftp": 6969, "tvs": 2445, "capf": 3804, "https": 8443}
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +240,35 @@ async def run(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
         await asyncio.gather(*(s.stop() for s in running.servers.values()))
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    ctx: Context, options: ServeOptions, *, start_timeout: float = 60.0
+) -> AsyncIterator[Running]:
+    """A node's services running in this event loop for the length of the block.
+
+    For callers that serve beside other work (the phone fleet, tests): a
+    failure to start is raised here, and leaving the block stops the services.
+    """
+    loop = asyncio.get_running_loop()
+    started: asyncio.Future[Running] = loop.create_future()
+    stop = asyncio.Event()
+    task = asyncio.create_task(run(ctx, options, ready=started.set_result, stop=stop))
+    try:
+        waiting: set[asyncio.Future[Any]] = {started, task}
+        done, _ = await asyncio.wait(
+            waiting, timeout=start_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if started not in done:
+            if task in done:
+                task.result()  # raises why the services could not start
+            who = options.node or "the publisher"
+            raise LocalError(f"{who}: the services did not start in {start_timeout:.0f} s")
+        yield started.result()
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 30)
 
 
 def _version(ctx: Context) -> int:

@@ -1,19 +1,14 @@
-"""A node's own certificate and private key, for a TLS service that presents it.
-
-TVS and CAPF have their own loaders (they read more than the identity);
-the Tomcat endpoint of ``serve`` needs only this.
-"""
+"""A node's own certificate and private key, for a TLS service that presents it (TVS, the
+HTTPS stand-in)."""
 
 from __future__ import annotations
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from phonetrust.errors import LocalError
 from phonetrust.policy.domain import CertName
 from phonetrust.service.changes import reading
-from phonetrust.service.context import Context, x509_of
-from phonetrust.service.context import node as node_of
+from phonetrust.service.context import Context, certificate, x509_of
 
 
 def own_identity(
@@ -21,8 +16,5 @@ def own_identity(
 ) -> tuple[x509.Certificate, PrivateKeyTypes]:
     """Node ``host``'s current ``name`` certificate and its key; :class:`LocalError` if none."""
     with reading(ctx) as uow:
-        node = node_of(uow, host)
-        own = uow.current_certificate(node.host, name)
-    if own is None:
-        raise LocalError(f"{host} has no {name} certificate")
+        own = certificate(uow, host, name)
     return x509_of(own), ctx.keys.get(own.der)

@@ -53,7 +53,7 @@ from types import MappingProxyType
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from phonetrust.errors import LocalError, ParseError
+from phonetrust.errors import ParseError
 from phonetrust.formats.tags import Role
 from phonetrust.formats.trustlist import TrustList
 from phonetrust.policy import params as P
@@ -62,7 +62,8 @@ from phonetrust.policy.etokens import is_etoken
 from phonetrust.policy.trustlists import server_role
 from phonetrust.protocols.tvs.messages import DEFAULT_TTL, Answer
 from phonetrust.service.changes import reading
-from phonetrust.service.context import Context, x509_of
+from phonetrust.service.context import Context
+from phonetrust.service.identity import own_identity
 from phonetrust.store.repository import UnitOfWork
 
 log = logging.getLogger("phonetrust.tvs")
@@ -207,8 +208,4 @@ def _ctl_entries(uow: UnitOfWork) -> list[tuple[bytes, Iterable[int], str]]:
 
 def tvs_identity(ctx: Context, node: str) -> tuple[x509.Certificate, PrivateKeyTypes]:
     """The node's current TVS certificate and its private key, for the TLS server."""
-    with reading(ctx) as uow:
-        own = uow.current_certificate(node, CertName.TVS)
-    if own is None:
-        raise LocalError(f"{node} has no TVS certificate")
-    return x509_of(own), ctx.keys.get(own.der)
+    return own_identity(ctx, node, CertName.TVS)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from phonetrust.errors import LocalError
+from phonetrust.net.ports import STANDARD_PORTS
 
 Endpoint = tuple[str, int]
 
@@ -53,6 +54,17 @@ class Routes:
             to = split_endpoint(right, port)
             routes = routes.with_route(name, port, to)
         return routes
+
+
+def route_services(
+    routes: Routes, names: Iterable[str], ports: Mapping[str, int], host: str = "127.0.0.1"
+) -> Routes:
+    """``routes`` plus each service of a node served here: every one of its ``names`` (host
+    name, address) at the service's standard port goes to ``host`` and the port it took."""
+    for service, port in ports.items():
+        for name in names:
+            routes = routes.with_route(name, STANDARD_PORTS[service], (host, port))
+    return routes
 
 
 def split_endpoint(text: str, default_port: int) -> Endpoint:
