@@ -62,15 +62,6 @@ NOT_COVERED: dict[str, str] = {}
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _unreachable(site: Site, *hosts: str) -> None:
-    """Nodes this scenario does not start refuse connections at once (never the real network).
-
-    Only phones made after this call see it (a phone copies the site's routes).
-    """
-    for ip in hosts:
-        site.routes = site.routes.with_route(ip, 0, ("127.0.0.1", 1))
-
-
 def _step(report: BootReport, name: str) -> tuple[str, str]:
     """The outcome and detail of the last step about ``name`` in this boot."""
     found = [s for s in report.steps if s.what == name]
@@ -222,7 +213,6 @@ def test_a1_encrypted_profile_fetches_enc_sgn_after_the_signed_stub(lab: Lab) ->
 
 async def _a2(lab: Lab) -> None:  # noqa: F811
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         phone = await site.phone(MAC)
         first = await phone.boot()
         assert _step(first, f"ITLSEP{MAC}.tlv") == ("accepted", TOFU)
@@ -255,7 +245,6 @@ def test_a2_no_lists_trust_the_first_list_then_its_signers(lab: Lab) -> None:  #
 
 async def _a2_rollback(lab: Lab) -> None:  # noqa: F811
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         held = await site.phone(MAC)  # holds the rollback ITL later
         kept = await site.phone("0011223344BB")  # keeps the normal ITL throughout
         for phone in (held, kept):
@@ -300,7 +289,6 @@ def test_a2_empty_rollback_itl_trusts_the_next_list_blindly(lab: Lab) -> None:  
 
 async def _a3(lab: Lab) -> None:  # noqa: F811
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         await site.admin("utils ctl set-cluster mixed-mode", "y")
         phone = await site.phone(MAC)
         first = await phone.boot()
@@ -351,7 +339,6 @@ def test_a3_ctl_without_itl_takes_only_an_itl_signed_by_its_ccm_tftp(lab: Lab) -
 
 async def _a4(lab: Lab) -> None:  # noqa: F811
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         await site.admin("utils ctl set-cluster mixed-mode", "y")
         phone = await site.phone(MAC)
         await phone.boot()
@@ -414,7 +401,6 @@ def _signed_by(key_cert: tuple[object, object], plain: bytes, name: str, now: fl
 async def _a5(lab: Lab) -> None:  # noqa: F811
     name = f"SEP{MAC}"
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         phone = await site.phone(MAC)
         await _update(site, name, settings={"webAccess": "0", "sshAccess": "0"})
         assert (await phone.boot()).config_applied
@@ -493,7 +479,6 @@ async def _schedule_install(site: Site, name: str, key: str) -> None:
 async def _a6(lab: Lab) -> None:  # noqa: F811
     name = f"SEP{MAC}"
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         phone = await site.phone(MAC)
         await _schedule_install(site, name, "RSA-2048")
         enrolment = await phone.boot()
@@ -545,7 +530,6 @@ async def _a6_ec(lab: Lab) -> None:  # noqa: F811
     """
     name = f"SEP{MAC}"
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         phone = await site.phone(MAC)
         await _schedule_install(site, name, "EC-P256")
         assert (await phone.boot()).enrolled
@@ -565,7 +549,6 @@ async def _a6_mic(lab: Lab) -> None:  # noqa: F811
     name = f"SEP{MAC}"
     mic = make_identity(plain_name(f"CP-8845-{name}"), slot=24)
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         device = Device(
             name,
             "8845",
@@ -591,7 +574,6 @@ def test_a6_encrypted_config_opens_with_the_mic_when_no_lsc(lab: Lab) -> None:  
 
 async def _a7(lab: Lab) -> None:  # noqa: F811
     async with site_of(lab) as site:
-        _unreachable(site, "10.0.0.11")
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied
         url = phone.service_url("directory")
@@ -664,7 +646,6 @@ async def _a7_trust_store(lab: Lab) -> None:  # noqa: F811
     outside = make_identity(plain_name("directory.example"), slot=25)
     url = "https://directory.example:8443/xmldirectory"
     async with site_of(lab) as site, _https_server(outside.certificate, outside.key) as port:
-        _unreachable(site, "10.0.0.11")
         site.routes = site.routes.with_route("directory.example", 8443, ("127.0.0.1", port))
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied
