@@ -181,11 +181,8 @@ class Phone:
     # -- boot -------------------------------------------------------------------
 
     async def boot(self) -> BootReport:
-        """Power up (or reset): fetch the lists and the configuration, judge each, apply it."""
-        return await self._boot(enrol=True)
-
-    async def reset(self) -> BootReport:
-        """Settings > Reset, or a reset from the administrator: a boot that keeps the flash."""
+        """Power up, or reset (the flash is kept): fetch the lists and the configuration,
+        judge each, apply it."""
         return await self._boot(enrol=True)
 
     async def _boot(self, *, enrol: bool) -> BootReport:
