@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -81,6 +82,28 @@ def test_hostile_bytes_cost_one_connection(junk: bytes) -> None:
             assert body.startswith(b"HTTP/1.1 200 OK")
             raw.close()
             silent.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_connections_beyond_the_limit_are_dropped_and_the_slot_comes_back() -> None:
+    async def main() -> None:
+        server = await HttpsServer.start(_server_context(TOMCAT), port=0, max_connections=1)
+        try:
+            _, holder = await asyncio.open_connection("127.0.0.1", server.port)  # silent
+            await asyncio.sleep(0.1)
+            with pytest.raises((ConnectionError, ssl.SSLError, asyncio.IncompleteReadError)):
+                await _get(server.port)
+            holder.close()
+            for _ in range(50):  # the silent client's slot is freed when it goes
+                try:
+                    _, body = await _get(server.port)
+                    break
+                except (ConnectionError, ssl.SSLError):
+                    await asyncio.sleep(0.05)
+            assert body.startswith(b"HTTP/1.1 200 OK")
         finally:
             await server.stop()
 

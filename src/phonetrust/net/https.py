@@ -40,9 +40,14 @@ class HttpsServer:
 
     @classmethod
     async def start(
-        cls, tls: ssl.SSLContext, *, host: str = "127.0.0.1", port: int = DEFAULT_PORT
+        cls,
+        tls: ssl.SSLContext,
+        *,
+        host: str = "127.0.0.1",
+        port: int = DEFAULT_PORT,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> HttpsServer:
-        server = cls(tls)
+        server = cls(tls, max_connections=max_connections)
         # The TLS handshake runs in _serve (not in start_server) so that swap_tls
         # reaches new connections and a failed handshake is logged, not raised.
         server._server = await asyncio.start_server(server._serve, host, port, limit=MAX_HEADER)
