@@ -9,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from phonetrust.errors import LocalError
 from phonetrust.formats.trustlist import TrustList
 from phonetrust.net import capf_client, tftp_remote, tvs_client
 from phonetrust.net.serve import Running, ServeOptions, serving
@@ -78,3 +79,14 @@ def test_serve_runs_the_three_services_and_reloads_on_change(
     request: pytest.FixtureRequest,
 ) -> None:
     asyncio.run(_changes_reach_the_running_services(request.getfixturevalue("lab")))
+
+
+def test_serving_raises_why_the_services_could_not_start(request: pytest.FixtureRequest) -> None:
+    cluster: Lab = request.getfixturevalue("lab")
+
+    async def main() -> None:
+        with pytest.raises(LocalError, match="nosuch"):
+            async with _serving(cluster, node="nosuch"):
+                pytest.fail("services of an unknown node must not start")
+
+    asyncio.run(main())
