@@ -31,6 +31,7 @@ from phonetrust.store.repository import (
     AuditEntry,
     CapfRecord,
     ClusterState,
+    KeyVault,
     Repository,
     TokenCounter,
 )
@@ -575,3 +576,57 @@ def test_concurrent_publishers_get_consecutive_versions(repo: SqlRepository) -> 
     assert sorted(got) == list(range(1, 17))
     with repo.unit_of_work() as uow:
         assert uow.current_version() == 16
+
+
+def test_a_node_keeps_its_uid_across_updates_and_renames(repo: SqlRepository) -> None:
+    with repo.unit_of_work() as uow:
+        uow.put_node(node("pub", "10.0.0.1", publisher=True))
+        uow.put_node(node("sub", "10.0.0.2"))
+        uid = uow.node_uid("pub")
+        assert uid is not None
+        assert uid != uow.node_uid("sub")
+        uow.put_node(node("pub", "10.0.0.9", publisher=True))
+        assert uow.node_uid("pub") == uid
+    with repo.unit_of_work() as uow:
+        uow.rename_node("pub", node("pub2", "10.0.0.9", publisher=True))
+    with repo.unit_of_work() as uow:
+        assert uow.node_uid("pub") is None
+        assert uow.node_uid("pub2") == uid
+        found = uow.node_by_uid(uid)
+        assert found is not None
+        assert found.host == "pub2"
+        assert uow.node_by_uid("no-such-uid") is None
+
+
+def test_key_vault_and_sealed_keys_round_trip(repo: SqlRepository) -> None:
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    with repo.unit_of_work() as uow:
+        assert uow.get_key_vault() is None
+        uow.put_key_vault(KeyVault(b"salt", b"wrapped", b"p12", at))
+        uow.put_sealed_key("bb", b"sealed-b", at)
+        uow.put_sealed_key("aa", b"sealed-a", at)
+    with repo.unit_of_work() as uow:
+        assert uow.get_key_vault() == KeyVault(b"salt", b"wrapped", b"p12", at)
+        uow.put_key_vault(KeyVault(b"salt2", b"wrapped2", b"p122", at))
+        assert uow.get_sealed_key("aa") == b"sealed-a"
+        assert uow.get_sealed_key("cc") is None
+        assert list(uow.list_sealed_keys()) == ["aa", "bb"]
+        assert uow.delete_sealed_key("aa")
+        assert not uow.delete_sealed_key("aa")
+    with repo.unit_of_work() as uow:
+        vault = uow.get_key_vault()
+        assert vault is not None
+        assert vault.salt == b"salt2"
+        assert uow.list_sealed_keys() == {"bb": b"sealed-b"}
+
+
+def test_tftp_extra_files(repo: SqlRepository) -> None:
+    at = datetime(2026, 12, 3, tzinfo=UTC)
+    with repo.unit_of_work() as uow:
+        uow.put_tftp_extra("ring.raw", b"one", at)
+        uow.put_tftp_extra("fw.bin", b"two", at)
+        uow.put_tftp_extra("ring.raw", b"three", at)
+    with repo.unit_of_work() as uow:
+        assert uow.list_tftp_extra() == {"fw.bin": b"two", "ring.raw": b"three"}
+        assert uow.delete_tftp_extra("fw.bin")
+        assert not uow.delete_tftp_extra("fw.bin")

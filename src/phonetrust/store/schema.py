@@ -93,8 +93,10 @@ nodes = Table(
     Column("domain", Text, nullable=False),
     Column("publisher", Boolean, nullable=False),
     Column("services", JSON, nullable=False),
+    Column("uid", Text, nullable=False, unique=True),
 )
-"""``services`` is the sorted list of service names."""
+"""``services`` is the sorted list of service names. ``uid`` never changes, not even when
+the node is renamed, so a running ``serve`` can follow its node across a rename."""
 
 own_certificates = Table(
     "own_certificates",
@@ -249,3 +251,38 @@ token_counters = Table(
     Column("locked", Boolean, nullable=False),
 )
 """Per-eToken password failure counters of the CTL client."""
+
+key_vault = Table(
+    "key_vault",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("salt", LargeBinary, nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("p12_password", LargeBinary, nullable=False),
+    Column("changed_at", UtcDateTime, nullable=False),
+    CheckConstraint("id = 1", name="singleton"),
+)
+"""One row (id 1): the cluster key, sealed under the key the security password derives
+with ``salt``; and the ITLRecovery.p12 password, sealed under the cluster key. Changing
+the password rewrites this one row."""
+
+private_keys = Table(
+    "private_keys",
+    metadata,
+    Column("fingerprint", Text, primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+"""Every private key, sealed under the cluster key, by the SHA-256 hex of its certificate:
+in the database, so every node of the cluster has them and a change that makes a key
+commits it with its certificate."""
+
+tftp_extra_files = Table(
+    "tftp_extra_files",
+    metadata,
+    Column("filename", Text, primary_key=True),
+    Column("data", LargeBinary, nullable=False),
+    Column("uploaded_at", UtcDateTime, nullable=False),
+)
+"""Files every TFTP node serves beside the plan (firmware, ring lists): uploaded once,
+served by every node of the cluster."""

@@ -32,6 +32,7 @@ Semantics the contract leaves open, decided here:
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -71,6 +72,7 @@ from phonetrust.store.repository import (
     CapfRecord,
     ClusterState,
     Download,
+    KeyVault,
     Repository,
     TokenCounter,
     UnitOfWork,
@@ -189,7 +191,19 @@ class SqlUnitOfWork:
         return None if row is None else rows.node_from(row)
 
     def put_node(self, node: Node) -> None:
-        self._upsert(t.nodes, rows.node_row(node), ["host"])
+        values = rows.node_row(node)
+        n = t.nodes.c
+        if self._c.execute(update(t.nodes).where(n.host == node.host).values(values)).rowcount:
+            return
+        self._c.execute(insert(t.nodes).values({**values, "uid": uuid.uuid4().hex}))
+
+    def node_uid(self, host: str) -> str | None:
+        uid = self._c.execute(select(t.nodes.c.uid).where(t.nodes.c.host == host)).scalar()
+        return None if uid is None else str(uid)
+
+    def node_by_uid(self, uid: str) -> Node | None:
+        row = self._c.execute(select(t.nodes).where(t.nodes.c.uid == uid)).first()
+        return None if row is None else rows.node_from(row)
 
     def rename_node(self, old_host: str, node: Node) -> None:
         if self.get_node(old_host) is None:
@@ -200,7 +214,11 @@ class SqlUnitOfWork:
         if self.get_node(node.host) is not None:
             raise LocalError(f"Cannot rename node {old_host!r} to {node.host!r}: it already exists")
         new = node.host
-        self._c.execute(insert(t.nodes).values(rows.node_row(node)))
+        uid = self.node_uid(old_host)
+        n = t.nodes.c
+        # The new row takes the old one's identity: free it first (uid is unique).
+        self._c.execute(update(t.nodes).where(n.host == old_host).values(uid=f"renamed-{uid}"))
+        self._c.execute(insert(t.nodes).values({**rows.node_row(node), "uid": uid}))
         certs = t.own_certificates
         self._c.execute(update(certs).where(certs.c.node == old_host).values(node=new))
         files = t.published_files
@@ -478,6 +496,61 @@ class SqlUnitOfWork:
             .order_by(f.filename)
         )
         return {row.filename: int(row.size) for row in self._c.execute(query)}
+
+    # -- key material -------------------------------------------------------------------
+    def get_key_vault(self) -> KeyVault | None:
+        row = self._c.execute(select(t.key_vault).where(t.key_vault.c.id == 1)).first()
+        if row is None:
+            return None
+        return KeyVault(
+            bytes(row.salt), bytes(row.wrapped_key), bytes(row.p12_password), row.changed_at
+        )
+
+    def put_key_vault(self, vault: KeyVault) -> None:
+        values = {
+            "id": 1,
+            "salt": vault.salt,
+            "wrapped_key": vault.wrapped_key,
+            "p12_password": vault.p12_password,
+            "changed_at": vault.changed_at,
+        }
+        self._upsert(t.key_vault, values, ["id"])
+
+    def get_sealed_key(self, fingerprint: str) -> bytes | None:
+        k = t.private_keys.c
+        sealed = self._c.execute(select(k.sealed).where(k.fingerprint == fingerprint)).scalar()
+        return None if sealed is None else bytes(sealed)
+
+    def put_sealed_key(self, fingerprint: str, sealed: bytes, at: datetime) -> None:
+        values = {"fingerprint": fingerprint, "sealed": sealed, "created_at": at}
+        self._upsert(t.private_keys, values, ["fingerprint"])
+
+    def delete_sealed_key(self, fingerprint: str) -> bool:
+        k = t.private_keys.c
+        return (
+            self._c.execute(delete(t.private_keys).where(k.fingerprint == fingerprint)).rowcount > 0
+        )
+
+    def list_sealed_keys(self) -> dict[str, bytes]:
+        k = t.private_keys.c
+        query = select(k.fingerprint, k.sealed).order_by(k.fingerprint)
+        return {row.fingerprint: bytes(row.sealed) for row in self._c.execute(query)}
+
+    # -- files every TFTP node serves beside the plan -----------------------------------
+    def list_tftp_extra(self) -> dict[str, bytes]:
+        x = t.tftp_extra_files.c
+        query = select(x.filename, x.data).order_by(x.filename)
+        return {row.filename: bytes(row.data) for row in self._c.execute(query)}
+
+    def put_tftp_extra(self, filename: str, data: bytes, at: datetime) -> None:
+        values = {"filename": filename, "data": data, "uploaded_at": at}
+        self._upsert(t.tftp_extra_files, values, ["filename"])
+
+    def delete_tftp_extra(self, filename: str) -> bool:
+        x = t.tftp_extra_files.c
+        return (
+            self._c.execute(delete(t.tftp_extra_files).where(x.filename == filename)).rowcount > 0
+        )
 
     # -- eTokens --------------------------------------------------------------------
     def get_token_counter(self, serial: str) -> TokenCounter:
