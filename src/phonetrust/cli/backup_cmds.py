@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context
-from phonetrust.cli.files import read_bytes, write_atomically
+from phonetrust.cli.files import ARCHIVE_LIMIT, read_bytes, write_atomically
 from phonetrust.clock import SystemClock
 from phonetrust.errors import LocalError
 from phonetrust.service import backup
@@ -51,7 +51,7 @@ def restore(file: Path, data: Path | None, db: str | None) -> None:
     where = locate(data, db)
     if where.exists():
         raise LocalError(f"{where.root} already holds a cluster; restore into a fresh directory")
-    archive = read_bytes(file)
+    archive = read_bytes(file, limit=ARCHIVE_LIMIT)
     password = _password()
     content = backup.open_archive(archive, password)
     created = not where.root.exists()

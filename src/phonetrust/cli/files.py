@@ -19,11 +19,62 @@ PRIVATE = 0o600
 """Mode for files that hold a private key, whatever the umask."""
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes; a directory or missing file raises an OSError naming it."""
+MiB = 1 << 20
+
+INPUT_LIMIT = 4 * MiB
+"""The most read from any CTL, ITL, .sgn, .enc.sgn, configuration or PEM file.
+
+The largest of these a cluster can produce is far smaller: phones refuse an
+ITL over 64 KB, a CTL of a full cluster (every node's CallManager, TFTP,
+CAPF and TVS certificates and two eTokens) is a few hundred KB, a
+configuration document is at most 1 MiB (``cnfxml_read.MAX_DOCUMENT_SIZE``)
+and its .sgn or .enc.sgn adds a header of a few KB, and a PEM certificate
+with its key is a few KB. Four times the largest stops an endless input
+(``/dev/zero``, a FIFO) long before memory runs out."""
+
+DEVICE_CSV_LIMIT = 64 * MiB
+"""The most read from a device CSV: 40,000 phones (CUCM's largest cluster) at a generous
+1 KiB a row is 40 MiB."""
+
+ARCHIVE_LIMIT = 256 * MiB
+"""The most read from a backup archive: it has no size of its own (the audit grows with the
+cluster), so this only stops an endless input; real archives are a few MiB."""
+
+_CHUNK = 1 << 16
+
+
+def read_bytes(path: Path, *, limit: int = INPUT_LIMIT) -> bytes:
+    """The file's bytes, at most ``limit`` of them.
+
+    A directory or missing file raises an OSError naming it; a larger or endless
+    input (``/dev/zero``, a FIFO fed forever) raises a LocalError naming it,
+    after reading at most ``limit + 1`` bytes.
+    """
     if path.is_dir():
         raise IsADirectoryError(21, "Is a directory", str(path))
-    return path.read_bytes()
+    with path.open("rb") as f:
+        found = os.fstat(f.fileno())
+        if stat.S_ISREG(found.st_mode) and found.st_size > limit:
+            raise _too_large(path, limit)
+        chunks: list[bytes] = []
+        total = 0
+        while chunk := f.read(min(_CHUNK, limit + 1 - total)):
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise _too_large(path, limit)
+    return b"".join(chunks)
+
+
+def _too_large(path: Path, limit: int) -> LocalError:
+    return LocalError(
+        f"{path}: larger than {_size(limit)}, the most this command reads "
+        "(no legal file of this kind is that large)"
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n // MiB} MiB" if n % MiB == 0 else f"{n} bytes"
 
 
 def modified_time(path: Path) -> datetime:

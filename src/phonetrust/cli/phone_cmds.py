@@ -246,6 +246,7 @@ def _make_phone(
     auth_string: str | None,
     timeout: float,
 ) -> Phone:
+    from phonetrust.cli.files import read_bytes  # noqa: PLC0415 - see TYPE_CHECKING
     from phonetrust.pki.pem import load_certificate_and_key  # noqa: PLC0415 - see TYPE_CHECKING
     from phonetrust.sim import storage  # noqa: PLC0415
     from phonetrust.sim.phone import Phone  # noqa: PLC0415
@@ -266,7 +267,7 @@ def _make_phone(
         if path is None:
             continue
         try:
-            certificate, key = load_certificate_and_key(path.read_bytes(), source=str(path))
+            certificate, key = load_certificate_and_key(read_bytes(path), source=str(path))
         except PhonetrustError as exc:
             raise click.BadParameter(
                 str(exc), ctx=click.get_current_context(), param_hint=f"'--{which}'"
