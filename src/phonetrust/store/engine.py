@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +48,16 @@ def make_engine(url: str) -> Engine:
             parsed, poolclass=StaticPool, connect_args={"check_same_thread": False}
         )
     else:
+        _create_private(parsed.database)
         engine = create_engine(parsed)
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
+
+
+def _create_private(path: str) -> None:
+    """Create the database file 0600 unless it exists: it holds CAPF auth strings, and
+    SQLite gives the ``-wal`` and ``-shm`` files the mode of the database file."""
+    # There already, or no such directory (SQLite then says so itself): nothing to do.
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
