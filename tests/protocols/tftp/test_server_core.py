@@ -20,6 +20,7 @@ from phonetrust.protocols.tftp.packets import (
     OptionAck,
     ReadRequest,
     WriteRequest,
+    option_number,
     parse,
 )
 from phonetrust.protocols.tftp.server import (
@@ -31,6 +32,7 @@ from phonetrust.protocols.tftp.server import (
     Refused,
     RequestReceived,
     Send,
+    SlotsFull,
     TftpServerCore,
     TransferEnded,
 )
@@ -127,6 +129,59 @@ def test_blksize_is_granted_up_to_the_limit(asked: str, max_blksize: int, grante
     assert len(first.data) == int(granted)
 
 
+NOT_NUMBERS = [
+    b"\xb2",  # "²" read as Latin-1: str.isdigit() accepted it, int() raised ValueError
+    b"1\xb2",
+    b"\xb9\xb3",
+    "\u0663".encode(),  # ARABIC-INDIC DIGIT THREE in UTF-8
+    "\uff11".encode(),  # FULLWIDTH DIGIT ONE in UTF-8
+    b"-1",
+    b"+5",
+    b"",
+    b" ",
+    b"1.5",
+    b"0x10",
+    b"99999999999",
+    b"9" * 4000,
+]
+"""Option values that are no TFTP number: each one is left out, never an exception."""
+
+
+def request_with(name: bytes, value: bytes) -> bytes:
+    """An RRQ with one option's raw bytes, then ``blksize 1024``."""
+    return b"\x00\x01f\x00octet\x00" + name + b"\x00" + value + b"\x00blksize\x001024\x00"
+
+
+@pytest.mark.parametrize("value", NOT_NUMBERS)
+@pytest.mark.parametrize("name", [b"blksize", b"timeout", b"windowsize", b"tsize"])
+def test_an_option_value_that_is_not_ascii_digits_costs_only_that_option(
+    name: bytes, value: bytes
+) -> None:
+    core = core_with()
+    assert [type(a) for a in core.receive_datagram(request_with(name, value), PHONE, T0)] == [
+        RequestReceived
+    ]
+    actions = core.accept(PHONE, b"x" * 600, T0)
+    expected = {"blksize": "1024"} if name != b"blksize" else {}
+    if name == b"tsize":
+        expected["tsize"] = "600"  # tsize's value is ignored: it is answered with the size
+    if expected:
+        assert oack_of(actions) == expected
+    else:
+        assert sends(actions) == [Data(1, b"x" * 512).to_wire()]
+    # the next request is served as usual
+    other, more = start(core, b"y", addr=OTHER)
+    assert sends(more, other) == [Data(1, b"y").to_wire()]
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "\u0663", "\u0663\u0663", "\uff11", "\u00bd"])
+def test_unicode_digits_are_no_option_number(text: str) -> None:
+    assert text.isdigit() or text.isnumeric()
+    assert option_number(text) is None
+    assert option_number(" 42 ") == 42
+    assert option_number("0000000001") == 1
+
+
 @pytest.mark.parametrize("bad", ["7", "0", "-1", "abc", "", "99999999999"])
 def test_an_invalid_blksize_is_left_out(bad: str) -> None:
     core = core_with()
@@ -147,12 +202,13 @@ def test_tsize_timeout_and_windowsize_are_answered() -> None:
     assert oack_of(actions) == {"tsize": "5000", "timeout": "3", "windowsize": "8"}
     transfer = core.transfer(tid)
     assert transfer is not None
-    assert T0 + 3 <= transfer.deadline <= T0 + 3 * 1.5
+    assert T0 + 2 <= transfer.deadline <= T0 + 2 * 1.5  # silent_wait until the peer answers
     window = sends(ack(core, tid, 0), tid)
     assert [Data.from_wire(d).block for d in window] == list(range(1, 9))
+    assert T0 + 3 <= transfer.deadline <= T0 + 3 * 1.5  # then the client's timeout
 
 
-@pytest.mark.parametrize("bad", ["0", "256", "1.5", "x"])
+@pytest.mark.parametrize("bad", ["0", "11", "255", "256", "1.5", "x"])
 def test_an_invalid_timeout_is_left_out(bad: str) -> None:
     _, actions = start(core_with(), b"x", ("timeout", bad), ("tsize", "0"))
     assert oack_of(actions) == {"tsize": "1"}
@@ -264,8 +320,8 @@ def test_an_error_from_the_client_ends_the_transfer_without_an_answer() -> None:
 
 def test_retransmission_backs_off_and_gives_up_after_the_retries() -> None:
     core = core_with(jitter=0, timeout=1, max_timeout=8, retries=5)
-    tid, actions = start(core, b"r" * 100)
-    first = sends(actions, tid)
+    tid, _ = start(core, b"r" * 600)
+    first = sends(ack(core, tid, 1), tid)  # the peer answered once: the full backoff applies
     waits = []
     now = T0
     while True:
@@ -375,20 +431,85 @@ def test_another_file_from_the_same_address_ends_the_old_transfer() -> None:
     assert isinstance(actions[-1], RequestReceived)
 
 
-def test_over_the_cap_requests_queue_then_are_answered_busy() -> None:
+def test_over_the_cap_requests_queue_and_a_full_queue_tells_its_oldest_busy() -> None:
     core = core_with(max_transfers=1, max_queue=1, queue_wait=5)
     tid, _ = start(core, b"x")
     second, third = ("10.0.0.2", 2), ("10.0.0.3", 3)
     for addr in (second, third):
         core.receive_datagram(ReadRequest("f").to_wire(), addr, T0)
-    assert core.accept(second, b"y", T0) == [Queued("f", second)]
-    busy = core.accept(third, b"z", T0)
-    assert parse(sends(busy, LISTENER)[0]) == Error(0, "Server busy, try again later")
+    assert core.accept(second, b"y", T0) == [SlotsFull(1), Queued("f", second)]
+    busy = core.accept(third, b"z", T0)  # the fresh request takes the stale one's place
+    assert busy[:2] == [SlotsFull(1), Send(LISTENER, BUSY, second)]
+    assert busy[-1] == Queued("f", third)
     assert core.stats.busy == 1
-    done = ack(core, tid, 1, now=T0 + 1)
+    done = ack(core, tid, 1, now=T0 + 0.1)
     opened = [a for a in done if isinstance(a, OpenTransfer)]
-    assert [o.addr for o in opened] == [second]
-    assert sends(done, opened[0].tid) == [Data(1, b"y").to_wire()]
+    assert [o.addr for o in opened] == [third]
+    assert sends(done, opened[0].tid) == [Data(1, b"z").to_wire()]
+
+
+BUSY = Error(0, "Server busy, try again later").to_wire()
+
+
+def test_a_fresh_request_evicts_the_oldest_transfer_never_answered() -> None:
+    core = core_with(max_transfers=3, max_queue=10, evict_after=0.5)
+    answered, _ = start(core, b"a" * 2000, addr=("10.0.0.1", 1))
+    core.receive_datagram(Ack(1).to_wire(), ("10.0.0.1", 1), T0, answered)
+    old, _ = start(core, b"b" * 2000, addr=("10.0.0.2", 2), now=T0)
+    young, _ = start(core, b"c" * 2000, addr=("10.0.0.3", 3), now=T0 + 0.3)
+    # at T0 + 0.4 nothing never-answered is 0.5 s old: the fresh request waits
+    core.receive_datagram(ReadRequest("f").to_wire(), PHONE, T0 + 0.4)
+    assert core.accept(PHONE, b"p", T0 + 0.4)[-1] == Queued("f", PHONE)
+    # at T0 + 0.6 the next fresh request evicts the old one, quietly, and starts at once
+    core.receive_datagram(ReadRequest("f").to_wire(), OTHER, T0 + 0.6)
+    actions = core.accept(OTHER, b"o", T0 + 0.6)
+    assert ended(actions)[0].tid == old
+    assert not ended(actions)[0].ok
+    assert "never answered" in ended(actions)[0].reason
+    assert sends(actions) == [Data(1, b"o").to_wire()]  # nothing to the evicted peer
+    assert core.stats.evicted == 1
+    assert {core.transfer(t) is not None for t in (answered, young)} == {True}
+    # the queued one starts at the next timer, in the young one's slot once it is stale
+    later = core.handle_timer(T0 + 0.85)
+    assert [e.tid for e in ended(later)] == [young]
+    assert Send(ended(later)[0].tid + 2, Data(1, b"p").to_wire(), PHONE) in later
+    assert core.active == 3
+
+
+@pytest.mark.parametrize(("options", "size"), [((), 1), ((), 5000), ((("blksize", "1428"),), 5000)])
+def test_a_peer_that_never_answers_gets_the_first_datagram_three_times_at_most(
+    options: tuple[tuple[str, str], ...], size: int
+) -> None:
+    core = core_with(timeout=1, jitter=0.5, silent_retries=2, silent_wait=2)
+    tid, actions = start(core, b"q" * size, *options)
+    out = sends(actions, tid)
+    now = T0
+    while core.active:
+        when = core.next_timer()
+        assert when is not None
+        now = when
+        actions = core.handle_timer(now)
+        out += sends(actions, tid)
+    assert len(out) == 3
+    assert len(set(out)) == 1  # the first datagram again, nothing louder
+    assert sum(map(len, out)) <= 3 * (4 + 512)
+    assert now - T0 <= 3 * 1 * 1.5
+    assert ended(actions)[0].reason == "no answer from the client after 3 sends"
+
+
+def test_a_long_timeout_option_is_declined_and_a_silent_peer_still_costs_nine_seconds() -> None:
+    core = core_with(jitter=0.5)
+    _, accepted = start(core, b"x" * 5000, ("timeout", "10"), addr=("10.0.0.9", 10))
+    assert oack_of(accepted) == {"timeout": "10"}
+    _, declined = start(core, b"x" * 5000, ("timeout", "255"), addr=("10.0.0.9", 255))
+    assert [parse(d) for d in sends(declined)] == [Data(1, b"x" * 512)]  # no option left: no OACK
+    now = T0
+    while core.active:
+        when = core.next_timer()
+        assert when is not None
+        now = when
+        core.handle_timer(now)
+    assert now - T0 <= 3 * 2 * 1.5
 
 
 def test_a_request_that_waited_too_long_is_dropped_when_its_turn_comes() -> None:
@@ -465,6 +586,7 @@ def check_cell(transfer: Transfer, what: Input, now: float) -> None:
     before = transfer.state
     reaction = TRANSITIONS[before, what]
     acked, retransmissions = transfer.acked, transfer.retransmissions
+    answered = transfer.answered
     resend = [transfer.oack] if before is State.NEGOTIATING else None
     if what is Input.FOREIGN:
         core = TftpServerCore(ServerConfig(), seeded(1))
@@ -495,8 +617,8 @@ def check_cell(transfer: Transfer, what: Input, now: float) -> None:
         assert transfer.state is State.FAILED
     else:
         assert reaction is Reaction.RESEND
-        if transfer.state is State.FAILED:
-            assert out == [Error(0, "Transfer timed out").to_wire()]
+        if transfer.state is State.FAILED:  # a peer that never answered is given up quietly
+            assert out == ([Error(0, "Transfer timed out").to_wire()] if answered else [])
         else:
             assert transfer.retransmissions == retransmissions + 1
             assert out == (resend or out)

@@ -41,6 +41,7 @@ from phonetrust.protocols.tftp.packets import (
     TftpError,
     TransferTimeout,
     error_packet,
+    option_number,
     parse,
 )
 from phonetrust.protocols.tftp.transfer import DEFAULT_BLKSIZE, MAX_BLKSIZE, MIN_BLKSIZE, Address
@@ -225,21 +226,22 @@ class ClientTransfer:
         self.peer = addr
         asked = {name.lower() for name, _ in self.request.options}
         for name, value in packet.options:
-            key = name.lower()
-            bad = key not in asked or not value.isdigit()
-            if not bad and key == "blksize":
-                number = int(value)
-                bad = not MIN_BLKSIZE <= number <= (self.wanted_blksize or 0)
+            key, number = name.lower(), option_number(value)
+            bad = key not in asked or number is None
+            if number is None:
+                pass
+            elif key == "blksize":
+                bad = bad or not MIN_BLKSIZE <= number <= (self.wanted_blksize or 0)
                 self.blksize = number
-            elif not bad and key == "windowsize":
-                number = int(value)
-                bad = not 1 <= number <= (self.wanted_windowsize or 0)
+            elif key == "windowsize":
+                bad = bad or not 1 <= number <= (self.wanted_windowsize or 0)
                 self.windowsize = number
-            elif not bad and key == "tsize":
-                self.tsize = int(value)
-                bad = self.tsize > self.max_size
-            elif not bad and key == "timeout":
-                self.base_rto = self.rto = float(int(value))
+            elif key == "tsize":
+                self.tsize = number
+                bad = bad or self.tsize > self.max_size
+            elif key == "timeout":
+                bad = bad or number < 1
+                self.base_rto = self.rto = float(max(number, 1))
             if bad:
                 return self._fail(
                     ProtocolViolation(f"the server answered option {name}={value!r}"), addr, 8

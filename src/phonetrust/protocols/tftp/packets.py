@@ -16,7 +16,10 @@ real clients are sloppy:
 - an ACK is exactly four bytes; an ERROR's message may lack its final NUL
   (several embedded stacks omit it), but nothing may follow that NUL;
 - strings are decoded as Latin-1 so that any byte maps to one character;
-  what a file name may contain is decided by the caller, not here.
+  what a file name may contain is decided by the caller, not here;
+- an option's number (:func:`option_number`) is ASCII digits only: Latin-1
+  decoding turns byte 0xB2 into ``²``, which ``str.isdigit()`` accepts and
+  ``int()`` refuses, and other scripts' digits (``٣``) are no TFTP number.
 """
 
 from __future__ import annotations
@@ -28,6 +31,23 @@ from phonetrust.errors import BuildError, ParseError, RemoteError
 
 MAX_BLOCK = 0xFFFF
 MAX_DATAGRAM = 65535
+
+
+MAX_OPTION_DIGITS = 10
+"""Longer numbers are refused before they are converted: no option needs more."""
+
+
+def option_number(text: str) -> int | None:
+    """An option value as a number: ASCII ``0-9`` only, at most 10 of them; else None.
+
+    Spaces around the digits are tolerated (some clients pad); a sign, a
+    decimal point, ``²``, ``٣`` or any other character makes the value
+    invalid, and the caller leaves the option out - never an exception.
+    """
+    text = text.strip(" ")
+    if not text or len(text) > MAX_OPTION_DIGITS or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 class Opcode(IntEnum):

@@ -12,6 +12,26 @@ progress; after ``retries`` retransmissions the transfer gives up with
 error 0. The random stretch keeps thousands of phones that lost packets
 together from retrying together.
 
+A peer that has never answered. Until the first ACK (of the OACK or of
+DATA 1) arrives, a request may be a spoofed one whose true source never
+asked: the transfer then sends its first datagram once and retransmits it
+at most ``silent_retries`` (2) times, every wait at most ``silent_wait``
+(2 s) and never doubled, and gives up without an error packet. Such a
+request costs at most ``(1 + silent_retries)`` datagrams of at most 516
+bytes (a DATA of the default block size: a larger ``blksize`` needs the
+OACK answered first), 1,548 bytes in all, and holds its slot at most
+``(1 + silent_retries) * silent_wait * (1 + jitter)`` = 9 s (4.5 s when
+the client names no timeout). Before, it got 7 packets, 3,119 bytes, for
+about 35 s.
+
+The ``timeout`` option is honoured from 1 to ``max_option_timeout`` (10)
+seconds and left out of the OACK above that (RFC 2349 lets a server
+decline an option; it may not answer another value). Phones on a LAN
+answer within milliseconds and retransmit on their own in 1-4 s; a
+longer wait helps no one and let ``timeout 255`` hold a slot for ~255 s
+per retry. The cap is the retransmission wait after the peer answered;
+before that, ``silent_wait`` applies.
+
 Transfer state table (``TRANSITIONS``; a test sweeps every cell). Inputs are
 what a datagram from the transfer's peer (or the clock) means in a state::
 
@@ -46,6 +66,7 @@ from phonetrust.protocols.tftp.packets import (
     MalformedPacket,
     ReadRequest,
     error_packet,
+    option_number,
     parse,
 )
 
@@ -71,6 +92,14 @@ class ServerConfig:
     max_transfers: int = 2000
     max_queue: int = 2000
     queue_wait: float = 5.0
+    max_option_timeout: int = 10
+    """The largest ``timeout`` option accepted, seconds (see the module's docstring)."""
+    silent_retries: int = 2
+    """Retransmissions to a peer that has never answered."""
+    silent_wait: float = 2.0
+    """The longest wait before a retransmission to a peer that has never answered."""
+    evict_after: float = 0.5
+    """When every slot is taken, a transfer never answered for this long gives way to a request."""
 
     def __post_init__(self) -> None:
         if not MIN_BLKSIZE <= self.max_blksize <= MAX_BLKSIZE:
@@ -81,6 +110,10 @@ class ServerConfig:
             raise TftpUsageError("timeouts must be positive, max_timeout >= timeout")
         if self.retries < 0 or self.jitter < 0 or self.max_transfers < 1 or self.max_queue < 0:
             raise TftpUsageError("retries, jitter and max_queue >= 0, max_transfers >= 1")
+        if not 1 <= self.max_option_timeout <= 255:
+            raise TftpUsageError("max_option_timeout must be within 1..255")
+        if self.silent_retries < 0 or self.silent_wait <= 0 or self.evict_after < 0:
+            raise TftpUsageError("silent_retries, evict_after >= 0, silent_wait > 0")
 
 
 # -- the transfer state machine ---------------------------------------------------------
@@ -156,23 +189,18 @@ class Negotiated:
     timeout: float | None = None
 
 
-def _int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and len(text) <= 10 else None
-
-
 def negotiate(request: ReadRequest, size: int, config: ServerConfig) -> Negotiated:
     """The OACK for ``request`` serving ``size`` bytes, per RFC 2347-2349 and 7440."""
     answer: list[tuple[str, str]] = []
     blksize, windowsize, timeout = DEFAULT_BLKSIZE, 1, None
     for name, value in request.options:
-        key, number = name.lower(), _int(value)
+        key, number = name.lower(), option_number(value)
         if key == "blksize" and number is not None and number >= MIN_BLKSIZE:
             blksize = min(number, config.max_blksize)
             answer.append((name, str(blksize)))
         elif key == "tsize":
             answer.append((name, str(size)))
-        elif key == "timeout" and number is not None and 1 <= number <= 255:
+        elif key == "timeout" and number is not None and 1 <= number <= config.max_option_timeout:
             timeout = float(number)
             answer.append((name, str(number)))
         elif key == "windowsize" and number is not None and 1 <= number <= MAX_BLOCK:
@@ -253,7 +281,8 @@ class Transfer:
         self.windowsize = negotiated.windowsize
         self.oack = negotiated.oack
         self.base_rto = negotiated.timeout or config.timeout
-        self.rto = self.base_rto
+        self.rto = min(self.base_rto, config.silent_wait)
+        """Until the peer answers, waits are at most ``silent_wait``; progress resets to base."""
         self.last_block = len(data) // self.blksize + 1
         """Blocks in the file: a size that is a multiple of blksize ends with an empty one."""
         self.acked = 0
@@ -268,6 +297,11 @@ class Transfer:
     @property
     def finished(self) -> bool:
         return self.state in (State.COMPLETE, State.FAILED)
+
+    @property
+    def answered(self) -> bool:
+        """The peer has acknowledged something: the OACK or a DATA block."""
+        return self.acked > 0 or (self.oack is not None and self.state is not State.NEGOTIATING)
 
     def _arm(self, now: float) -> None:
         self.deadline = now + self.rto * (1.0 + self.jitter * self.rng.random())
@@ -388,6 +422,8 @@ class Transfer:
     def timeout(self, now: float) -> list[bytes]:
         if TRANSITIONS[self.state, Input.TIMEOUT] is not Reaction.RESEND:
             return []
+        if not self.answered:
+            return self._resend_unanswered(now)
         if self.retries >= self.config.retries:
             self.state = State.FAILED
             self.reason = f"timed out after {self.retries} retransmissions"
@@ -395,6 +431,20 @@ class Transfer:
         self.retries += 1
         self.retransmissions += 1
         self.rto = min(self.rto * 2.0, max(self.config.max_timeout, self.base_rto))
+        self._arm(now)
+        if self.state is State.NEGOTIATING and self.oack is not None:
+            return [self.oack]
+        return self._window()
+
+    def _resend_unanswered(self, now: float) -> list[bytes]:
+        """The first datagram again, a bounded number of times, never louder (module docstring)."""
+        if self.retries >= self.config.silent_retries:
+            self.state = State.FAILED
+            self.reason = f"no answer from the client after {self.retries + 1} sends"
+            return []  # no error packet: the peer may never have asked
+        self.retries += 1
+        self.retransmissions += 1
+        self.rto = min(self.base_rto, self.config.silent_wait)
         self._arm(now)
         if self.state is State.NEGOTIATING and self.oack is not None:
             return [self.oack]
