@@ -31,11 +31,22 @@ file's size), ``timeout`` 1..255 s (the first retransmission wait),
 ``windowsize`` 1..65535 (lowered to ``max_windowsize``); invalid or unknown
 options are left out of the OACK, and with none left there is no OACK.
 
-Capacity. At most ``max_transfers`` run at once; further accepted requests
-wait in a FIFO of ``max_queue`` (one per address) and start as transfers
-end; one that waited longer than ``queue_wait`` is dropped (its client has
-retransmitted or gone). When the queue is full the request is answered with
-error 0 "Server busy" - never dropped without a word.
+Capacity. At most ``max_transfers`` run at once. Fresh requests are
+preferred over stale ones, so that a flood of spoofed requests (whose
+sources never answer) cannot keep phones out:
+
+- a request that finds every slot taken evicts the oldest transfer whose
+  peer has never answered, once that one is ``evict_after`` (0.5 s) old -
+  long past any LAN round trip - and takes its slot; the evicted transfer
+  ends quietly (nothing is sent to a peer that never answered);
+- otherwise it waits in a FIFO of ``max_queue`` (one per address); queued
+  requests start as slots free or as never-answered transfers grow old
+  enough to evict (checked at each timer); one that waited longer than
+  ``queue_wait`` is dropped (its client has retransmitted or gone);
+- when the queue is full its oldest request is answered with error 0
+  "Server busy" and the fresh one takes its place - never dropped without
+  a word. A :class:`SlotsFull` action says, each time, that a request
+  found every slot taken.
 
 The transfers themselves - options, blocks, retransmission with backoff and
 jitter, and their state table - are in :mod:`phonetrust.protocols.tftp.transfer`.
@@ -145,7 +156,16 @@ class TransferEnded:
     retransmissions: int
 
 
-Action = Send | OpenTransfer | RequestReceived | Refused | Queued | Dropped | TransferEnded
+@dataclass(frozen=True, slots=True)
+class SlotsFull:
+    """A request found all ``max_transfers`` slots taken (it evicted, waits, or was refused)."""
+
+    max_transfers: int
+
+
+Action = (
+    Send | OpenTransfer | RequestReceived | Refused | Queued | Dropped | TransferEnded | SlotsFull
+)
 
 
 # -- the server ---------------------------------------------------------------------------
@@ -160,6 +180,7 @@ class Stats:
     busy: int = 0
     queued: int = 0
     expired: int = 0
+    evicted: int = 0
     dropped: int = 0
     retransmissions: int = 0
 
@@ -183,6 +204,9 @@ class TftpServerCore:
         self._by_addr: dict[Address, int] = {}
         self._pending: dict[Address, ReadRequest] = {}
         self._queue: OrderedDict[Address, _Waiting] = OrderedDict()
+        self._unanswered: OrderedDict[int, Transfer] = OrderedDict()
+        """Transfers by start, oldest first, that may not have heard from their peer yet
+        (answered ones leave it when found at the front, or when they end)."""
         self._timers: list[tuple[float, int]] = []
         self._next_tid = 1
         self._split: dict[tuple[int, int], tuple[bytes, list[bytes]]] = {}
@@ -274,16 +298,48 @@ class TftpServerCore:
             return []
         if len(self._transfers) < self.config.max_transfers:
             return self._start(request, addr, payload, now, tag)
-        if len(self._queue) < self.config.max_queue:
-            self.stats.queued += 1
-            self._queue[addr] = _Waiting(request, payload, tag, now)
-            return [Queued(request.filename, addr)]
+        actions: list[Action] = [SlotsFull(self.config.max_transfers)]
+        stale = self._stale(now)
+        if stale is not None:
+            actions += self._evict(stale, now)
+            actions += self._start(request, addr, payload, now, tag)
+            return actions
+        if self.config.max_queue == 0:
+            actions += self._busy(request.filename, addr)
+            return actions
+        if len(self._queue) >= self.config.max_queue:
+            oldest, waiting = self._queue.popitem(last=False)
+            actions += self._busy(waiting.request.filename, oldest)
+        self.stats.queued += 1
+        self._queue[addr] = _Waiting(request, payload, tag, now)
+        actions.append(Queued(request.filename, addr))
+        return actions
+
+    def _busy(self, filename: str, addr: Address) -> list[Action]:
         self.stats.busy += 1
         reason = "Server busy, try again later"
         return [
             Send(LISTENER, error_packet(ErrorCode.NOT_DEFINED, reason), addr),
-            Refused(request.filename, addr, ErrorCode.NOT_DEFINED, reason),
+            Refused(filename, addr, ErrorCode.NOT_DEFINED, reason),
         ]
+
+    def _stale(self, now: float) -> Transfer | None:
+        """The oldest transfer whose peer never answered, if it is old enough to evict."""
+        unanswered = self._unanswered
+        while unanswered:
+            transfer = next(iter(unanswered.values()))
+            if transfer.answered or transfer.finished:
+                del unanswered[transfer.tid]
+                continue
+            return transfer if now - transfer.started >= self.config.evict_after else None
+        return None
+
+    def _evict(self, transfer: Transfer, now: float) -> list[Action]:
+        """End a never-answered transfer quietly to free its slot (no queued request takes it)."""
+        self.stats.evicted += 1
+        transfer.state = State.FAILED
+        transfer.reason = "evicted for a fresh request: the client never answered"
+        return self._finish(transfer, now, refill=False)
 
     def refuse(
         self, addr: Address, code: ErrorCode, message: str, reason: str = ""
@@ -326,6 +382,8 @@ class TftpServerCore:
                 actions.extend(self._finish(transfer, now))
             else:
                 heapq.heappush(timers, (transfer.deadline, tid))
+        if self._queue:
+            actions.extend(self._promote(now))
         return actions
 
     def next_timer(self) -> float | None:
@@ -387,13 +445,15 @@ class TftpServerCore:
         )
         self._transfers[tid] = transfer
         self._by_addr[addr] = tid
+        self._unanswered[tid] = transfer
         actions: list[Action] = [OpenTransfer(tid, addr)]
         actions.extend(Send(tid, d, addr) for d in transfer.start(now))
         heapq.heappush(self._timers, (transfer.deadline, tid))
         return actions
 
-    def _finish(self, transfer: Transfer, now: float) -> list[Action]:
+    def _finish(self, transfer: Transfer, now: float, *, refill: bool = True) -> list[Action]:
         del self._transfers[transfer.tid]
+        self._unanswered.pop(transfer.tid, None)
         if self._by_addr.get(transfer.peer) == transfer.tid:
             del self._by_addr[transfer.peer]
         ok = transfer.state is State.COMPLETE
@@ -416,11 +476,26 @@ class TftpServerCore:
                 transfer.retransmissions,
             )
         ]
-        while self._queue and len(self._transfers) < self.config.max_transfers:
-            addr, waiting = self._queue.popitem(last=False)
+        if refill and self._queue:
+            actions.extend(self._promote(now))
+        return actions
+
+    def _promote(self, now: float) -> list[Action]:
+        """Start queued requests in free slots, or in those of stale never-answered transfers."""
+        actions: list[Action] = []
+        queue = self._queue
+        while queue:
+            addr, waiting = next(iter(queue.items()))
             if now - waiting.since > self.config.queue_wait:
+                del queue[addr]
                 self.stats.expired += 1
                 actions.append(Dropped(addr, "waited too long for a free transfer slot"))
                 continue
+            if len(self._transfers) >= self.config.max_transfers:
+                stale = self._stale(now)
+                if stale is None:
+                    break
+                actions.extend(self._evict(stale, now))
+            del queue[addr]
             actions.extend(self._start(waiting.request, addr, waiting.payload, now, waiting.tag))
         return actions
