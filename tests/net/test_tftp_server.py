@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import resource
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +22,13 @@ from pathlib import Path
 import pytest
 
 from phonetrust.errors import LocalError
-from phonetrust.net.tftp import IDLE_REST, TftpServer, _grow_receive_buffer
+from phonetrust.net.tftp import (
+    IDLE_REST,
+    RESERVED_DESCRIPTORS,
+    TftpServer,
+    _grow_receive_buffer,
+    default_max_descriptors,
+)
 from phonetrust.net.tftp_remote import fetch
 from phonetrust.policy.domain import Device
 from phonetrust.protocols.tftp.packets import (
@@ -402,7 +410,9 @@ def test_hostile_input_is_bounded_and_a_good_client_still_succeeds(cluster: Lab)
     run(body)
 
 
-def test_over_the_cap_requests_wait_or_are_told_busy(cluster: Lab) -> None:
+def test_over_the_cap_requests_wait_and_a_full_queue_tells_its_oldest_busy(
+    cluster: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
     tight = ServerConfig(timeout=0.2, max_timeout=0.4, retries=2, max_transfers=5, max_queue=5)
 
     async def body() -> None:
@@ -412,21 +422,25 @@ def test_over_the_cap_requests_wait_or_are_told_busy(cluster: Lab) -> None:
             held = await asyncio.to_thread(silent_clients, server.port, 5, f"ITLSEP{MAC}.tlv")
             await asyncio.sleep(0.05)
             assert server.active == 5
-            # five more wait in the queue; the eleventh is told the server is busy
+            # five more wait in the queue; the eleventh takes the place of the oldest of them,
+            # which is told the server is busy
             queued = await asyncio.to_thread(silent_clients, server.port, 5, "RingList.xml")
             held += queued
             answer, _ = await asyncio.to_thread(
                 exchange, server.port, ReadRequest("RingList.xml").to_wire()
             )
-            assert parse(answer) == Error(0, "Server busy, try again later")
-            # once the silent ones are given up, the queued ones are served
+            # once the silent ones are given up (or grow stale), the fresh one is served
+            assert parse(answer) == Data(1, b"<CiscoIPPhoneRingList/>")
             data, _ = await asyncio.to_thread(queued[0].recvfrom, 65536)
+            assert parse(data) == Error(0, "Server busy, try again later")
+            data, _ = await asyncio.to_thread(queued[1].recvfrom, 65536)
             assert parse(data) == Data(1, b"<CiscoIPPhoneRingList/>")
             assert await get(server, "RingList.xml") == b"<CiscoIPPhoneRingList/>"
         finally:
             for sock in held:
                 sock.close()
             await server.stop()
+        assert caplog.text.count("all 5 transfer slots are taken") == 1
 
     run(body)
 
@@ -521,3 +535,46 @@ def test_transfer_ports_rest_before_they_serve_again_and_late_datagrams_are_drop
             await server.stop()
 
     run(body)
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts /proc/self/fd")
+def test_the_server_keeps_within_its_descriptor_budget(caplog: pytest.LogCaptureFixture) -> None:
+    """Transfer sockets, running and idle, never exceed the budget less the reserved ones."""
+    source = TftpSource("n", 1, directory={"f.bin": Stored.of(b"f" * 3000)})
+    budget = RESERVED_DESCRIPTORS + 8
+
+    async def body() -> None:
+        before = open_descriptors()
+        server = await TftpServer.start(source, port=0, max_descriptors=budget)
+        try:
+            assert server.max_descriptors == budget
+            # a flood of 200 never-answering requests and 40 good clients, 10 at a time
+            held = await asyncio.to_thread(silent_clients, server.port, 200, "f.bin")
+            peak = open_descriptors() - before
+            for _ in range(4):
+                got = await asyncio.gather(*(get(server, "f.bin") for _ in range(10)))
+                assert got == [b"f" * 3000] * 10
+                peak = max(peak, open_descriptors() - before)
+            for sock in held:
+                sock.close()
+            # the server's own: listener, epoll, transfer sockets (the relay makes none here);
+            # the clients' sockets (10 at a time) are in this process too
+            assert peak <= 2 + 8 + 10 + 200
+            assert server.active <= 8
+        finally:
+            await server.stop()
+        assert open_descriptors() <= before + 1
+        assert caplog.text.count("all 8 transfer slots are taken") == 1
+
+    run(body)
+    with pytest.raises(LocalError, match="TFTP needs at least"):
+        asyncio.run(TftpServer.start(source, port=0, max_descriptors=RESERVED_DESCRIPTORS))
+
+
+def test_the_default_budget_is_half_the_soft_open_file_limit() -> None:
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    assert default_max_descriptors() == max(RESERVED_DESCRIPTORS + 4, soft // 2)

@@ -37,15 +37,29 @@ Call order (all on the event loop; ``now`` is the loop's monotonic clock)::
 Every request ends in one log line on ``phonetrust.tftp`` (INFO): who, which
 name, what it got (file, device, bytes, hash) or why not. Downloads are
 written to the store by a task every second (in a thread) and at stop.
+
+Descriptors. The server keeps within ``max_descriptors`` (the share of the
+process's open-file limit that ``serve`` gives TFTP; by default half the
+soft RLIMIT_NOFILE): the listener, the epoll and the E2 relay's sockets
+are reserved (:data:`RESERVED_DESCRIPTORS`), and the rest is for transfer
+sockets, running and idle together. ``max_transfers`` is lowered to that
+rest; the idle pool holds at most what the running transfers leave (and
+never more than :data:`IDLE_SOCKETS`), and gives up its oldest socket when
+a transfer needs one. So a flood takes slots - which fresh requests win
+back from stale ones, see :mod:`phonetrust.protocols.tftp.server` - and
+never the descriptors TVS and CAPF need to accept. The first time every
+slot is taken, one warning says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import random
+import resource
 import select
 import socket
 from collections import deque
@@ -53,7 +67,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from phonetrust.clock import Clock, SystemClock
-from phonetrust.net.tftp_remote import RemoteFiles
+from phonetrust.errors import LocalError
+from phonetrust.net.tftp_remote import MAX_FETCHES, RemoteFiles
 from phonetrust.policy.tftpnames import NameKind
 from phonetrust.protocols.tftp.packets import ErrorCode, ReadRequest
 from phonetrust.protocols.tftp.server import (
@@ -65,6 +80,7 @@ from phonetrust.protocols.tftp.server import (
     Refused,
     RequestReceived,
     Send,
+    SlotsFull,
     Stats,
     TftpServerCore,
     TransferEnded,
@@ -79,11 +95,15 @@ READ_BATCH = 1024
 POLL_BATCH = 1024
 LOOKUP_CACHE = 65536
 """File names whose lookup is kept per source (emptied when full, and when the source changes)."""
+"""Transfer sockets served per wake-up (the others stay ready for the next one)."""
 IDLE_SOCKETS = 1024
-"""Transfer sockets kept open after their transfer, for later transfers to other clients."""
+"""Transfer sockets kept open after their transfer, for later transfers to other clients
+(at most: the descriptor budget may allow fewer)."""
 IDLE_REST = 1.0
 """Seconds a kept socket rests before it serves again: a port (TID) is not reused at once."""
-"""Transfer sockets served per wake-up (the others stay ready for the next one)."""
+RESERVED_DESCRIPTORS = 2 + MAX_FETCHES + 1
+"""The listener, the transfers' epoll, and the E2 relay's sockets and their epoll."""
+MIN_TRANSFER_SOCKETS = 4
 RECV_SIZE = 65536
 FLUSH_INTERVAL = 1.0
 STOP_GRACE = 3.0
@@ -91,6 +111,19 @@ NOT_FOUND = "File not found"
 _HAS_NONBLOCK = hasattr(socket, "SOCK_NONBLOCK")
 _DGRAM_NONBLOCK = socket.SOCK_DGRAM | getattr(socket, "SOCK_NONBLOCK", 0)
 """Transfer sockets are made non-blocking by ``socket()`` itself where the OS can: one call less."""
+
+
+def default_max_descriptors() -> int:
+    """Half the process's soft open-file limit: TFTP's share when no one names it.
+
+    ``serve`` names the share it gives TFTP; a server started alone (tests,
+    benchmarks, ``phone boot`` against a local server) leaves the other
+    half to whatever else the process opens.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        soft = 65536
+    return max(RESERVED_DESCRIPTORS + MIN_TRANSFER_SOCKETS, soft // 2)
 
 
 class TftpServer:
@@ -135,6 +168,12 @@ class TftpServer:
         self._stopped = False
         self.recv_buffer = 0
         """The listener's receive buffer as the kernel reports it."""
+        self.max_descriptors = RESERVED_DESCRIPTORS + core.config.max_transfers
+        """The budget this server keeps within (set by :meth:`start`)."""
+        self._sockets = core.config.max_transfers
+        """Transfer sockets, running and idle, the budget allows."""
+        self._told_full = False
+        self._told_no_socket = False
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -152,12 +191,26 @@ class TftpServer:
         config: ServerConfig | None = None,
         rng: random.Random | None = None,
         clock: Clock | None = None,
+        max_descriptors: int | None = None,
     ) -> TftpServer:
         """Bind ``host:port`` (0: any free port) and serve ``source``.
 
         ``alternates`` (host, port) overrides the source's "Alternate Cisco
         File Servers"; ``config`` overrides ``max_transfers``.
+        ``max_descriptors`` is the most file descriptors the server may hold
+        (default: :func:`default_max_descriptors`); ``max_transfers`` is
+        lowered to what it leaves after :data:`RESERVED_DESCRIPTORS`.
         """
+        budget = default_max_descriptors() if max_descriptors is None else max_descriptors
+        sockets = budget - RESERVED_DESCRIPTORS
+        if sockets < MIN_TRANSFER_SOCKETS:
+            raise LocalError(
+                f"TFTP needs at least {RESERVED_DESCRIPTORS + MIN_TRANSFER_SOCKETS} file "
+                f"descriptors; its budget is {budget}"
+            )
+        config = config or ServerConfig(max_transfers=max_transfers, max_queue=max_transfers)
+        if config.max_transfers > sockets:
+            config = dataclasses.replace(config, max_transfers=sockets)
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_DGRAM)
@@ -169,7 +222,7 @@ class TftpServer:
             listener.close()
             raise
         core = TftpServerCore(
-            config or ServerConfig(max_transfers=max_transfers, max_queue=max_transfers),
+            config,
             rng or random.Random(),  # noqa: S311 - retransmission jitter, not secrets
         )
         server = cls(
@@ -182,6 +235,8 @@ class TftpServer:
             clock=clock or SystemClock(),
         )
         server.recv_buffer = granted
+        server.max_descriptors = budget
+        server._sockets = sockets
         loop.add_reader(listener.fileno(), server._on_listener)
         if downloads is not None:
             server._flusher = loop.create_task(server._flush_every(FLUSH_INTERVAL))
@@ -253,15 +308,17 @@ class TftpServer:
     def _on_listener(self) -> None:
         recv, core = self._listener.recvfrom, self._core
         now = self._loop.time()
-        for _ in range(READ_BATCH):
-            try:
-                data, addr = recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                continue  # an ICMP error for an earlier answer; nothing to do
-            self._run(core.receive_datagram(data, addr[:2], now))
-        self._arm()
+        try:
+            for _ in range(READ_BATCH):
+                try:
+                    data, addr = recv(RECV_SIZE)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    continue  # an ICMP error for an earlier answer; nothing to do
+                self._run(core.receive_datagram(data, addr[:2], now))
+        finally:  # even a bug in one request must not stop every transfer's clock
+            self._arm()
 
     def _on_transfers(self) -> None:
         assert self._epoll is not None  # noqa: S101 - the loop watches it only when there is one
@@ -318,8 +375,10 @@ class TftpServer:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self._run(self._core.handle_timer(self._loop.time()))
-        self._arm()
+        try:
+            self._run(self._core.handle_timer(self._loop.time()))
+        finally:
+            self._arm()
 
     def _arm(self) -> None:
         when = self._core.next_timer()
@@ -360,16 +419,35 @@ class TftpServer:
                 self._ended(action)
             elif isinstance(action, RequestReceived):
                 actions.extend(self._answer(action.request, action.addr))
-            elif isinstance(action, Refused):
-                log.info(
-                    "RRQ %s from %s:%d: error %d %s",
-                    action.filename,
-                    *action.addr,
-                    action.code,
-                    action.reason,
-                )
-            elif isinstance(action, Queued | Dropped) and log.isEnabledFor(logging.DEBUG):
-                log.debug("TFTP %s:%d: %s", *action.addr, action)
+            else:
+                self._note(action)
+
+    def _note(self, action: Action) -> None:
+        """The actions that are only events: log them."""
+        if isinstance(action, Refused):
+            log.info(
+                "RRQ %s from %s:%d: error %d %s",
+                action.filename,
+                *action.addr,
+                action.code,
+                action.reason,
+            )
+        elif isinstance(action, SlotsFull):
+            self._full(action)
+        elif isinstance(action, Queued | Dropped) and log.isEnabledFor(logging.DEBUG):
+            log.debug("TFTP %s:%d: %s", *action.addr, action)
+
+    def _full(self, action: SlotsFull) -> None:
+        if self._told_full:
+            return
+        self._told_full = True
+        log.warning(
+            "TFTP: all %d transfer slots are taken (descriptor budget %d): requests now "
+            "evict transfers whose client never answered, wait, or are told busy "
+            "(said once; see the TFTP stats for counts)",
+            action.max_transfers,
+            self.max_descriptors,
+        )
 
     def _open(self, action: OpenTransfer) -> list[Action]:
         transfer = self._core.transfer(action.tid)
@@ -379,6 +457,8 @@ class TftpServer:
         try:
             sock = self._rested(action.addr)
             if sock is None:
+                if len(self._socks) + len(self._idle) >= self._sockets and self._idle:
+                    self._close(self._idle_fds.pop(self._idle.popleft()[1].fileno()))
                 sock = socket.socket(self._family, _DGRAM_NONBLOCK)
                 if not _HAS_NONBLOCK:
                     sock.setblocking(False)
@@ -389,7 +469,13 @@ class TftpServer:
         except OSError as exc:  # out of descriptors or ports
             if sock is not None:
                 sock.close()
-            log.warning("TFTP: no socket for a transfer to %s:%d: %s", *action.addr, exc)
+            if not self._told_no_socket:
+                self._told_no_socket = True
+                log.warning(
+                    "TFTP: no socket for a transfer to %s:%d: %s (said once; such requests fail)",
+                    *action.addr,
+                    exc,
+                )
             return self._core.abort(action.tid, self._loop.time(), f"no socket: {exc}")
         self._links[fd] = (sock, action.tid, transfer)
         self._socks[action.tid] = (sock, action.addr)
@@ -420,7 +506,8 @@ class TftpServer:
         stays in the epoll; datagrams still reaching it (its old peer's late
         ACKs) are read and dropped.
         """
-        if self._stopped or len(self._idle) >= IDLE_SOCKETS:
+        idle = len(self._idle)
+        if self._stopped or idle >= IDLE_SOCKETS or idle + len(self._socks) >= self._sockets:
             self._close(sock)
             return
         self._idle.append((self._loop.time() + IDLE_REST, sock))

@@ -35,6 +35,8 @@ from phonetrust.protocols.tftp.transfer import Address
 log = logging.getLogger("phonetrust.tftp")
 
 RECV_SIZE = 65536
+MAX_FETCHES = 32
+"""Remote fetches at once (one socket each) a :class:`RemoteFiles` allows by default."""
 
 
 class Readiness:
@@ -227,7 +229,7 @@ class RemoteFiles:
         ttl: float = 30.0,
         negative_ttl: float = 5.0,
         max_entries: int = 512,
-        max_fetches: int = 32,
+        max_fetches: int = MAX_FETCHES,
         max_size: int = 16 * 1024 * 1024,
     ) -> None:
         self.servers = list(servers)

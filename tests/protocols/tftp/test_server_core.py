@@ -512,6 +512,20 @@ def test_a_long_timeout_option_is_declined_and_a_silent_peer_still_costs_nine_se
     assert now - T0 <= 3 * 2 * 1.5
 
 
+def test_the_freshest_waiting_request_starts_first_and_a_retransmission_refreshes_it() -> None:
+    core = core_with(max_transfers=1, max_queue=5, queue_wait=5)
+    tid, _ = start(core, b"x")
+    clients = [("10.0.0.2", 2), ("10.0.0.3", 3), ("10.0.0.4", 4)]
+    for i, addr in enumerate(clients):
+        core.receive_datagram(ReadRequest("f").to_wire(), addr, T0 + i * 0.1)
+        core.accept(addr, b"y", T0 + i * 0.1)
+    # the first client is alive: it retransmits, and its request is fresh again
+    again = core.receive_datagram(ReadRequest("f").to_wire(), clients[0], T0 + 0.3)
+    assert again == [Dropped(clients[0], "retransmitted request (it waits, refreshed)")]
+    done = ack(core, tid, 1, now=T0 + 0.4)
+    assert [o.addr for o in done if isinstance(o, OpenTransfer)] == [clients[0]]
+
+
 def test_a_request_that_waited_too_long_is_dropped_when_its_turn_comes() -> None:
     core = core_with(max_transfers=1, max_queue=5, queue_wait=2)
     tid, _ = start(core, b"x")

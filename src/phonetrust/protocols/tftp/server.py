@@ -39,11 +39,15 @@ sources never answer) cannot keep phones out:
   peer has never answered, once that one is ``evict_after`` (0.5 s) old -
   long past any LAN round trip - and takes its slot; the evicted transfer
   ends quietly (nothing is sent to a peer that never answered);
-- otherwise it waits in a FIFO of ``max_queue`` (one per address); queued
-  requests start as slots free or as never-answered transfers grow old
-  enough to evict (checked at each timer); one that waited longer than
-  ``queue_wait`` is dropped (its client has retransmitted or gone);
-- when the queue is full its oldest request is answered with error 0
+- otherwise it waits in a queue of ``max_queue`` (one per address), and
+  the *freshest* waiting request starts first, as slots free or as
+  never-answered transfers grow old enough to evict (checked at each
+  timer). A client that is alive retransmits its request, and each
+  retransmission makes its waiting request fresh again; a spoofed source
+  never does, so a flood's requests sink to the stale end. One that
+  waited longer than ``queue_wait`` since it was last refreshed is
+  dropped;
+- when the queue is full its stalest request is answered with error 0
   "Server busy" and the fresh one takes its place - never dropped without
   a word. A :class:`SlotsFull` action says, each time, that a request
   found every slot taken.
@@ -269,7 +273,12 @@ class TftpServerCore:
             return [Dropped(addr, f"{type(packet).__name__} sent to the request port")]
         self.stats.requests += 1
         current = self._by_addr.get(addr)
-        if addr in self._pending or addr in self._queue:
+        waiting = self._queue.get(addr)
+        if waiting is not None:  # a live client: its request becomes fresh again
+            waiting.since = now
+            self._queue.move_to_end(addr)
+            return [Dropped(addr, "retransmitted request (it waits, refreshed)")]
+        if addr in self._pending:
             return [Dropped(addr, "retransmitted request")]
         actions: list[Action] = []
         if current is not None:
@@ -484,18 +493,19 @@ class TftpServerCore:
         """Start queued requests in free slots, or in those of stale never-answered transfers."""
         actions: list[Action] = []
         queue = self._queue
-        while queue:
+        while queue:  # the stalest first: those that waited too long are dropped
             addr, waiting = next(iter(queue.items()))
-            if now - waiting.since > self.config.queue_wait:
-                del queue[addr]
-                self.stats.expired += 1
-                actions.append(Dropped(addr, "waited too long for a free transfer slot"))
-                continue
+            if now - waiting.since <= self.config.queue_wait:
+                break
+            del queue[addr]
+            self.stats.expired += 1
+            actions.append(Dropped(addr, "waited too long for a free transfer slot"))
+        while queue:  # then the freshest starts first
             if len(self._transfers) >= self.config.max_transfers:
                 stale = self._stale(now)
                 if stale is None:
                     break
                 actions.extend(self._evict(stale, now))
-            del queue[addr]
+            addr, waiting = queue.popitem(last=True)
             actions.extend(self._start(waiting.request, addr, waiting.payload, now, waiting.tag))
         return actions
