@@ -11,20 +11,35 @@ Call order::
 
     listening socket readable -> accept while a slot is free (at most
         ``max_connections`` sockets, handshakes included), up to ACCEPT_BATCH per
-        wake-up; when all are taken, stop watching the listening socket: new
-        connections wait in the listen backlog instead of being refused; when
-        ``accept`` fails (e.g. out of file descriptors) pause ACCEPT_RETRY seconds
-    accept   -> TCP_NODELAY, wrap in TLS (the current context: ``swap_tls`` affects
-                only later connections), arm the read timer, try the handshake at
-                once (the ClientHello is usually there)
-    readable -> finish the handshake: on_handshake_done(); then, unless the
+        wake-up; when all are taken, make room by closing the oldest idle
+        connection (see below) at least EVICT_AGE seconds old; when none is,
+        stop watching the listening socket: new connections wait in the listen
+        backlog instead of being refused; when ``accept`` fails (e.g. out of file
+        descriptors) close the oldest idle connection and go on, or, with none,
+        pause ACCEPT_RETRY seconds
+    accept   -> a peer address already holding ``max_per_address`` connections
+                first loses its own oldest idle one at least EVICT_AGE old (with
+                none, the new one is closed at once); TCP_NODELAY, wrap in TLS (the current context:
+                ``swap_tls`` affects only later connections), arm the handshake
+                timer (``handshake_timeout``), try the handshake at once (the
+                ClientHello is usually there)
+    readable -> finish the handshake: re-arm the read timer (``read_timeout``),
+                on_handshake_done(); then, unless the
                 connection waits for its program (``waiting``), recv until the TLS
                 layer wants more: session.receive_data(bytes), or receive_eof() and
                 stop; pump() after each
-    read timer fires -> before the handshake: log, close; after it: on_timeout()
+    timer fires -> before the handshake: log, close; after it: on_timeout()
     TLS or socket error -> before the handshake: log, close; after it: on_failure(exc)
     close    -> unwatch, (drain and) close_notify, close the socket, free the
                 slot, resume accepting
+
+Idle means "nothing owed to the peer": the handshake is not finished, or
+the server's connection class says so (:meth:`SslConnection.idle`: no
+request begun). A flood of silent or slow clients therefore costs each of
+them its slot as soon as a new client needs one, oldest first, and can
+never keep a phone out; busy connections are never closed to make room.
+Reaching the bound, or running out of descriptors, is logged once (again
+only after occupancy fell back to half).
 
 A subclass sends with :meth:`SslConnection.send` (an answer that cannot be
 written at once means a peer that does not read: its caller closes), re-arms
@@ -48,12 +63,17 @@ import logging
 import socket
 import ssl
 from collections.abc import Callable
-from typing import Any, ClassVar, Generic, Protocol, TypedDict, TypeVar, Unpack
+from typing import Any, ClassVar, Generic, NotRequired, Protocol, TypedDict, TypeVar, Unpack
 
 ACCEPT_BATCH = 64
 """Connections accepted per wake-up before the loop serves the others."""
 ACCEPT_RETRY = 0.1
-"""Seconds to wait after ``accept`` fails (e.g. out of file descriptors)."""
+"""Seconds to wait after ``accept`` fails (e.g. out of file descriptors) with nothing to close."""
+HANDSHAKE_TIMEOUT = 5.0
+"""Default seconds from the accept to a finished TLS handshake (a phone needs well under 1 s)."""
+EVICT_AGE = 1.0
+"""An idle connection younger than this is not closed to make room: under a burst of real
+phones the newest wait in the backlog instead of pushing out handshakes about to finish."""
 
 
 class ByteSession(Protocol):
@@ -69,6 +89,10 @@ class Limits(TypedDict):
 
     max_connections: int
     read_timeout: float
+    handshake_timeout: NotRequired[float]
+    """Default: HANDSHAKE_TIMEOUT, or ``read_timeout`` when shorter."""
+    max_per_address: NotRequired[int]
+    """Connections one peer address may hold; default: ``max_connections``."""
 
 
 L = TypeVar("L", bound="SslListener[Any]")
@@ -82,6 +106,7 @@ class SslConnection(Generic[L, S]):
     A subclass sets ``session`` and says what to do with its events (:meth:`pump`)."""
 
     __slots__ = (
+        "born",
         "closed",
         "fd",
         "handshaken",
@@ -109,7 +134,8 @@ class SslConnection(Generic[L, S]):
         self.fd = raw.fileno()
         self.handshaken = self.closed = self.writing = self.waiting = False
         self.sock = server._tls.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-        self.timer = self.loop.call_later(server.read_timeout, self._timed_out)
+        self.born = self.loop.time()
+        self.timer = self.loop.call_later(server.handshake_timeout, self._timed_out)
         self.loop.add_reader(self.fd, self._step)
         self.reading = True
 
@@ -124,6 +150,12 @@ class SslConnection(Generic[L, S]):
     def on_timeout(self) -> None:
         """The read timer fired after the handshake."""
         raise NotImplementedError
+
+    def idle(self) -> bool:
+        """Nothing owed to the peer, so the connection may be closed to make room for another.
+
+        Here: the handshake is not finished. Servers say more (no request begun)."""
+        return not self.handshaken
 
     def on_failure(self, exc: OSError) -> None:
         """Reading after the handshake failed (TLS error, reset)."""
@@ -148,6 +180,7 @@ class SslConnection(Generic[L, S]):
                 if self.writing:
                     self.loop.remove_writer(self.fd)
                     self.writing = False
+                self.arm(self.server.read_timeout)
                 self.on_handshake_done()
             recv = self.sock.recv
             size = self.recv_size
@@ -188,7 +221,7 @@ class SslConnection(Generic[L, S]):
             "%s: dropped %s: no TLS handshake within %g s",
             server.label,
             self.peer,
-            server.read_timeout,
+            server.handshake_timeout,
         )
         self.close()
 
@@ -260,17 +293,31 @@ class SslListener(Generic[C]):
         call :meth:`_begin` to start accepting. Needs the running event loop."""
         self.max_connections = limits["max_connections"]
         self.read_timeout = limits["read_timeout"]
+        self.handshake_timeout = limits.get(
+            "handshake_timeout", min(HANDSHAKE_TIMEOUT, self.read_timeout)
+        )
+        self.max_per_address = limits.get("max_per_address", self.max_connections)
+        if self.max_connections < 1 or self.max_per_address < 1 or self.handshake_timeout <= 0:
+            raise ValueError("the connection bounds and the handshake timeout must be positive")
         self.port: int = sock.getsockname()[1]
         self._connection = connection
         self._tls = tuned(tls, renegotiation=self.renegotiation)
         self._sock = sock
         self._loop = asyncio.get_running_loop()
-        self._connections: set[C] = set()
+        self._connections: dict[C, str] = {}
+        """Each open connection and its peer's address, oldest first."""
+        self._per_address: dict[str, int] = {}
+        self._full = False
+        """The bound (or the descriptors) ran out; logged, until occupancy is back to half."""
+        self.evicted = 0
+        """Idle connections closed to make room (for monitoring and tests)."""
         self._accepting = False
         self._stopping = False
         self._drained = asyncio.Event()
         self._retry: asyncio.TimerHandle | None = None
         """Set while accepting is paused after an ``accept`` failure."""
+        self._recheck: asyncio.TimerHandle | None = None
+        """Set while every slot is taken and no idle connection is old enough to close."""
 
     @staticmethod
     def listen(host: str, port: int, backlog: int) -> socket.socket:
@@ -296,9 +343,10 @@ class SslListener(Generic[C]):
         """Stop accepting, close idle connections, give the others ``stop_grace``, then close."""
         self._stopping = True
         self._watch(False)
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
+        for timer in (self._retry, self._recheck):
+            if timer is not None:
+                timer.cancel()
+        self._retry = self._recheck = None
         self._sock.close()
         for conn in list(self._connections):
             if conn.at_stop():
@@ -328,19 +376,39 @@ class SslListener(Generic[C]):
         connections = self._connections
         for _ in range(ACCEPT_BATCH):
             if len(connections) >= self.max_connections:
-                self._watch(False)  # the backlog holds the rest until a slot frees
-                return
+                self._reached(f"all {self.max_connections} connection slots are taken")
+                if not self._evict(min_age=EVICT_AGE):
+                    # The backlog holds the rest until a slot frees or an idle one ages.
+                    self._watch(False)
+                    if self._recheck is None:
+                        self._recheck = self._loop.call_later(EVICT_AGE / 4, self._rechecked)
+                    return
             try:
                 raw, address = self._sock.accept()
             except BlockingIOError:
                 return
-            except OSError as exc:  # e.g. out of file descriptors: pause, then go on
-                self.logger.warning("%s: accept failed: %s", self.label, exc)
-                self._watch(False)
-                self._retry = self._loop.call_later(ACCEPT_RETRY, self._resume_accepting)
-                return
+            except OSError as exc:  # e.g. out of file descriptors: make room, or pause
+                self._reached(f"accept failed: {exc}")
+                if not self._evict(min_age=0.0):
+                    self.logger.info("%s: accept failed: %s", self.label, exc)
+                    self._watch(False)
+                    self._retry = self._loop.call_later(ACCEPT_RETRY, self._resume_accepting)
+                    return
+                continue
             raw.setblocking(False)
             peer = peer_name(address)
+            host = peer.rpartition(":")[0] or peer
+            if self._per_address.get(host, 0) >= self.max_per_address and not self._evict(
+                min_age=EVICT_AGE, host=host
+            ):
+                self.logger.info(
+                    "%s: refused %s: its address holds %d busy connections",
+                    self.label,
+                    peer,
+                    self.max_per_address,
+                )
+                raw.close()
+                continue
             try:
                 raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 conn = self._connection(self, raw, peer)
@@ -348,8 +416,37 @@ class SslListener(Generic[C]):
                 self.logger.info("%s: lost %s at once: %s", self.label, peer, exc)
                 raw.close()
                 continue
-            connections.add(conn)
+            connections[conn] = host
+            self._per_address[host] = self._per_address.get(host, 0) + 1
             conn._step()
+
+    def _evict(self, *, min_age: float, host: str | None = None) -> bool:
+        """Close the oldest idle connection (of ``host``, if given) at least ``min_age`` s old;
+        False when there is none."""
+        born_before = self._loop.time() - min_age
+        for conn, address in self._connections.items():
+            if conn.born > born_before:
+                return False  # oldest first: every later one is younger still
+            if (host is None or address == host) and not conn.waiting and conn.idle():
+                self.logger.info("%s: dropped idle %s to make room", self.label, conn.peer)
+                self.evicted += 1
+                conn.close()
+                return True
+        return False
+
+    def _reached(self, why: str) -> None:
+        """Log once that the listener is out of room (until occupancy is back to half)."""
+        if not self._full:
+            self._full = True
+            self.logger.warning(
+                "%s: %s; idle connections are dropped, oldest first, to make room",
+                self.label,
+                why,
+            )
+
+    def _rechecked(self) -> None:
+        self._recheck = None
+        self._watch(True)
 
     def _resume_accepting(self) -> None:
         self._retry = None
@@ -357,9 +454,17 @@ class SslListener(Generic[C]):
 
     def _release(self, conn: C) -> None:
         """``conn`` is closed: free its slot."""
-        self._connections.discard(conn)
+        host = self._connections.pop(conn, None)
+        if host is not None:
+            left = self._per_address[host] - 1
+            if left:
+                self._per_address[host] = left
+            else:
+                del self._per_address[host]
         if not self._connections:
             self._drained.set()
+        if self._full and len(self._connections) <= self.max_connections // 2:
+            self._full = False
         self._watch(True)
 
 

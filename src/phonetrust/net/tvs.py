@@ -10,21 +10,24 @@ side of the pump, the timers and the slots are
 session. Call order::
 
     listening socket readable -> accept while a slot is free (at most
-        ``max_connections`` sockets, handshakes included); when all are taken,
-        stop watching the listening socket: new connections wait in the
-        listen backlog instead of being refused
+        ``max_connections`` sockets, handshakes included, ``max_per_address``
+        from one address); when all are taken, close the oldest idle one
+        (handshake unfinished, or no request begun), else stop watching the
+        listening socket: new connections wait in the listen backlog
     accept   -> wrap in TLS (the current context: ``swap_tls`` affects only
-                later connections), new ServerSession, arm the read timer,
+                later connections), new ServerSession, arm the handshake timer,
                 try the handshake at once (the ClientHello is usually there)
-    readable -> finish the handshake; then recv until the TLS layer wants more:
+    readable -> finish the handshake, arm the read timer; then recv until the TLS
+                layer wants more:
                 session.receive_data / receive_eof; pump events:
                   RequestReceived -> directory.verify -> send the answer,
                                      log one line, re-arm the read timer
                   ProtocolFailed  -> log, close (this connection only)
                   PeerClosed      -> send close_notify, close
-    read timer fires -> close: the handshake and each request must be complete
-                within ``read_timeout`` of the accept or of the previous answer,
-                so a silent or trickling client holds its slot no longer
+    timer fires -> close: the handshake must be complete within
+                ``handshake_timeout`` of the accept, and each request within
+                ``read_timeout`` of the handshake or of the previous answer, so a
+                silent or trickling client holds its slot no longer
     close    -> unwatch, close the socket, free the slot, resume accepting
 
 A client that pipelines requests but never reads the answers fills its
@@ -54,7 +57,7 @@ from cryptography import x509
 
 from phonetrust.formats import legacy
 from phonetrust.formats.tags import Role
-from phonetrust.net.ssllistener import Limits, SslConnection, SslListener
+from phonetrust.net.ssllistener import HANDSHAKE_TIMEOUT, Limits, SslConnection, SslListener
 from phonetrust.protocols.tvs.messages import Answer, Request
 from phonetrust.protocols.tvs.session import ProtocolFailed, RequestReceived, ServerSession
 from phonetrust.service.tvsdirectory import TvsDirectory
@@ -172,9 +175,13 @@ class TvsServer(SslListener[_Connection]):
         port: int = DEFAULT_PORT,
         max_connections: int = 2000,
         read_timeout: float = 10.0,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
+        max_per_address: int | None = None,
         backlog: int = 2048,
     ) -> TvsServer:
-        """Bind ``host:port`` (0 picks a free port) and start accepting."""
+        """Bind ``host:port`` (0 picks a free port) and start accepting.
+
+        ``max_per_address`` defaults to ``max_connections`` (no bound of its own)."""
         if max_connections < 1 or read_timeout <= 0:
             raise ValueError("max_connections and read_timeout must be positive")
         server = cls(
@@ -183,6 +190,8 @@ class TvsServer(SslListener[_Connection]):
             cls.listen(host, port, backlog),
             max_connections=max_connections,
             read_timeout=read_timeout,
+            handshake_timeout=min(handshake_timeout, read_timeout),
+            max_per_address=max_per_address or max_connections,
         )
         server._begin(host)
         return server
