@@ -68,7 +68,7 @@ from phonetrust.service import inventory, nodes
 from phonetrust.service.capfops import capf_identity, load_capf_service
 from phonetrust.service.context import Context
 from phonetrust.store.datadir import DataDir
-from phonetrust.store.sql import open_repository
+from phonetrust.testing.cluster import new_context, open_context
 
 GOAL = 500.0
 PASSWORD = "Bench-Security-123"  # noqa: S105 - a throwaway cluster's password
@@ -113,7 +113,7 @@ def process_cpu(pid: int) -> float:
 
 def _context(root: Path) -> Context:
     where = DataDir.locate(root)
-    return Context(open_repository(where.db_url), where.keystore(where.master_key()), SystemClock())
+    return open_context(where, SystemClock())
 
 
 def _pin(cpu: int) -> None:
@@ -148,9 +148,7 @@ def serve(root: Path) -> None:
 
 def setup(root: Path, per_config: int, warmup: int) -> dict[str, list[str]]:
     """A one-node cluster and, for each configuration, its own devices with an install pending."""
-    where = DataDir.locate(root)
-    where.init_password(PASSWORD)
-    ctx = _context(root)
+    ctx = new_context(DataDir.locate(root), PASSWORD, SystemClock())
     publisher = Node(
         HOST,
         check_ipv4("10.0.0.10"),

@@ -55,7 +55,7 @@ from phonetrust.service import inventory, nodes, security
 from phonetrust.service.context import Context
 from phonetrust.service.tftpfiles import load_source
 from phonetrust.store.datadir import DataDir
-from phonetrust.store.sql import open_repository
+from phonetrust.testing.cluster import new_context, open_context
 
 HOST = "127.0.0.1"
 PHONES_HOST = "127.0.0.2"
@@ -111,7 +111,7 @@ def _raise_fd_limit() -> None:
 
 
 def _context(where: DataDir) -> Context:
-    return Context(open_repository(where.db_url), where.keystore(where.master_key()), SystemClock())
+    return open_context(where, SystemClock())
 
 
 def _macs(count: int) -> list[str]:
@@ -120,9 +120,7 @@ def _macs(count: int) -> list[str]:
 
 def build_cluster(root: Path, phones: int) -> dict[str, int]:
     """A one-node demo cluster in mixed mode with ``phones`` devices; the sizes of its files."""
-    where = DataDir.locate(root)
-    where.init_password(PASSWORD)
-    ctx = _context(where)
+    ctx = new_context(DataDir.locate(root), PASSWORD, SystemClock())
     try:
         nodes.init_cluster(
             ctx,

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from phonetrust.store.datadir import DataDir
+from phonetrust.store.sql import open_repository
 from phonetrust.testing.postgres import create_schema, running_postgres
 from tests.cli.helpers import TIMEOUT, Result, executable
 
@@ -67,10 +69,17 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_data_directory_and_keys_are_private(data: Path) -> None:
     assert (data.stat().st_mode & 0o077) == 0
-    keys = list((data / "keys").iterdir())
-    assert len(keys) == 12  # six certificates on each of two nodes
-    assert all((k.stat().st_mode & 0o077) == 0 for k in keys)
-    assert b"PRIVATE KEY" not in b"".join(k.read_bytes() for k in keys)
+    files = [p for p in data.iterdir() if p.is_file()]
+    assert {"master.key", "node", "phonetrust.db"} <= {p.name for p in files}
+    assert all((p.stat().st_mode & 0o077) == 0 for p in files)  # the database too (-wal, -shm)
+    repo = open_repository(DataDir.locate(data).db_url)
+    try:
+        with repo.unit_of_work() as uow:
+            sealed = uow.list_sealed_keys()
+    finally:
+        repo.close()
+    assert len(sealed) == 12  # six certificates on each of two nodes, sealed in the database
+    assert b"PRIVATE KEY" not in b"".join(sealed.values())
 
 
 def test_show_itl_through_admin_c(data: Path) -> None:

@@ -25,12 +25,11 @@ from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import CertName, Device
 from phonetrust.service import backup, inventory, nodes
-from phonetrust.service.context import Context
 from phonetrust.sim.decisions import HOST_NOT_FOUND, TRUST_LIST_UPDATE_FAILED, TRUST_LIST_UPDATED
 from phonetrust.sim.phone import BootReport, Phone
 from phonetrust.store.datadir import DataDir
-from phonetrust.store.sql import open_repository
 from phonetrust.testing.clock import FakeClock
+from phonetrust.testing.cluster import restored_context
 from tests.scenarios.conftest import Site, run_async, site_of
 from tests.service.conftest import (  # noqa: F401 - fixtures by name
     PASSWORD,
@@ -123,9 +122,7 @@ def _rebuilt(root: Path, clock: FakeClock) -> Lab:
 def _restored(root: Path, archive: bytes, clock: FakeClock) -> Lab:
     """A rebuilt node restored from the backup archive (DRS restore)."""
     where = DataDir.locate(root)
-    master = where.init_password(PASSWORD)
-    ctx = Context(open_repository(where.db_url), where.keystore(master), clock)
-    backup.restore(ctx, backup.open_archive(archive, PASSWORD))
+    ctx = restored_context(where, backup.open_archive(archive, PASSWORD), PASSWORD, clock)
     return Lab(where, ctx, clock)
 
 

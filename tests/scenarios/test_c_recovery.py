@@ -297,7 +297,7 @@ async def _c3(lab: Lab) -> None:  # noqa: F811
 
 
 def _p12_of(cluster: Lab) -> bytes:
-    return security.export_recovery(cluster.ctx, "cucm-pub", cluster.where.p12_password())
+    return security.export_recovery(cluster.ctx, "cucm-pub")
 
 
 def test_c3_reset_and_p12_are_publisher_only(lab: Lab) -> None:  # noqa: F811
@@ -388,7 +388,7 @@ async def _c5(lab: Lab, sshd: SshServer) -> None:  # noqa: F811
         )
         assert _open_alerts(lab) == [alerts.RECOVERY_BACKUP]
         with pytest.raises(ValueError, match=r"(?i)password|decrypt|mac"):
-            pkcs12.load_key_and_certificates(exported, lab.where.p12_password())
+            pkcs12.load_key_and_certificates(exported, lab.ctx.keys.p12_password())
         # The phones notice nothing: same keys, re-sealed.
         report = await phone.boot()
         assert not report.locked

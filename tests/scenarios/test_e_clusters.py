@@ -32,6 +32,7 @@ from phonetrust.sim.network import Routes
 from phonetrust.sim.phone import Phone
 from phonetrust.store.datadir import DataDir
 from phonetrust.testing.clock import FakeClock
+from phonetrust.testing.cluster import new_context
 from tests.scenarios.conftest import Site, run_async, site_of
 from tests.service.conftest import PASSWORD, START, Lab, _context, lab, template  # noqa: F401
 from tests.service.helpers import current
@@ -48,9 +49,7 @@ def build_cluster(
     root: Path, name: str, publisher: Node, *, signer: SignerOption = SignerOption.CALLMANAGER
 ) -> Path:
     """A one-node cluster in data directory ``root`` (as the lab template is made)."""
-    where = DataDir.locate(root)
-    where.init_password(PASSWORD)
-    ctx = _context(where, FakeClock(START))
+    ctx = new_context(DataDir.locate(root), PASSWORD, FakeClock(START))
     nodes.init_cluster(
         ctx, name=name, publisher_node=publisher, subscribers=[], org=Organisation(), signer=signer
     )

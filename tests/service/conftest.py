@@ -24,23 +24,21 @@ from phonetrust.policy.domain import Node, Service, check_ipv4
 from phonetrust.service import nodes
 from phonetrust.service.context import Context
 from phonetrust.store.datadir import DataDir
-from phonetrust.store.sql import open_repository
 from phonetrust.testing.clock import FakeClock
+from phonetrust.testing.cluster import new_context, open_context
 
 PASSWORD = "Cisco-Security-123"  # noqa: S105 - the test cluster's security password
 START = datetime(2026, 3, 6, 19, 45, 13, tzinfo=UTC).timestamp()
 
 
 def _context(where: DataDir, clock: FakeClock) -> Context:
-    return Context(open_repository(where.db_url), where.keystore(where.master_key()), clock)
+    return open_context(where, clock)
 
 
 def install(root: Path, clock: FakeClock) -> Context:
     """The lab cluster installed from scratch in ``root``: publisher cucm-pub (10.0.0.10),
     subscriber cucm-sub1 (10.0.0.11) running CallManager, TFTP and TVS; fresh keys."""
-    where = DataDir.locate(root)
-    where.init_password(PASSWORD)
-    ctx = _context(where, clock)
+    ctx = new_context(DataDir.locate(root), PASSWORD, clock)
     nodes.init_cluster(
         ctx,
         name="lab",

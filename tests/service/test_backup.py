@@ -8,20 +8,22 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from phonetrust.errors import KeyMaterialError
+from phonetrust.pki import keywrap
 from phonetrust.policy.domain import CertName, Device
 from phonetrust.service import backup, inventory
-from phonetrust.service.context import Context
+from phonetrust.service.context import Context, x509_of
 from phonetrust.store.datadir import DataDir
-from phonetrust.store.sql import open_repository
+from phonetrust.store.keys import new_vault
 from phonetrust.testing.clock import FakeClock
+from phonetrust.testing.cluster import restored_context
 from tests.service.conftest import PASSWORD, Lab
 from tests.service.helpers import current, signed_by, trust_list
 
 
-def _fresh(tmp_path: Path, clock: FakeClock) -> tuple[DataDir, Context]:
+def _restored(tmp_path: Path, archive: bytes, clock: FakeClock) -> tuple[DataDir, Context]:
     where = DataDir.locate(tmp_path / "restored")
-    master = where.init_password(PASSWORD)
-    return where, Context(open_repository(where.db_url), where.keystore(master), clock)
+    content = backup.open_archive(archive, PASSWORD)
+    return where, restored_context(where, content, PASSWORD, clock)
 
 
 def test_restore_serves_byte_identical_files_and_keeps_the_keys(lab: Lab, tmp_path: Path) -> None:
@@ -34,8 +36,7 @@ def test_restore_serves_byte_identical_files_and_keeps_the_keys(lab: Lab, tmp_pa
             for n in uow.list_nodes()
             for name in uow.published_names(n.host)
         }
-    where, ctx = _fresh(tmp_path, lab.clock)
-    backup.restore(ctx, backup.open_archive(archive, PASSWORD))
+    where, ctx = _restored(tmp_path, archive, lab.clock)
     with ctx.repo.unit_of_work() as uow:
         restored = {
             (n.host, name): uow.published_file(n.host, name)
@@ -50,6 +51,16 @@ def test_restore_serves_byte_identical_files_and_keeps_the_keys(lab: Lab, tmp_pa
     lab.clock.advance(60)
     inventory.update_device(ctx, "SEP001122334455", settings={"webAccess": "1"})
     assert signed_by(trust_list(original["cucm-pub", "ITLFile.tlv"]), cm)
+    # Every key, ITLRecovery's included, is in the restored database under its new cluster
+    # key, and the security password of the archive opens them.
+    ctx.keys.check_password(PASSWORD)
+    with ctx.repo.unit_of_work() as uow:
+        for n in uow.list_nodes():
+            for name in CertName:
+                own = uow.current_certificate(n.host, name)
+                if own is not None:
+                    assert ctx.keys.get(own.der, uow).public_key() == x509_of(own).public_key()
+    assert ctx.keys.p12_password() == keywrap.p12_password(PASSWORD)
     ctx.repo.close()
     del where
 
@@ -86,8 +97,9 @@ def test_wrong_password_is_named(lab: Lab) -> None:
 
 def test_restore_refuses_a_data_directory_that_has_a_cluster(lab: Lab) -> None:
     archive = backup.create(lab.ctx, PASSWORD)
+    vault = new_vault(PASSWORD, keywrap.new_cluster_key(), lab.ctx.now())
     with pytest.raises(Exception, match="empty"):
-        backup.restore(lab.ctx, backup.open_archive(archive, PASSWORD))
+        backup.restore(lab.ctx, backup.open_archive(archive, PASSWORD), vault)
 
 
 def test_a_lost_callmanager_key_blocks_publishing_until_callmanager_is_regenerated(

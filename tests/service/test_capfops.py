@@ -52,6 +52,7 @@ from phonetrust.service.capfops import (
 )
 from phonetrust.service.context import Context
 from phonetrust.store.keys import KeyStore
+from phonetrust.store.repository import UnitOfWork
 from phonetrust.testing.pki import Identity, make_identity, plain_name, rsa_key
 from tests.service.conftest import Lab
 
@@ -150,13 +151,13 @@ def refused(decision: object, *fragments: str) -> None:
 class CountingKeys(KeyStore):
     gets = 0
 
-    def get(self, cert_der: bytes) -> PrivateKeyTypes:
+    def get(self, cert_der: bytes, uow: UnitOfWork | None = None) -> PrivateKeyTypes:
         CountingKeys.gets += 1
-        return super().get(cert_der)
+        return super().get(cert_der, uow)
 
 
 def test_the_capf_key_is_loaded_once_for_all_enrolments(lab: Lab) -> None:
-    keys = CountingKeys(lab.ctx.keys.directory, lab.where.master_key())
+    keys = CountingKeys(lab.ctx.repo, lab.where.cluster_key(lab.ctx.repo, lab.ctx.now()))
     ctx = Context(lab.ctx.repo, keys, lab.clock)
     inventory.add_devices(lab.ctx, [pending(n) for n in (NAME, OTHER, "SEP0011223344BB")])
     CountingKeys.gets = 0

@@ -75,8 +75,8 @@ def test_recovery_backup_alert_is_daily_until_exported_and_rearmed_by_password_c
     assert open_kinds() == [alerts.RECOVERY_BACKUP]
     with lab.ctx.repo.unit_of_work() as uow:
         assert uow.list_alerts()[0].raised_at > first  # raised again the next day
-    p12 = security.export_recovery(lab.ctx, "cucm-pub", lab.where.p12_password())
-    key, cert, _ = pkcs12.load_key_and_certificates(p12, lab.where.p12_password())
+    p12 = security.export_recovery(lab.ctx, "cucm-pub")
+    key, cert, _ = pkcs12.load_key_and_certificates(p12, lab.ctx.keys.p12_password())
     assert cert == current(lab.ctx, "cucm-pub", CertName.ITLRECOVERY)
     assert key is not None
     assert open_kinds() == []

@@ -40,7 +40,7 @@ def test_file_get_tftp_uploads_the_recovery_key_and_clears_the_alert(
     assert f"The authenticity of host '[{sshd.host}]:{sshd.port}" in out
     assert "Transfer completed." in out
     uploaded = (sshd.root / "ITLRecovery.p12").read_bytes()
-    key, cert, _ = pkcs12.load_key_and_certificates(uploaded, lab.where.p12_password())
+    key, cert, _ = pkcs12.load_key_and_certificates(uploaded, lab.ctx.keys.p12_password())
     assert cert == current(lab.ctx, "cucm-pub", CertName.ITLRECOVERY)
     assert key is not None
     with lab.ctx.repo.unit_of_work() as uow:
@@ -67,7 +67,7 @@ def test_remotekey_reset_fetches_the_p12_and_replaces_the_local_recovery_key(
         other.key,
         other.certificate,
         None,
-        serialization.BestAvailableEncryption(lab.where.p12_password()),
+        serialization.BestAvailableEncryption(lab.ctx.keys.p12_password()),
     )
     path = sshd.put("backups/ITLRecovery.p12", p12)
     server = f"{sshd.host}:{sshd.port}"

@@ -10,7 +10,7 @@ import click
 from phonetrust.cli.admin import shell
 from phonetrust.cli.admin.prompts import Prompter
 from phonetrust.cli.admin.session import Session
-from phonetrust.cli.app import data_options, locate, open_context
+from phonetrust.cli.app import data_options, locate, open_context, own_node
 from phonetrust.cli.boundary import Failed
 from phonetrust.service.changes import reading
 from phonetrust.service.context import node as node_of
@@ -18,7 +18,11 @@ from phonetrust.service.context import publisher
 
 
 @click.command("admin")
-@click.option("--node", "host", help="The node the commands run on [default: the publisher].")
+@click.option(
+    "--node",
+    "host",
+    help="The node the commands run on [default: this machine's node, else the publisher].",
+)
 @click.option("-c", "command", help='Run one command and exit, e.g. -c "show itl".')
 @click.option("--yes", is_flag=True, help="Answer every y/n question with yes.")
 @data_options
@@ -32,6 +36,7 @@ def admin(
     terminal, or by --yes and further lines of standard input.
     """
     ctx = open_context(data, db)
+    host = host or own_node(ctx, locate(data, db))
     with reading(ctx) as uow:
         name = node_of(uow, host).host if host else publisher(uow).host
 

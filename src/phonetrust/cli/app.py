@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from phonetrust.clock import SystemClock
+from phonetrust.errors import LocalError
+from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
-from phonetrust.store.datadir import DATA_ENV, DB_ENV, DataDir
+from phonetrust.store.datadir import DATA_ENV, DB_ENV, NODE_FILE, DataDir
 from phonetrust.store.sql import open_repository
 
 PASSWORD_ENV = "PHONETRUST_SECURITY_PASSWORD"  # noqa: S105 - the name of a variable
@@ -40,14 +43,37 @@ def locate(data: Path | None, db: str | None) -> DataDir:
 
 
 def open_context(data: Path | None, db: str | None, *, actor: str | None = None) -> Context:
-    """The cluster of this data directory, keys unlocked by the cached master key.
+    """The cluster of this data directory, keys unlocked by the cached cluster key.
 
-    Without a cached key, PHONETRUST_SECURITY_PASSWORD (or a prompt) gives it.
+    Without a cached key, PHONETRUST_SECURITY_PASSWORD gives it.
     """
     where = locate(data, db)
-    master = where.master_key(os.environ.get(PASSWORD_ENV) or None)
+    if not where.exists():
+        raise where.no_cluster()
+    clock = SystemClock()
     repo = open_repository(where.db_url)
-    return Context(repo, where.keystore(master), SystemClock(), actor=actor or _who())
+    try:
+        now = datetime.fromtimestamp(clock.now(), UTC)
+        key = where.cluster_key(repo, now, os.environ.get(PASSWORD_ENV) or None)
+    except BaseException:
+        repo.close()
+        raise
+    return Context(repo, where.keystore(repo, key), clock, actor=actor or _who())
+
+
+def own_node(ctx: Context, where: DataDir) -> str | None:
+    """The host of the node this machine is (``cluster init`` or ``join`` recorded it)."""
+    uid = where.node_uid()
+    if uid is None:
+        return None
+    with reading(ctx) as uow:
+        found = uow.node_by_uid(uid)
+    if found is None:
+        raise LocalError(
+            f"the node of this machine ({where.root / NODE_FILE}) is no longer in the cluster; "
+            "name one with --node"
+        )
+    return found.host
 
 
 def _who() -> str:

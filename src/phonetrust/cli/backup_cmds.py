@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import click
@@ -12,8 +11,11 @@ from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context
 from phonetrust.cli.files import ARCHIVE_LIMIT, read_bytes, write_atomically
 from phonetrust.clock import SystemClock
 from phonetrust.errors import LocalError
+from phonetrust.pki import keywrap
 from phonetrust.service import backup
-from phonetrust.service.context import Context
+from phonetrust.service.changes import reading
+from phonetrust.service.context import Context, publisher
+from phonetrust.store.keys import new_vault
 from phonetrust.store.sql import open_repository
 
 
@@ -37,9 +39,9 @@ def create(file: Path, data: Path | None, db: str | None) -> None:
     """
     ctx = open_context(data, db)
     password = _password()
-    locate(data, db).master_key(password)  # a typo here would make the archive unusable
+    ctx.keys.check_password(password)  # a typo here would make the archive unusable
     archive = backup.create(ctx, password)
-    write_atomically(file, archive)
+    write_atomically(file, archive, mode=0o600)  # it holds every key and CAPF auth string
     click.echo(f"Backup written to {file} ({len(archive)} bytes).")
 
 
@@ -54,14 +56,16 @@ def restore(file: Path, data: Path | None, db: str | None) -> None:
     archive = read_bytes(file, limit=ARCHIVE_LIMIT)
     password = _password()
     content = backup.open_archive(archive, password)
-    created = not where.root.exists()
-    try:
-        master = where.init_password(password)
-        ctx = Context(open_repository(where.db_url), where.keystore(master), SystemClock())
-        version = backup.restore(ctx, content)
-    except BaseException:
-        if created:
-            shutil.rmtree(where.root, ignore_errors=True)
-        raise
+    with where.creating():
+        repo = open_repository(where.db_url)
+        try:
+            cluster_key = keywrap.new_cluster_key()
+            ctx = Context(repo, where.keystore(repo, cluster_key), SystemClock())
+            version = backup.restore(ctx, content, new_vault(password, cluster_key, ctx.now()))
+            with reading(ctx) as uow:
+                uid = uow.node_uid(publisher(uow).host)
+            where.cache(cluster_key, uid)
+        finally:
+            repo.close()
     name = content["cluster"]["name"]
     click.echo(f"Cluster {name!r} restored into {where.root} (file plan version {version}).")

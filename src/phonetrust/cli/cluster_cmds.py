@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,11 +11,16 @@ import click
 from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context
 from phonetrust.clock import SystemClock
 from phonetrust.errors import LocalError
+from phonetrust.pki import keywrap
 from phonetrust.pki.selfsigned import Organisation
 from phonetrust.policy.domain import Device, Node, Protocol, Service, SignerOption, check_ipv4
 from phonetrust.service import alerts, inventory, nodes
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context, cluster
+from phonetrust.service.context import publisher as publisher_of
+from phonetrust.store.datadir import DataDir
+from phonetrust.store.keys import new_vault, open_vault
+from phonetrust.store.repository import KeyVault
 from phonetrust.store.sql import open_repository
 
 SUBSCRIBER_SERVICES = frozenset({Service.CALLMANAGER, Service.TFTP, Service.TVS})
@@ -111,18 +117,87 @@ def init(
         raise LocalError("the security password must have at least 8 characters")
     if len(country) != 2:
         raise LocalError("--country is a two-letter code")
-    master = where.init_password(password)
-    ctx = Context(open_repository(where.db_url), where.keystore(master), SystemClock())
-    click.echo(f"Generating certificates for {1 + len(subs)} node(s)...", err=True)
-    nodes.init_cluster(
-        ctx,
-        name=name,
-        publisher_node=publisher,
-        subscribers=subs,
-        org=Organisation(unit, org, locality, state, country),
-        signer=SignerOption(signer),
-    )
+
+    def build(ctx: Context, vault: KeyVault) -> None:
+        click.echo(f"Generating certificates for {1 + len(subs)} node(s)...", err=True)
+        nodes.init_cluster(
+            ctx,
+            name=name,
+            publisher_node=publisher,
+            subscribers=subs,
+            org=Organisation(unit, org, locality, state, country),
+            signer=SignerOption(signer),
+            vault=vault,
+        )
+
+    _new_cluster(where, password, build)
     click.echo(f"Cluster {name!r} created in {where.root} with publisher {pub_host}.")
+
+
+def _new_cluster(where: DataDir, password: str, build: Callable[[Context, KeyVault], None]) -> None:
+    """Make a cluster with a new cluster key: in the database and in ``where``, or nowhere."""
+    with where.creating():
+        repo = open_repository(where.db_url)
+        try:
+            with repo.unit_of_work() as uow:
+                existing = uow.get_cluster()
+                if existing is not None or uow.get_key_vault() is not None:
+                    raise LocalError(
+                        "the database already holds a cluster"
+                        + (f" ({existing.name!r})" if existing else "")
+                        + "; add this machine to it with `phonetrust cluster join`"
+                    )
+            cluster_key = keywrap.new_cluster_key()
+            ctx = Context(repo, where.keystore(repo, cluster_key), SystemClock())
+            build(ctx, new_vault(password, cluster_key, ctx.now()))
+            with reading(ctx) as uow:
+                uid = uow.node_uid(publisher_of(uow).host)
+            where.cache(cluster_key, uid)
+        finally:
+            repo.close()
+
+
+@cluster_group.command("join")
+@click.option("--node", "host", required=True, help="The node this machine is.")
+@data_options
+def join(host: str, data: Path | None, db: str | None) -> None:
+    """Make this machine a node of the cluster in the database --db names.
+
+    The security password (asked for, or PHONETRUST_SECURITY_PASSWORD) unlocks
+    the cluster key, which is then cached in the data directory so services
+    start unattended. Keys, certificates and everything else stay in the database.
+    """
+    where = locate(data, db)
+    if db is None:
+        raise LocalError("cluster join needs the cluster's database: --db URL (or PHONETRUST_DB)")
+    if where.exists():
+        raise LocalError(f"{where.root} already holds a cluster")
+    repo = open_repository(where.db_url)
+    try:
+        with repo.unit_of_work() as uow:
+            state = uow.get_cluster()
+            vault = uow.get_key_vault()
+            found = uow.get_node(host)
+            known = ", ".join(n.host for n in uow.list_nodes()) or "none"
+            uid = uow.node_uid(host)
+        if state is None:
+            raise LocalError("the database holds no cluster; create one with `cluster init`")
+        if vault is None:
+            raise LocalError(
+                "the cluster's keys are still in its first machine's data directory (an older "
+                "phonetrust made it): run any command there once to move them into the database"
+            )
+        if found is None or uid is None:
+            raise LocalError(f"Unknown node {host!r} (nodes: {known})")
+        cluster_key = open_vault(vault, _password(confirm=False))
+        with where.creating():
+            where.cache(cluster_key, uid)
+    finally:
+        repo.close()
+    click.echo(
+        f"This machine is now node {host} of cluster {state.name!r} (data in {where.root}); "
+        f"start its services with `phonetrust serve`."
+    )
 
 
 @cluster_group.command("add-node")
@@ -230,21 +305,24 @@ def demo_cluster(devices: int, data: Path | None, db: str | None) -> None:
         click.echo(f"Using the cluster in {where.root}.")
         return
     password = os.environ.get(PASSWORD_ENV) or DEMO_PASSWORD
-    master = where.init_password(password)
-    ctx = Context(open_repository(where.db_url), where.keystore(master), SystemClock())
-    click.echo("Creating a demo cluster: generating certificates...", err=True)
-    nodes.init_cluster(
-        ctx,
-        name="demo",
-        publisher_node=_node("cucm-pub", "127.0.0.1", "demo.local", None, publisher=True),
-        subscribers=[_node("cucm-sub", "127.0.0.2", "demo.local", None, publisher=False)],
-        org=Organisation(),
-    )
     phones = [
         Device(f"SEP{0x001122330000 + i:012X}", *DEMO_MODELS[(i - 1) % len(DEMO_MODELS)])
         for i in range(1, devices + 1)
     ]
-    inventory.add_devices(ctx, phones)
+
+    def build(ctx: Context, vault: KeyVault) -> None:
+        click.echo("Creating a demo cluster: generating certificates...", err=True)
+        nodes.init_cluster(
+            ctx,
+            name="demo",
+            publisher_node=_node("cucm-pub", "127.0.0.1", "demo.local", None, publisher=True),
+            subscribers=[_node("cucm-sub", "127.0.0.2", "demo.local", None, publisher=False)],
+            org=Organisation(),
+            vault=vault,
+        )
+        inventory.add_devices(ctx, phones)
+
+    _new_cluster(where, password, build)
     click.echo(
         f"Demo cluster created in {where.root} (security password {password!r}) "
         f"with {len(phones)} phones: "

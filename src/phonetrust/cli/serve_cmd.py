@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from phonetrust.cli.app import data_options, locate, open_context
+from phonetrust.cli.app import data_options, locate, open_context, own_node
 from phonetrust.net.ports import STANDARD_PORTS
 
 if TYPE_CHECKING:
@@ -17,7 +17,10 @@ if TYPE_CHECKING:
 
 
 @click.command("serve")
-@click.option("--node", help="The node whose services run here [default: the publisher].")
+@click.option(
+    "--node",
+    help="The node whose services run here [default: this machine's node, else the publisher].",
+)
 @click.option("--bind", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--tftp-port", type=click.IntRange(0, 65535), help="[default: 69, else 6969]")
 @click.option("--tvs-port", type=click.IntRange(0, 65535), help="[default: 2445]")
@@ -55,7 +58,7 @@ def serve(
     logging.getLogger("phonetrust.serve").setLevel(logging.INFO)
     ctx = open_context(data, db)
     options = ServeOptions(
-        node,
+        node or own_node(ctx, locate(data, db)),
         bind,
         tftp_port,
         tvs_port,

@@ -1,10 +1,13 @@
-"""Private keys at rest, encrypted with a key derived from the cluster security password.
+"""Private keys at rest: sealed under a random cluster key, itself sealed under the password.
 
-The security password is stretched with scrypt into a 32-byte master key;
-each private key is stored as AES-256-GCM over its PKCS#8 DER, with the
-certificate fingerprint as associated data so a key file cannot be swapped
-for another certificate's. The same derivation protects backups and the
-ITLRecovery.p12 export, which is why changing the password matters (C5).
+Each private key is stored as AES-256-GCM over its PKCS#8 DER under the
+32-byte *cluster key*, with the certificate fingerprint as associated data
+so a sealed key cannot be swapped for another certificate's. The cluster
+key is sealed under a key-encryption key: the security password stretched
+with scrypt (the *master key*), then HKDF-SHA256 with :data:`VAULT_INFO`.
+Changing the password re-seals the cluster key only, never a private key.
+The same scrypt derivation protects backups and the ITLRecovery.p12 export,
+which is why changing the password matters (C5).
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ from __future__ import annotations
 import os
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from phonetrust.errors import KeyMaterialError
@@ -36,6 +40,26 @@ def derive_master_key(password: str, salt: bytes) -> bytes:
         raise KeyMaterialError("the security password must not be empty")
     kdf = Scrypt(salt=salt, length=MASTER_KEY_SIZE, n=SCRYPT_N, r=8, p=1)
     return kdf.derive(password.encode("utf-8"))
+
+
+VAULT_INFO = b"phonetrust key vault"
+P12_SALT = b"phonetrust ITLRecovery.p12"
+"""Fixed on purpose: a cluster rebuilt with the same security password can open an old .p12."""
+
+
+def new_cluster_key() -> bytes:
+    return os.urandom(MASTER_KEY_SIZE)
+
+
+def vault_kek(master_key: bytes) -> bytes:
+    """The key that seals the cluster key, from the password's master key."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=MASTER_KEY_SIZE, salt=None, info=VAULT_INFO)
+    return hkdf.derive(master_key)
+
+
+def p12_password(password: str) -> bytes:
+    """ITLRecovery.p12 is protected by a password derived from the security password (C2, C5)."""
+    return derive_master_key(password, P12_SALT).hex().encode()
 
 
 def seal(master_key: bytes, plaintext: bytes, context: bytes) -> bytes:

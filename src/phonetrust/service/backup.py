@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from phonetrust.errors import LocalError, RemoteError
 from phonetrust.pki import keywrap
+from phonetrust.policy import capfauth
 from phonetrust.policy.domain import (
     CallManagerGroup,
     CapfAuthMode,
@@ -46,7 +47,7 @@ from phonetrust.policy.domain import (
     check_ipv4,
 )
 from phonetrust.service.context import Context
-from phonetrust.store.repository import AuditEntry, ClusterState, UnitOfWork
+from phonetrust.store.repository import AuditEntry, ClusterState, KeyVault, UnitOfWork
 
 MAGIC = b"PTBACKUP1"
 FORMAT_VERSION = 1
@@ -90,14 +91,19 @@ def open_archive(data: bytes, password: str) -> dict[str, Any]:
     return dict(content)
 
 
-def restore(ctx: Context, content: dict[str, Any]) -> int:
-    """Load an opened archive into an empty cluster; returns the file plan version published."""
+def restore(ctx: Context, content: dict[str, Any], vault: KeyVault) -> int:
+    """Load an opened archive into an empty cluster; returns the file plan version published.
+
+    ``vault`` seals the cluster key ``ctx.keys`` uses: it commits with the keys it opens.
+    """
     with ctx.repo.unit_of_work() as uow:
-        if uow.get_cluster() is not None:
-            raise LocalError("restore needs an empty data directory: this one has a cluster")
+        if uow.get_cluster() is not None or uow.get_key_vault() is not None:
+            raise LocalError("restore needs an empty database: this one has a cluster")
+        uow.put_key_vault(vault)
+        now = ctx.now()
         for item in content["keys"]:
             der = _b(item["cert"])
-            ctx.keys.put(der, keywrap.private_key_from_der(_b(item["key"])))
+            ctx.keys.put(uow, der, keywrap.private_key_from_der(_b(item["key"])), now)
         _import(uow, content)
         plan = {(f["node"], f["name"]): _b(f["data"]) for f in content["files"]}
         return uow.publish(plan)
@@ -114,8 +120,8 @@ def _export(ctx: Context, uow: UnitOfWork) -> dict[str, Any]:
     certs = [c for n in nodes for name in CertName for c in uow.certificate_history(n.host, name)]
     keys = []
     for cert in certs:
-        if ctx.keys.has(cert.der):
-            key = ctx.keys.get(cert.der)
+        if ctx.keys.has(cert.der, uow):
+            key = ctx.keys.get(cert.der, uow)
             keys.append({"cert": _s(cert.der), "key": _s(keywrap.private_key_der(key))})
     files = [
         {"node": n.host, "name": name, "data": _s(uow.published_file(n.host, name) or b"")}
@@ -225,7 +231,9 @@ def _import(uow: UnitOfWork, c: dict[str, Any]) -> None:
                 profile=d["profile"],
                 capf_operation=CapfOperation(d["capf_operation"]),
                 capf_auth_mode=CapfAuthMode(d["capf_auth_mode"]),
-                capf_auth_string=d["capf_auth_string"],
+                capf_auth_hash=_auth_hash(d),
+                capf_auth_failures=d.get("capf_auth_failures", 0),
+                capf_locked_at=_t(d.get("capf_locked_at")),
                 capf_key=d["capf_key"],
                 capf_expires=_t(d["capf_expires"]),
                 settings=dict(d["settings"]),
@@ -243,6 +251,17 @@ def _import(uow: UnitOfWork, c: dict[str, Any]) -> None:
 
 
 # -- encoding helpers --------------------------------------------------------------------------
+
+
+def _auth_hash(d: dict[str, Any]) -> str:
+    """A device's CAPF authentication string hash; a backup made before 0005 has it in clear."""
+    if "capf_auth_hash" in d:
+        return str(d["capf_auth_hash"])
+    clear = str(d.get("capf_auth_string") or "")
+    try:
+        return capfauth.hash_auth_string(clear) if clear else ""
+    except capfauth.AuthStringError:  # never usable by a phone: none is pending
+        return ""
 
 
 def _key_check(key: bytes) -> bytes:

@@ -75,8 +75,9 @@ def x509_of(own: OwnCertificate) -> x509.Certificate:
     return x509.load_der_x509_certificate(own.der)
 
 
-def signer_of(ctx: Context, own: OwnCertificate) -> Signer:
-    key = ctx.keys.get(own.der)
+def signer_of(ctx: Context, own: OwnCertificate, uow: UnitOfWork) -> Signer:
+    """A signer with ``own``'s key, read in ``uow`` (which may have just made it)."""
+    key = ctx.keys.get(own.der, uow)
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyMaterialError(f"the {own.name.value} key of {own.node} is not an RSA key")
     return Signer.from_private_key(x509_of(own), key)

@@ -271,7 +271,7 @@ def build(ctx: Context, uow: UnitOfWork) -> Plan:
         cm = uow.current_certificate(host, CertName.CALLMANAGER)
         if cm is None:
             continue
-        node_signer = NodeSigner(published, host, signer_of(ctx, cm), digest, now)
+        node_signer = NodeSigner(published, host, signer_of(ctx, cm, uow), digest, now)
         for device, document in devices:
             profile = catalog.profiles.get(device.profile)
             encrypted = profile is not None and profile.tftp_encrypted
@@ -313,7 +313,7 @@ def itl_files(
         if cm is None:
             continue
         own = recovery if state.signer is SignerOption.ITLRECOVERY and recovery else cm
-        node_signer = NodeSigner(published[host], host, signer_of(ctx, own), digest, now)
+        node_signer = NodeSigner(published[host], host, signer_of(ctx, own, uow), digest, now)
         records = itl_records(
             entry,
             all_certs,
@@ -325,7 +325,7 @@ def itl_files(
     source = out.get(publisher(uow).host)
     if state.itl_reset_active and recovery is not None and source is not None:
         records = list(TrustList.from_wire(source).records)
-        reset_signer = signer_of(ctx, recovery)
+        reset_signer = signer_of(ctx, recovery, uow)
         out = {
             h: NodeSigner(published[h], h, reset_signer, digest, now).trust_list(ITL_NAME, records)
             for h in out

@@ -25,7 +25,7 @@ from phonetrust.policy.rules import check_regeneration_hold
 from phonetrust.service import alerts
 from phonetrust.service.changes import change
 from phonetrust.service.context import Context, cluster, node, publisher, x509_of
-from phonetrust.store.repository import ClusterState, UnitOfWork
+from phonetrust.store.repository import ClusterState, KeyVault, UnitOfWork
 
 NODE_CERTS = (CertName.CALLMANAGER, CertName.TVS, CertName.CAPF, CertName.IPSEC, CertName.TOMCAT)
 
@@ -50,8 +50,13 @@ def init_cluster(
     subscribers: list[Node],
     org: Organisation,
     signer: SignerOption = SignerOption.CALLMANAGER,
+    vault: KeyVault | None = None,
 ) -> None:
-    """A new cluster: nodes, every node's certificates, the Default group and profiles."""
+    """A new cluster: nodes, every node's certificates, the Default group and profiles.
+
+    ``vault`` (the cluster key ``ctx.keys`` seals with, sealed under the security password)
+    is written in the same transaction as the keys: a failed init leaves neither behind.
+    """
     nodes = [replace(publisher_node, publisher=True)] + [
         replace(s, publisher=False) for s in subscribers
     ]
@@ -60,6 +65,8 @@ def init_cluster(
     with change(ctx, "cluster init", f"{name}: " + ", ".join(n.host for n in nodes)) as uow:
         if uow.get_cluster() is not None:
             raise LocalError("a cluster already exists in this data directory")
+        if vault is not None:
+            uow.put_key_vault(vault)
         uow.put_cluster(
             ClusterState(name, SecurityMode.NON_SECURE, signer, now, password_changed_at=now)
         )
@@ -154,7 +161,7 @@ def _issue(
 ) -> None:
     issued = roles.issue(cert_name.value, n.fqdn, org, now=now, common=common)
     der = issued.certificate.public_bytes(serialization.Encoding.DER)
-    ctx.keys.put(der, issued.key)
+    ctx.keys.put(uow, der, issued.key, now)
     uow.add_own_certificate(OwnCertificate(n.host, cert_name, der, now))
 
 

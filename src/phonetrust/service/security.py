@@ -32,7 +32,7 @@ from phonetrust.service.context import (
     signer_of,
     x509_of,
 )
-from phonetrust.store.datadir import DataDir
+from phonetrust.store import durable
 from phonetrust.store.repository import UnitOfWork
 
 RESTART_SERVICES = (
@@ -48,7 +48,7 @@ def _build_ctl(ctx: Context, uow: UnitOfWork, etokens: tuple[x509.Certificate, .
     signer_own = certificate(uow, pub.host, CertName.CALLMANAGER)
     if state.signer is SignerOption.ITLRECOVERY:
         signer_own = itl_recovery(uow) or signer_own
-    signer = signer_of(ctx, signer_own)
+    signer = signer_of(ctx, signer_own, uow)
     records = ctl_records(fileplan.node_certs(uow), signer.certificate, pub, etokens)
     return build_trust_list(
         signer,
@@ -128,13 +128,15 @@ def itl_reset(
 
     Every TFTP node serves it, signed by ITLRecovery, until the next TFTP restart.
 
-    With a remote .p12, its key replaces the local recovery key first.
+    With a remote .p12, its key replaces the local recovery key first; it is opened with
+    ``p12_password`` [default: the one the security password derives].
     """
     with change(ctx, "utils itl reset", "remotekey" if remote_p12 else "localkey") as uow:
         pub = node(uow, host)
         require_publisher(pub, "utils itl reset")
         if remote_p12 is not None:
-            _import_recovery(ctx, uow, pub.host, remote_p12, p12_password)
+            password = ctx.keys.p12_password(uow) if p12_password is None else p12_password
+            _import_recovery(ctx, uow, pub.host, remote_p12, password)
         if itl_recovery(uow) is None:
             raise LocalError("the publisher has no ITLRecovery key")
         state = cluster(uow)
@@ -175,8 +177,9 @@ def _import_recovery(
     if cert is None or not isinstance(key, rsa.RSAPrivateKey):
         raise KeyMaterialError("ITLRecovery.p12 holds no RSA key and certificate")
     der = cert.public_bytes(serialization.Encoding.DER)
-    ctx.keys.put(der, key)
-    uow.add_own_certificate(OwnCertificate(host, CertName.ITLRECOVERY, der, ctx.now()))
+    now = ctx.now()
+    ctx.keys.put(uow, der, key, now)
+    uow.add_own_certificate(OwnCertificate(host, CertName.ITLRECOVERY, der, now))
 
 
 def restart_tftp(ctx: Context) -> list[str]:
@@ -190,19 +193,22 @@ def restart_tftp(ctx: Context) -> list[str]:
     return [f"Cisco Tftp service restarted on host {h}" for h in nodes]
 
 
-def export_recovery(ctx: Context, host: str, p12_password: bytes) -> bytes:
+def export_recovery(ctx: Context, host: str, p12_password: bytes | None = None) -> bytes:
     """``file get tftp ITLRecovery.p12``: the publisher's recovery key, and the C5 alert cleared.
 
-    On a subscriber the file does not exist (C3).
+    Sealed with ``p12_password`` [default: the one the security password derives]. On a
+    subscriber the file does not exist (C3).
     """
     with change(ctx, "file get tftp ITLRecovery.p12") as uow:
         n = node(uow, host)
         recovery = itl_recovery(uow)
         if not n.publisher or recovery is None:
             raise LocalError("ITLRecovery.p12: file not found")
-        key = ctx.keys.get(recovery.der)
+        key = ctx.keys.get(recovery.der, uow)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise KeyMaterialError("the ITLRecovery key is not an RSA key")
+        if p12_password is None:
+            p12_password = ctx.keys.p12_password(uow)
         data = pkcs12.serialize_key_and_certificates(
             b"ITLRecovery",
             key,
@@ -229,14 +235,20 @@ def tftp_file(ctx: Context, host: str, name: str) -> bytes | None:
         return uow.published_file(host, name)
 
 
-def change_security_password(ctx: Context, where: DataDir, old: str, new: str) -> None:
-    """``set password user security``: keys re-sealed, and the .p12 backup alert re-armed (C5)."""
+def change_security_password(ctx: Context, old: str, new: str) -> None:
+    """``set password user security``: the key vault re-sealed, the .p12 alert re-armed (C5).
+
+    One row changes in one transaction: until it commits the old password opens every key,
+    after it the new one does. The cluster key, so every sealed private key and every
+    machine's cached copy of it, stays the same.
+    """
     if len(new) < 8:
         raise LocalError("the security password must have at least 8 characters")
-    old_master = where.master_key(old)
+    ctx.keys.check_password(old)
     with change(ctx, "set password user security") as uow:
         now = ctx.now()
         uow.put_cluster(replace(cluster(uow), password_changed_at=now))
         alerts.arm_recovery_backup(uow, now)
-        # Re-seal before the plan is republished at the end of this change.
-        ctx.keys = where.keystore(where.change_password(old_master, new))
+        ctx.keys.change_password(uow, new, now)
+        durable.checkpoint("password change: before commit")
+    durable.checkpoint("password change: committed")

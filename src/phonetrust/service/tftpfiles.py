@@ -140,8 +140,10 @@ class TftpSource:
 
 
 def default_tftp_dir(ctx: Context) -> Path:
-    """``DATA/tftp``: the data directory holds ``keys/`` and ``tftp/`` side by side."""
-    return ctx.keys.directory.parent / "tftp"
+    """``DATA/tftp``, in the data directory the cluster key was read from."""
+    if ctx.keys.home is None:
+        raise LocalError("no data directory here: name the TFTP directory")
+    return ctx.keys.home / "tftp"
 
 
 def load_source(ctx: Context, node: str, *, tftp_dir: Path | None = None) -> TftpSource:
@@ -159,7 +161,8 @@ def load_source(ctx: Context, node: str, *, tftp_dir: Path | None = None) -> Tft
         devices = frozenset(d.name for d in uow.list_devices())
         alternates = P.parse_servers(P.effective(uow.get_params())[P.ALTERNATE_FILE_SERVERS])
     root = tftp_dir if tftp_dir is not None else default_tftp_dir(ctx)
-    if ctx.keys.directory.resolve().is_relative_to(root.resolve()):
+    home = ctx.keys.home
+    if home is not None and home.resolve().is_relative_to(root.resolve()):
         raise LocalError(f"{root} holds the data directory's keys: it cannot be the TFTP directory")
     directory = read_directory(root)
     return TftpSource(node, version, plan, directory, devices, tuple(alternates))

@@ -1,32 +1,51 @@
-"""The data directory: where the database, the sealed keys and the master key live.
+"""The data directory: one machine's place in the cluster.
 
 Layout::
 
-    DATA/phonetrust.db     SQLite database (unless --db / PHONETRUST_DB names another)
-    DATA/keys/<sha256>.key sealed private keys (0600, directory 0700)
-    DATA/master.salt       scrypt salt of the security password
-    DATA/master.key        the derived master key, cached so services start unattended (0600)
-    DATA/p12.pass          the password ITLRecovery.p12 exports are sealed with (0600)
+    DATA/phonetrust.db     SQLite database (unless --db / PHONETRUST_DB names another), 0600
+    DATA/master.key        the cluster key, cached so services start unattended (0600)
+    DATA/node              the uid of the node this machine is (``cluster init`` / ``join``)
     DATA/tftp/             extra files TFTP serves (firmware, ring lists)
 
-Whoever can read the whole directory can use the keys, as on any server;
-a database dump, a backup or a stray key file alone cannot.
+The directory is 0700; commands refuse to start when it or ``master.key``
+is open to other users. The private keys are in the database, sealed under
+the cluster key; the cluster key is in the database too, sealed under the
+security password (the key vault). So every machine of a cluster shares
+the keys through the database, and a machine joins with the security
+password alone (``phonetrust cluster join``). Whoever can read a data
+directory's ``master.key`` *and* the database has the keys, as on any
+server; a database dump, a backup or a stray file alone does not.
+
+An older data directory (``master.salt``, ``p12.pass`` and ``keys/*.key``
+sealed under the password's master key) is moved into the database the first
+time it is opened: the old master key becomes the cluster key, so the
+password stays the same and the sealed keys are copied unchanged.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.pki import keywrap
-from phonetrust.store.keys import KeyStore, write_private
+from phonetrust.store import durable
+from phonetrust.store.keys import KeyStore, open_vault, vault_of, vault_opens
+from phonetrust.store.repository import Repository
 from phonetrust.store.sql import sqlite_url
 
 DATA_ENV = "PHONETRUST_DATA"
 DB_ENV = "PHONETRUST_DB"
 DEFAULT_DATA = Path("phonetrust-data")
+KEY_FILE = "master.key"
+NODE_FILE = "node"
+LEGACY_SALT = "master.salt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,72 +61,160 @@ class DataDir:
         return cls(root, url)
 
     @property
-    def keys_dir(self) -> Path:
-        return self.root / "keys"
+    def key_file(self) -> Path:
+        return self.root / KEY_FILE
 
     @property
     def tftp_dir(self) -> Path:
         return self.root / "tftp"
 
     def create(self) -> None:
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.root, 0o700)
+        self.root.mkdir(parents=True, exist_ok=True, mode=durable.DIR_MODE)
+        os.chmod(self.root, durable.DIR_MODE)
 
     def exists(self) -> bool:
-        return (self.root / "master.salt").exists()
+        """Whether this directory belongs to a cluster already."""
+        return self.key_file.exists() or (self.root / LEGACY_SALT).exists()
 
-    def init_password(self, password: str) -> bytes:
-        """Derive and cache the master key of a new cluster."""
+    @contextmanager
+    def creating(self) -> Iterator[None]:
+        """Create the directory; should the block fail, leave nothing of what it made."""
+        existed = self.root.exists()
+        before = set(self.root.iterdir()) if existed else set()
         self.create()
-        salt = keywrap.new_salt()
-        master = keywrap.derive_master_key(password, salt)
-        write_private(self.root / "master.salt", salt)
-        write_private(self.root / "master.key", master)
-        write_private(self.root / "p12.pass", p12_password(password))
-        return master
+        try:
+            yield
+        except BaseException:
+            if not existed:
+                shutil.rmtree(self.root, ignore_errors=True)
+            else:
+                for path in set(self.root.iterdir()) - before:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+            raise
 
-    def master_key(self, password: str | None = None) -> bytes:
-        """The cached master key, or the one ``password`` derives (which is then checked)."""
-        salt_path, key_path = self.root / "master.salt", self.root / "master.key"
-        if not salt_path.exists():
-            raise LocalError(
-                f"{self.root} holds no cluster; create one with `phonetrust cluster init`"
-            )
-        if password is None:
-            if not key_path.exists():
-                raise KeyMaterialError(
-                    "the master key is not cached here; give the security password"
-                )
-            return key_path.read_bytes()
-        master = keywrap.derive_master_key(password, salt_path.read_bytes())
-        if key_path.exists() and key_path.read_bytes() != master:
-            raise KeyMaterialError("wrong security password")
-        return master
+    def no_cluster(self) -> LocalError:
+        return LocalError(
+            f"{self.root} holds no cluster; create one with `phonetrust cluster init`, "
+            "or join one with `phonetrust cluster join`"
+        )
 
-    def change_password(self, old_master: bytes, new_password: str) -> bytes:
-        salt = keywrap.new_salt()
-        new_master = keywrap.derive_master_key(new_password, salt)
-        self.keystore(old_master).rekey(new_master)
-        write_private(self.root / "master.salt", salt)
-        write_private(self.root / "master.key", new_master)
-        write_private(self.root / "p12.pass", p12_password(new_password))
-        return new_master
+    def cache(self, cluster_key: bytes, node_uid: str | None) -> None:
+        """Cache the cluster key here, and which node this machine is."""
+        self.create()
+        if node_uid is not None:
+            durable.write_private(self.root / NODE_FILE, node_uid.encode("ascii"))
+        durable.write_private(self.key_file, cluster_key)  # last: it marks the directory done
 
-    def p12_password(self) -> bytes:
-        """The password of ITLRecovery.p12 exports, derived from the security password."""
-        path = self.root / "p12.pass"
+    def node_uid(self) -> str | None:
+        """The uid of this machine's node (``cluster init``/``join``), if recorded."""
+        path = self.root / NODE_FILE
         if not path.exists():
-            raise KeyMaterialError("the ITLRecovery.p12 password is not cached here")
-        return path.read_bytes()
+            return None
+        return path.read_text("ascii").strip() or None
 
-    def keystore(self, master_key: bytes) -> KeyStore:
-        return KeyStore(self.keys_dir, master_key)
+    def check_private(self) -> None:
+        """:class:`LocalError` if the directory or the cached key is open to other users."""
+        for path, fix in ((self.root, "700"), (self.key_file, "600")):
+            try:
+                mode = path.stat().st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_IMODE(mode) & 0o077:
+                raise LocalError(
+                    f"{path} is open to other users (mode {stat.S_IMODE(mode):o}), "
+                    f"which exposes the cluster's keys: run `chmod {fix} {path}`"
+                )
 
+    def cluster_key(self, repo: Repository, now: datetime, password: str | None = None) -> bytes:
+        """The cluster key: cached here, or unsealed with ``password`` (then checked).
 
-P12_SALT = b"phonetrust ITLRecovery.p12"
-"""Fixed on purpose: a cluster rebuilt with the same security password can open an old .p12."""
+        ``repo`` must be the database of this directory's cluster; an older
+        directory's keys are moved into it first (``now`` dates them).
+        """
+        if (self.root / LEGACY_SALT).exists():
+            self.check_private()
+            self._move_into_database(repo, now, password)
+        if not self.exists():
+            raise self.no_cluster()
+        self.check_private()
+        with repo.unit_of_work() as uow:
+            vault = uow.get_key_vault()
+        if vault is None:
+            raise LocalError(
+                f"the database of {self.root} holds no cluster (is --db / PHONETRUST_DB right?)"
+            )
+        cached = self.key_file.read_bytes() if self.key_file.exists() else None
+        if cached is not None and not vault_opens(vault, cached):
+            raise KeyMaterialError(
+                f"{self.key_file} does not open this database's keys "
+                "(is --db / PHONETRUST_DB right?)"
+            )
+        if password is not None:
+            return open_vault(vault, password)  # the same key as the cache, if there is one
+        if cached is None:
+            raise KeyMaterialError("the cluster key is not cached here; give the security password")
+        return cached
 
+    def keystore(self, repo: Repository, cluster_key: bytes) -> KeyStore:
+        return KeyStore(repo, cluster_key, home=self.root)
 
-def p12_password(password: str) -> bytes:
-    """ITLRecovery.p12 is protected by a password derived from the security password (C2, C5)."""
-    return keywrap.derive_master_key(password, P12_SALT).hex().encode()
+    # -- the older layout --------------------------------------------------------------------
+    def _move_into_database(self, repo: Repository, now: datetime, password: str | None) -> None:
+        """Move ``master.salt``, ``p12.pass`` and ``keys/*.key`` into the database, once.
+
+        One transaction writes the vault and every key; only then are the files removed
+        (``master.salt`` last). A crash anywhere leaves either the old directory, which
+        this runs on again, or a done one: the password opens everything either way.
+        """
+        master, salt, p12 = self._legacy_secrets(password)
+        key_files = sorted((self.root / "keys").glob("*.key"))
+        sealed = {}
+        for path in key_files:
+            blob = path.read_bytes()
+            keywrap.unseal(master, blob, path.stem.encode())  # only keys this password opens
+            sealed[path.stem] = blob
+        with repo.unit_of_work() as uow:
+            vault = uow.get_key_vault()
+            if vault is None:
+                uow.put_key_vault(vault_of(master, salt, master, p12, now))
+            elif not vault_opens(vault, master):
+                raise KeyMaterialError(
+                    f"{self.root} and its database hold different keys; not moving them"
+                )
+            for name, blob in sealed.items():
+                if uow.get_sealed_key(name) is None:
+                    uow.put_sealed_key(name, blob, now)
+            durable.checkpoint("keys moved into the database: before commit")
+        durable.checkpoint("keys moved into the database: committed")
+        if not self.key_file.exists():
+            durable.write_private(self.key_file, master)
+        for path in key_files:
+            durable.remove(path)
+        shutil.rmtree(self.root / "keys", ignore_errors=True)  # and any old write's .tmp
+        for stale in ("master.tmp", "p12.tmp"):
+            (self.root / stale).unlink(missing_ok=True)
+        durable.remove(self.root / "p12.pass")
+        durable.remove(self.root / LEGACY_SALT)
+
+    def _legacy_secrets(self, password: str | None) -> tuple[bytes, bytes, bytes]:
+        """The older directory's master key, salt and p12 password (checked if given one)."""
+        salt = (self.root / LEGACY_SALT).read_bytes()
+        if self.key_file.exists():
+            master = self.key_file.read_bytes()
+            if password is not None and keywrap.derive_master_key(password, salt) != master:
+                raise KeyMaterialError("wrong security password")
+        elif password is not None:
+            master = keywrap.derive_master_key(password, salt)
+        else:
+            raise KeyMaterialError("the master key is not cached here; give the security password")
+        p12_file = self.root / "p12.pass"
+        if p12_file.exists():
+            p12 = p12_file.read_bytes()
+        elif password is not None:
+            p12 = keywrap.p12_password(password)
+        else:
+            raise KeyMaterialError("p12.pass is missing; give the security password")
+        return master, salt, p12

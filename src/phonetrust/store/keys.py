@@ -1,94 +1,152 @@
-"""Private keys on disk, one sealed file per certificate, never world-readable.
+"""Private keys in the cluster database, sealed under the cluster key; the key vault.
 
 Keys are found by the SHA-256 of their certificate's DER, so regenerated,
 renamed and historical certificates each keep their own key and a restore
-brings back exactly the keys its database refers to.
+brings back exactly the keys its database refers to. A key is written in
+the unit of work that adds its certificate: both commit, or neither does,
+and every machine of the cluster sees them at once.
+
+The vault (one row) holds the cluster key sealed under the security
+password, and the ITLRecovery.p12 password sealed under the cluster key.
+Changing the password rewrites that one row: the cluster key, and so every
+sealed private key and every machine's cached copy of it, stays the same.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from phonetrust.errors import KeyMaterialError
+from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.pki import keywrap
+from phonetrust.store.repository import KeyVault, Repository, UnitOfWork
 
-DIR_MODE = 0o700
-FILE_MODE = 0o600
+WRAP_CONTEXT = b"phonetrust cluster key"
+P12_CONTEXT = b"phonetrust ITLRecovery.p12 password"
 
 
 def fingerprint(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
+# -- the vault ------------------------------------------------------------------------------
+
+
+def new_vault(password: str, cluster_key: bytes, now: datetime) -> KeyVault:
+    """``cluster_key`` sealed under ``password`` (fresh salt), with the password's p12 password."""
+    salt = keywrap.new_salt()
+    master = keywrap.derive_master_key(password, salt)
+    return vault_of(master, salt, cluster_key, keywrap.p12_password(password), now)
+
+
+def vault_of(
+    master: bytes, salt: bytes, cluster_key: bytes, p12_password: bytes, now: datetime
+) -> KeyVault:
+    """The vault row, given the password's master key (scrypt of the password and ``salt``)."""
+    wrapped = keywrap.seal(keywrap.vault_kek(master), cluster_key, WRAP_CONTEXT)
+    return KeyVault(salt, wrapped, keywrap.seal(cluster_key, p12_password, P12_CONTEXT), now)
+
+
+def open_vault(vault: KeyVault, password: str) -> bytes:
+    """The cluster key; :class:`KeyMaterialError` if ``password`` is not the security password."""
+    master = keywrap.derive_master_key(password, vault.salt)
+    try:
+        return keywrap.unseal(keywrap.vault_kek(master), vault.wrapped_key, WRAP_CONTEXT)
+    except KeyMaterialError:
+        raise KeyMaterialError("wrong security password") from None
+
+
+def vault_opens(vault: KeyVault, cluster_key: bytes) -> bool:
+    """Whether ``cluster_key`` is the key of this vault (its p12 password unseals)."""
+    try:
+        keywrap.unseal(cluster_key, vault.p12_password, P12_CONTEXT)
+    except KeyMaterialError:
+        return False
+    return True
+
+
+# -- the keys ---------------------------------------------------------------------------------
+
+
 class KeyStore:
-    """Sealed private keys in ``directory``, keyed by certificate fingerprint."""
+    """The cluster's private keys, unsealed with ``cluster_key``, read through ``repo``.
 
-    def __init__(self, directory: Path, master_key: bytes) -> None:
-        self.directory = directory
-        self._master_key = master_key
-        self._unsealed: dict[str, tuple[tuple[int, int, int], PrivateKeyTypes]] = {}
-        """Keys already unsealed, by fingerprint, with the stat of the file they came from:
-        loading an RSA key costs tens of milliseconds and every change signs with the same
-        few keys. A file replaced or removed (by any process) is noticed by its stat."""
-        directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
-        os.chmod(directory, DIR_MODE)
+    Methods that take ``uow`` work inside that unit of work (and see what it
+    wrote before it commits); without one, a read opens its own.
+    """
 
-    def _path(self, cert_der: bytes) -> Path:
-        return self.directory / f"{fingerprint(cert_der)}.key"
+    def __init__(self, repo: Repository, cluster_key: bytes, home: Path | None = None) -> None:
+        self._repo = repo
+        self._cluster_key = cluster_key
+        self.home = home
+        """The data directory the cluster key was read from (None: not from one)."""
+        self._unsealed: dict[str, PrivateKeyTypes] = {}
+        """Keys already unsealed, by fingerprint: loading an RSA key costs tens of
+        milliseconds and every change signs with the same few keys. The key of a
+        fingerprint never changes, so an entry never goes stale."""
 
-    def has(self, cert_der: bytes) -> bool:
-        return self._path(cert_der).exists()
-
-    def put(self, cert_der: bytes, key: PrivateKeyTypes) -> None:
-        sealed = keywrap.seal_private_key(self._master_key, key, fingerprint(cert_der).encode())
-        write_private(self._path(cert_der), sealed)
-
-    def get(self, cert_der: bytes) -> PrivateKeyTypes:
+    # -- private keys
+    def put(self, uow: UnitOfWork, cert_der: bytes, key: PrivateKeyTypes, at: datetime) -> None:
+        """Store the key of ``cert_der`` in ``uow``: it commits with the certificate."""
         name = fingerprint(cert_der)
-        path = self.directory / f"{name}.key"
-        try:
-            info = path.stat()
-            stamp = (info.st_ino, info.st_mtime_ns, info.st_size)
-            cached = self._unsealed.get(name)
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-            sealed = path.read_bytes()
-        except FileNotFoundError:
-            self._unsealed.pop(name, None)
-            raise KeyMaterialError(
-                f"the private key of certificate {name[:16]}... is missing"
-            ) from None
-        key = keywrap.unseal_private_key(self._master_key, sealed, name.encode())
-        self._unsealed[name] = (stamp, key)
+        uow.put_sealed_key(
+            name, keywrap.seal_private_key(self._cluster_key, key, name.encode()), at
+        )
+        # Cached now, so the plan built later in the same change signs with it. Should
+        # the change roll back, so does the certificate, and no one asks for this key.
+        self._unsealed[name] = key
+
+    def get(self, cert_der: bytes, uow: UnitOfWork | None = None) -> PrivateKeyTypes:
+        name = fingerprint(cert_der)
+        cached = self._unsealed.get(name)
+        if cached is not None:
+            return cached
+        if uow is None:
+            with self._repo.unit_of_work() as own:
+                sealed = own.get_sealed_key(name)
+        else:
+            sealed = uow.get_sealed_key(name)
+        if sealed is None:
+            raise KeyMaterialError(f"the private key of certificate {name[:16]}... is missing")
+        key = keywrap.unseal_private_key(self._cluster_key, sealed, name.encode())
+        self._unsealed[name] = key
         return key
 
-    def delete(self, cert_der: bytes) -> None:
-        self._unsealed.pop(fingerprint(cert_der), None)
-        self._path(cert_der).unlink(missing_ok=True)
+    def has(self, cert_der: bytes, uow: UnitOfWork) -> bool:
+        return uow.get_sealed_key(fingerprint(cert_der)) is not None
 
-    def files(self) -> list[Path]:
-        return sorted(self.directory.glob("*.key"))
+    def delete(self, cert_der: bytes, uow: UnitOfWork | None = None) -> None:
+        name = fingerprint(cert_der)
+        self._unsealed.pop(name, None)
+        if uow is None:
+            with self._repo.unit_of_work() as own:
+                own.delete_sealed_key(name)
+        else:
+            uow.delete_sealed_key(name)
 
-    def rekey(self, new_master_key: bytes) -> None:
-        """Re-seal every key under a new master key (the security password changed)."""
-        for path in self.files():
-            context = path.stem.encode()
-            key = keywrap.unseal_private_key(self._master_key, path.read_bytes(), context)
-            write_private(path, keywrap.seal_private_key(new_master_key, key, context))
-        self._master_key = new_master_key
-        self._unsealed.clear()
+    # -- the vault
+    def _vault(self, uow: UnitOfWork | None) -> KeyVault:
+        if uow is None:
+            with self._repo.unit_of_work() as own:
+                vault = own.get_key_vault()
+        else:
+            vault = uow.get_key_vault()
+        if vault is None:
+            raise LocalError("the database holds no key vault: it holds no cluster")
+        return vault
 
+    def p12_password(self, uow: UnitOfWork | None = None) -> bytes:
+        """The password ITLRecovery.p12 exports are sealed with (derived from the security one)."""
+        return keywrap.unseal(self._cluster_key, self._vault(uow).p12_password, P12_CONTEXT)
 
-def write_private(path: Path, data: bytes) -> None:
-    """Atomic write of a file only its owner can read."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    def check_password(self, password: str, uow: UnitOfWork | None = None) -> None:
+        """:class:`KeyMaterialError` unless ``password`` is the security password."""
+        if open_vault(self._vault(uow), password) != self._cluster_key:
+            raise KeyMaterialError("wrong security password")
+
+    def change_password(self, uow: UnitOfWork, new_password: str, now: datetime) -> None:
+        """Seal the cluster key under ``new_password``: one row, committed with ``uow``."""
+        uow.put_key_vault(new_vault(new_password, self._cluster_key, now))

@@ -150,7 +150,7 @@ def _update_ctl(s: Session, _: list[str]) -> None:
 
 
 def _check_admin_password(s: Session) -> None:
-    s.where.master_key(s.prompts.secret("Enter CCM Administrator password :"))
+    s.ctx.keys.check_password(s.prompts.secret("Enter CCM Administrator password :"))
 
 
 def _reset_local(s: Session, _: list[str]) -> None:
@@ -174,7 +174,7 @@ def _reset_remote(s: Session, args: list[str]) -> None:
         accept_new_host=_host_question(s),
     )
     _check_admin_password(s)
-    s.say("", *security.itl_reset(s.ctx, s.node, data, s.where.p12_password()))
+    s.say("", *security.itl_reset(s.ctx, s.node, data))
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -207,7 +207,7 @@ def _file_get(s: Session, args: list[str]) -> None:
     area, name = args
     if area.lower() != "tftp" or name != "ITLRecovery.p12":
         raise LocalError("only 'file get tftp ITLRecovery.p12' is supported")
-    data = security.export_recovery(s.ctx, s.node, s.where.p12_password())
+    data = security.export_recovery(s.ctx, s.node)
     s.say(
         "Please wait while the system is gathering files info ...done.",
         "Sub-directories were not traversed.",
@@ -284,7 +284,7 @@ def _password(s: Session, _: list[str]) -> None:
     again = s.prompts.secret("Re-enter new password to confirm: ")
     if new != again:
         raise LocalError("The passwords do not match")
-    security.change_security_password(s.ctx, s.where, old, new)
+    security.change_security_password(s.ctx, old, new)
     s.say("", "Password updated successfully.")
 
 
