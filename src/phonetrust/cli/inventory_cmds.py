@@ -9,7 +9,9 @@ import click
 from cryptography.hazmat.primitives import serialization
 
 from phonetrust.cli.app import data_options, open_context
-from phonetrust.cli.files import load_certificate, read_bytes
+from phonetrust.cli.boundary import Failed
+from phonetrust.cli.files import DEVICE_CSV_LIMIT, load_certificate, read_bytes
+from phonetrust.errors import LocalError
 from phonetrust.formats.legacy import sha1
 from phonetrust.policy.domain import (
     CapfAuthMode,
@@ -100,19 +102,44 @@ def device_add(
 
 @device_group.command("import")
 @click.argument("csv_file", type=click.Path(path_type=Path, readable=False))
+@click.option(
+    "--skip-bad-rows",
+    is_flag=True,
+    help="Import the good rows and report each bad one [default: any bad row imports nothing].",
+)
 @data_options
-def device_import(csv_file: Path, data: Path | None, db: str | None) -> None:
-    """Add the devices of a CSV file.
+def device_import(csv_file: Path, skip_bad_rows: bool, data: Path | None, db: str | None) -> None:
+    """Add the devices of a CSV file (UTF-8), all of them or none.
 
-    Columns: name, model, protocol, group, profile, description (a header row names them).
+    Columns: name, model, protocol, group, profile, description (a header row
+    names them; name and model are needed). One device a line; an empty field
+    takes the default. A bad row (not UTF-8, too few fields, an unterminated
+    quote, a control character, an unknown group...) fails the import with
+    its line number, unless --skip-bad-rows.
     """
-    devices = inventory.parse_device_csv(read_bytes(csv_file).decode("utf-8-sig"))
+    raw = read_bytes(csv_file, limit=DEVICE_CSV_LIMIT)
+    try:
+        parsed = inventory.read_device_csv(raw)
+    except LocalError as exc:
+        raise Failed(f"{csv_file}: {exc}; nothing imported") from None
+    if parsed.bad and not skip_bad_rows:
+        raise _bad_rows(csv_file, inventory.BadRows(parsed.bad))
     ctx = open_context(data, db)
-    with click.progressbar(length=1, label=f"Importing {len(devices)} devices") as bar:
-        inventory.add_devices(ctx, devices)
+    with click.progressbar(length=1, label=f"Importing {len(parsed.rows)} devices") as bar:
+        try:
+            added, skipped = inventory.import_devices(ctx, parsed, skip_bad_rows=skip_bad_rows)
+        except inventory.BadRows as exc:
+            raise _bad_rows(csv_file, exc) from None
         bar.update(1)
-    click.echo(f"{len(devices)} devices added.")
+    for bad in skipped:
+        click.echo(f"Skipped {csv_file}: {bad}", err=True)
+    more = f", {len(skipped)} bad rows skipped" if skipped else ""
+    click.echo(f"{added} devices added{more}.")
     _notes(ctx)
+
+
+def _bad_rows(csv_file: Path, exc: inventory.BadRows) -> Failed:
+    return Failed(f"{csv_file}: {exc}; nothing imported (--skip-bad-rows imports the good rows)")
 
 
 @device_group.command("list")

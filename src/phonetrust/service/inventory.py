@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
-from dataclasses import replace
+import unicodedata
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from phonetrust.errors import KeyMaterialError, LocalError
@@ -96,31 +97,204 @@ def list_devices(ctx: Context) -> list[Device]:
         return uow.list_devices()
 
 
-def parse_device_csv(text: str) -> list[Device]:
-    """Bulk import: a header naming some of name, model, protocol, group, profile, description."""
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "name" not in reader.fieldnames:
-        raise LocalError("the CSV needs a header row with at least 'name' and 'model'")
-    unknown = set(reader.fieldnames) - set(DEVICE_FIELDS)
-    if unknown:
-        raise LocalError(f"unknown CSV columns: {', '.join(sorted(unknown))}")
-    devices = []
-    for line, row in enumerate(reader, start=2):
+FIELD_LIMIT = 131_072
+"""Longest CSV field accepted, in characters (the csv module's own default limit)."""
+DEFAULT_PROFILE = "Universal Device Template - Model-independent Security Profile"
+_REQUIRED_COLUMNS = ("name", "model")
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e") | frozenset(
+    "\u2066\u2067\u2068\u2069"
+)
+"""Invisible characters that reorder displayed text (CVE-2021-42574, "Trojan Source")."""
+
+
+@dataclass(frozen=True, slots=True)
+class CsvRow:
+    line: int
+    device: Device
+
+
+@dataclass(frozen=True, slots=True)
+class BadRow:
+    """A CSV row that cannot be imported, and why; ``line`` counts from 1, the header."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceCsv:
+    """A device CSV read row by row: the rows that make devices and the rows that do not."""
+
+    rows: tuple[CsvRow, ...]
+    bad: tuple[BadRow, ...]
+
+
+class BadRows(LocalError):
+    """Rows of a CSV that cannot be imported; nothing was imported."""
+
+    def __init__(self, bad: tuple[BadRow, ...]) -> None:
+        self.bad = bad
+        more = f" (and {len(bad) - 1} more bad rows)" if len(bad) > 1 else ""
+        super().__init__(f"{bad[0]}{more}")
+
+
+def read_device_csv(data: bytes) -> DeviceCsv:
+    """Bulk import: a header naming name, model and some of protocol, group, profile,
+    description, then one device a line.
+
+    Each line is decoded and parsed on its own, so a bad line (not UTF-8, an
+    unterminated quote, too few or too many fields, a control character, a
+    field over :data:`FIELD_LIMIT`) is reported with its line number and never
+    swallows or shifts the next one. A field cannot hold a line break, so a
+    device is always exactly one line. Empty fields take the default. A header
+    that cannot be read raises LocalError: no row can be read without it.
+    """
+    lines = data.split(b"\n")
+    if lines[0].startswith(codecs.BOM_UTF8):
+        lines[0] = lines[0][len(codecs.BOM_UTF8) :]
+    try:
+        header = _fields(lines[0])
+    except LocalError as exc:
+        raise LocalError(f"line 1 (the header): {exc}") from None
+    columns = [c.strip().lower() for c in header]
+    _check_header(columns)
+    rows: list[CsvRow] = []
+    bad: list[BadRow] = []
+    first_line: dict[str, int] = {}
+    for number, raw in enumerate(lines[1:], start=2):
+        if not raw.strip():
+            continue
         try:
-            devices.append(
-                Device(
-                    name=row["name"],
-                    model=row.get("model") or "",
-                    protocol=Protocol((row.get("protocol") or "SIP").upper()),
-                    group=row.get("group") or "Default",
-                    profile=row.get("profile")
-                    or "Universal Device Template - Model-independent Security Profile",
-                    description=row.get("description") or "",
+            device = _device(columns, _fields(raw))
+        except LocalError as exc:
+            bad.append(BadRow(number, str(exc)))
+            continue
+        if device.name in first_line:
+            reason = f"{device.name} is already on line {first_line[device.name]}"
+            bad.append(BadRow(number, reason))
+            continue
+        first_line[device.name] = number
+        rows.append(CsvRow(number, device))
+    return DeviceCsv(tuple(rows), tuple(bad))
+
+
+def parse_device_csv(text: str) -> list[Device]:
+    """The devices of a CSV text; the first bad row raises LocalError naming its line."""
+    parsed = read_device_csv(text.encode("utf-8", "surrogateescape"))
+    if parsed.bad:
+        raise LocalError(f"CSV {parsed.bad[0]}")
+    return [row.device for row in parsed.rows]
+
+
+def import_devices(
+    ctx: Context, parsed: DeviceCsv, *, skip_bad_rows: bool = False
+) -> tuple[int, tuple[BadRow, ...]]:
+    """Add the devices of a CSV in one change: all of them or, if any row is bad, none.
+
+    With ``skip_bad_rows`` the good rows are added and the bad ones returned. A
+    row is bad when it cannot be read (see :func:`read_device_csv`) or its device
+    cannot be added (it exists, unknown group or profile, no model, ...).
+    Raises :class:`BadRows` otherwise.
+    """
+    bad = list(parsed.bad)
+    good: list[Device] = []
+    with reading(ctx) as uow:
+        for row in parsed.rows:
+            try:
+                _check_new_device(uow, row.device)
+            except LocalError as exc:
+                bad.append(BadRow(row.line, str(exc)))
+            else:
+                good.append(row.device)
+    bad.sort(key=lambda b: b.line)
+    if bad and not skip_bad_rows:
+        raise BadRows(tuple(bad))
+    if good:
+        add_devices(ctx, good)
+    return len(good), tuple(bad)
+
+
+def _check_new_device(uow: UnitOfWork, device: Device) -> None:
+    if uow.get_device(device.name) is not None:
+        raise LocalError(f"Device {device.name} already exists")
+    _check_device(uow, device)
+
+
+def _check_header(columns: list[str]) -> None:
+    missing = [c for c in _REQUIRED_COLUMNS if c not in columns]
+    if missing:
+        raise LocalError(
+            f"line 1: the CSV needs a header row naming at least name and model "
+            f"(missing: {', '.join(missing)})"
+        )
+    unknown = set(columns) - set(DEVICE_FIELDS)
+    if unknown:
+        printable = sorted(c if c and c.isprintable() else repr(c) for c in unknown)
+        raise LocalError(f"line 1: unknown CSV columns: {', '.join(printable)}")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise LocalError(f"line 1: the header names {', '.join(twice)} twice")
+
+
+def _fields(raw: bytes) -> list[str]:
+    """One line's fields; LocalError says why they cannot be read."""
+    raw = raw.removesuffix(b"\r")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        column = len(raw[: exc.start].decode("utf-8", "replace")) + 1
+        raise LocalError(
+            f"not UTF-8 (byte 0x{raw[exc.start]:02x} at character {column}); save the file as UTF-8"
+        ) from None
+    try:
+        return next(csv.reader([text], strict=True))
+    except csv.Error as exc:
+        reason = str(exc)
+    if "end of data" in reason:
+        reason = "unterminated quote: a quoted field must end on its own line"
+    elif "field limit" in reason:
+        reason = f"a field is longer than {FIELD_LIMIT} characters"
+    else:
+        reason = f"not valid CSV: {reason}"
+    raise LocalError(reason)
+
+
+def _device(columns: list[str], fields: list[str]) -> Device:
+    if len(fields) < len(columns):
+        raise LocalError(
+            f"{len(fields)} fields where the header has {len(columns)}: "
+            f"no {', '.join(columns[len(fields) :])}"
+        )
+    if len(fields) > len(columns):
+        raise LocalError(
+            f"{len(fields)} fields where the header has {len(columns)} "
+            "(a comma in a value needs quotes)"
+        )
+    row = dict(zip(columns, fields, strict=True))
+    for column, value in row.items():
+        if len(value) > FIELD_LIMIT:
+            raise LocalError(f"column {column}: longer than {FIELD_LIMIT} characters")
+        for position, char in enumerate(value, start=1):
+            if char in _BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+                raise LocalError(
+                    f"column {column}: control character {char!r} at character {position}"
                 )
-            )
-        except (LocalError, ValueError) as exc:
-            raise LocalError(f"CSV line {line}: {exc}") from None
-    return devices
+    if not row["model"].strip():
+        raise LocalError("column model: a device needs a model (e.g. 7975, 8845)")
+    protocol = (row.get("protocol") or "SIP").strip().upper()
+    if protocol not in Protocol.__members__:
+        raise LocalError(f"column protocol: {row['protocol']!r} is not SIP or SCCP")
+    return Device(
+        name=row["name"],
+        model=row["model"],
+        protocol=Protocol(protocol),
+        group=row.get("group") or "Default",
+        profile=row.get("profile") or DEFAULT_PROFILE,
+        description=row.get("description") or "",
+    )
 
 
 def schedule_capf(
