@@ -105,11 +105,12 @@ def test_enrol_writes_the_lsc_and_renews_it_with_the_lsc(
 def test_failures_are_one_clear_line(capf: tuple[Lab, str]) -> None:
     cluster, server = capf
     schedule(cluster, CapfAuthMode.AUTH_STRING, "97531")
+    # A wrong string and an unknown device get the same answer: no device can be probed for.
     run("capf", "enroll", NAME, "--server", server, "--auth-string", "1111").failure(
-        "authentication string mismatch", "reason 7 (invalid element)"
+        "authentication failed", "reason 7 (invalid element)"
     )
     run("capf", "enroll", "SEP0000000000FF", "--server", server).failure(
-        "reason 9 (unknown device)"
+        "authentication failed", "reason 7 (invalid element)"
     )
     run("capf", "enroll", NAME, "--server", server, "--capf-sha1", "00" * 20).failure(
         "No valid CAPF server"

@@ -378,7 +378,7 @@ async def _h6_one_use(lab: Lab) -> None:  # noqa: F811
         assert (await phone.boot()).config_applied
         await schedule(site, MAC, CapfAuthMode.AUTH_STRING, auth_string="13579")
         assert (await phone.boot()).enrolled
-        assert record(lab).capf_auth_string == ""
+        assert record(lab).capf_auth_hash == ""
         # A new operation without a new string: the one the user knows is spent.
         await asyncio.to_thread(
             inventory.update_device, lab.ctx, f"SEP{MAC}", capf_operation=CapfOperation.INSTALL

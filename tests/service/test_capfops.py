@@ -19,7 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from phonetrust.errors import LocalError
 from phonetrust.pki.lsc import common_name
+from phonetrust.policy import capfauth
+from phonetrust.policy.capfauth import AUTH_FAILED, MAX_FAILURES, lock_alert
 from phonetrust.policy.domain import (
     CapfAuthMode,
     CapfOperation,
@@ -174,20 +177,166 @@ def test_the_capf_key_is_loaded_once_for_all_enrolments(lab: Lab) -> None:
     assert common_name(cert).startswith("CAPF-")
 
 
-def test_unknown_devices_get_reason_9_and_nothing_pending_ends_at_once(
+def test_unknown_devices_are_told_what_a_wrong_string_is_and_nothing_pending_ends_at_once(
     lab: Lab, service: CapfService
 ) -> None:
     add(lab)
     now = service.now()
     refused(service.decide("SEP0000000000FF", AuthInput("SEP0000000000FF"), now), "unknown")
     assert service.decide("CSFUSER01", AuthInput("CSFUSER01"), now) == Refuse(
-        Reason.UNKNOWN_DEVICE, "unknown device CSFUSER01"
+        Reason.INVALID_ELEMENT, "unknown device CSFUSER01", told=AUTH_FAILED
     )
     decision = service.decide("sep001122334455", AuthInput("x"), now)
     assert isinstance(decision, Refuse)
-    assert decision.reason is Reason.UNKNOWN_DEVICE
+    assert (decision.reason, decision.told) == (Reason.INVALID_ELEMENT, AUTH_FAILED)
     assert service.decide(NAME, AuthInput(NAME), now) == Proceed(Operation.NONE)
     assert status_text(device(lab)) == "None"
+
+
+def test_every_refusal_before_authentication_looks_the_same(
+    lab: Lab, service: CapfService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unknown, wrong string, locked, expired: one reason, one text, one verification each."""
+    hashed: list[str] = []
+    real = capfauth._scrypt
+
+    def counting(text: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+        hashed.append(text)
+        return real(text, salt, n, r, p)
+
+    add(lab)
+    inventory.add_devices(lab.ctx, [Device(OTHER, "8845")])
+    schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="2468")
+    schedule(lab, OTHER, mode=CapfAuthMode.AUTH_STRING, auth_string="1357")
+    for _ in range(MAX_FAILURES):
+        service.decide(OTHER, typed("0000", OTHER), service.now())
+    monkeypatch.setattr(capfauth, "_scrypt", counting)
+    answers = {
+        "unknown": service.decide(
+            "SEP0000000000FF", typed("2468", "SEP0000000000FF"), service.now()
+        ),
+        "wrong": service.decide(NAME, typed("1111", NAME), service.now()),
+        "locked": service.decide(OTHER, typed("1357", OTHER), service.now()),
+    }
+    assert len(hashed) == 3
+    lab.later(timedelta(days=11).total_seconds())
+    answers["expired"] = service.decide(NAME, typed("2468", NAME), service.now())
+    assert len(hashed) == 4
+    for why, decision in answers.items():
+        assert isinstance(decision, Refuse), why
+        assert (decision.reason, decision.told) == (Reason.INVALID_ELEMENT, AUTH_FAILED), why
+    refused(answers["unknown"], "unknown device")  # the log still says why
+    refused(answers["wrong"], "mismatch")
+    refused(answers["locked"], "locked")
+
+
+# -- the lock after wrong strings ---------------------------------------------------------------
+
+
+def typed(text: str, name: str = NAME) -> AuthInput:
+    """What a phone sends after the user typed ``text`` as the authentication string."""
+    return AuthInput(name, password=text)
+
+
+def audit_of(lab: Lab, action: str) -> list[str]:
+    with lab.ctx.repo.unit_of_work() as uow:
+        return [e.detail for e in uow.list_audit(1000) if e.action == action]
+
+
+def open_alerts(lab: Lab) -> dict[str, str]:
+    with lab.ctx.repo.unit_of_work() as uow:
+        return {a.kind: a.message for a in uow.list_alerts(open_only=True)}
+
+
+def test_five_wrong_strings_lock_until_the_operation_is_scheduled_again(
+    lab: Lab, service: CapfService
+) -> None:
+    add(lab)
+    schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="2468")
+    for n in range(1, MAX_FAILURES):
+        refused(service.decide(NAME, AuthInput(NAME, password=f"{n:04}"), service.now()))
+        assert device(lab).capf_auth_failures == n
+        assert device(lab).capf_locked_at is None
+    last = service.decide(NAME, typed("9999", NAME), service.now(), "192.0.2.7")
+    refused(last, "mismatch")
+    locked = device(lab)
+    assert locked.capf_auth_failures == MAX_FAILURES
+    assert locked.capf_locked_at == service.now()
+    assert locked.capf_status.startswith("Failure: locked after 5 wrong authentication strings")
+    assert audit_of(lab, "capf install")[0] == (
+        f"{NAME}: authentication string mismatch (5 of 5) (from 192.0.2.7)"
+    )
+    (entry,) = audit_of(lab, "capf lock")
+    assert NAME in entry
+    assert "192.0.2.7" in entry
+    assert lock_alert(NAME) in open_alerts(lab)
+    audited = len(audit_of(lab, "capf install"))
+    # the right string, and more guesses: refused unchecked, nothing written
+    for guess in ("2468", "0000", "2468"):
+        refused(service.decide(NAME, AuthInput(NAME, password=guess), service.now()), "locked")
+    assert device(lab) == locked
+    assert len(audit_of(lab, "capf install")) == audited
+    assert len(audit_of(lab, "capf lock")) == 1
+    # a restart (a new service, as serve builds) keeps the lock: it is in the database
+    again = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
+    try:
+        refused(again.decide(NAME, typed("2468", NAME), again.now()), "locked")
+    finally:
+        again.close()
+    # only scheduling again unlocks: a new string, the count from zero, the alert cleared
+    schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="97531")
+    fresh = device(lab)
+    assert (fresh.capf_auth_failures, fresh.capf_locked_at) == (0, None)
+    assert lock_alert(NAME) not in open_alerts(lab)
+    refused(service.decide(NAME, typed("2468", NAME), service.now()), "mismatch")
+    enrol(service, auth=typed("97531", NAME))
+    assert device(lab).capf_operation is CapfOperation.NONE
+
+
+def test_two_nodes_judging_at_once_share_one_count_and_one_lock(lab: Lab) -> None:
+    """Two services on one database (two nodes' serve) race wrong strings: no count is lost."""
+    add(lab)
+    schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="2468")
+    services = [load_capf_service(lab.ctx, "cucm-pub", republish_delay=None) for _ in range(2)]
+    try:
+        futures = [
+            services[i % 2].submit_decide(NAME, AuthInput(NAME, password=f"{i:04}"), lab.ctx.now())
+            for i in range(12)
+        ]
+        decisions = [f.result() for f in futures]
+        right = services[0].decide(NAME, typed("2468", NAME), lab.ctx.now())
+    finally:
+        for s in services:
+            s.close()
+    assert all(isinstance(d, Refuse) for d in [*decisions, right])
+    locked = device(lab)
+    assert locked.capf_auth_failures == MAX_FAILURES
+    assert locked.capf_locked_at is not None
+    assert len(audit_of(lab, "capf lock")) == 1
+    assert locked.lsc is None
+
+
+def test_a_right_string_after_wrong_ones_resets_the_count(lab: Lab, service: CapfService) -> None:
+    add(lab)
+    schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="2468")
+    for guess in ("1111", "2222", "3333"):
+        service.decide(NAME, AuthInput(NAME, password=guess), service.now())
+    assert isinstance(service.decide(NAME, typed("2468", NAME), service.now()), Proceed)
+    assert device(lab).capf_auth_failures == 0
+    service.fail(NAME, "the phone went away")
+
+
+def test_scheduling_stores_only_a_hash(lab: Lab) -> None:
+    add(lab)
+    schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="24681357")
+    stored = device(lab).capf_auth_hash
+    assert capfauth.is_hash(stored)
+    assert "24681357" not in stored
+    assert capfauth.verify_auth_string(stored, "24681357")
+    with pytest.raises(LocalError, match="4 to 10 digits"):
+        schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="12")
+    schedule(lab, mode=CapfAuthMode.NULL_STRING)
+    assert device(lab).capf_auth_hash == ""
 
 
 # -- F1: install by null string, the LSC on the record -----------------------------------------
@@ -227,8 +376,9 @@ def test_the_authentication_string_must_match_and_is_used_once(
     assert status_text(after) == (
         "Operation Pending (last attempt: Failure: authentication string mismatch)"
     )
+    assert device(lab).capf_auth_failures == 2
     enrol(service, auth=AuthInput(NAME, password=right))
-    assert device(lab).capf_auth_string == ""
+    assert (device(lab).capf_auth_hash, device(lab).capf_auth_failures) == ("", 0)
     inventory.update_device(
         lab.ctx, NAME, capf_operation=CapfOperation.INSTALL
     )  # string not renewed

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from phonetrust.errors import LocalError
+from phonetrust.policy.capfauth import hash_auth_string
 from phonetrust.policy.domain import (
     CallManagerGroup,
     CapfAuthMode,
@@ -39,6 +41,7 @@ from phonetrust.store.sql import SqlRepository, SqlUnitOfWork
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
 PARIS = timezone(timedelta(hours=2))
+DIGEST = hash_auth_string("123456")
 
 
 def at(minutes: float) -> datetime:
@@ -350,13 +353,15 @@ def test_devices_round_trip_every_field(repo: SqlRepository) -> None:
         profile="Cisco 8845 - Encrypted ✓",
         capf_operation=CapfOperation.INSTALL,
         capf_auth_mode=CapfAuthMode.AUTH_STRING,
-        capf_auth_string="123456",
+        capf_auth_hash=DIGEST,
         capf_key="EC-384",
         capf_expires=at(60).astimezone(PARIS),
         settings={"webAccess": "0", "sshUserId": "ünïcødé", "emoji": "☎️", "": "empty key"},
         description="Réception — 受付",
         lsc=b"\x30\x82lsc\x00\xff",
         mic=b"\x00mic",
+        capf_auth_failures=5,
+        capf_locked_at=at(30).astimezone(PARIS),
     )
     plain = Device("0011.22aa.bbcd", "Cisco 7841")
     with repo.unit_of_work() as uow:
@@ -367,6 +372,9 @@ def test_devices_round_trip_every_field(repo: SqlRepository) -> None:
         assert devices == [full, plain]
         assert devices[0].settings == full.settings
         assert devices[0].capf_expires == at(60)
+        assert devices[0].capf_locked_at == at(30)
+        assert (devices[1].capf_auth_hash, devices[1].capf_auth_failures) == ("", 0)
+        assert devices[1].capf_locked_at is None
         assert devices[1].settings == {}
         assert devices[1].lsc is None
         assert devices[1].name == "SEP001122AABBCD"
@@ -399,15 +407,17 @@ def test_record_capf_writes_only_the_columns_it_names(repo: SqlRepository) -> No
         description="desk",
         capf_operation=CapfOperation.INSTALL,
         capf_auth_mode=CapfAuthMode.AUTH_STRING,
-        capf_auth_string="123456",
+        capf_auth_hash=DIGEST,
         capf_key="EC-P256",
         capf_expires=at(60),
         mic=b"mic",
+        capf_auth_failures=2,
     )
     installed = CapfRecord(
         "Upgrade Success",
         operation=CapfOperation.NONE,
-        auth_string="",
+        auth_hash="",
+        failures=0,
         clear_expiry=True,
         lsc=b"lsc",
     )
@@ -423,7 +433,7 @@ def test_record_capf_writes_only_the_columns_it_names(repo: SqlRepository) -> No
             description="desk",
             capf_operation=CapfOperation.NONE,
             capf_auth_mode=CapfAuthMode.AUTH_STRING,
-            capf_auth_string="",
+            capf_auth_hash="",
             capf_key="EC-P256",
             capf_expires=None,
             lsc=b"lsc",
@@ -442,6 +452,34 @@ def test_record_capf_writes_only_the_columns_it_names(repo: SqlRepository) -> No
         assert (device.capf_status, device.lsc, device.mic) == ("Delete Success", None, b"m2")
         assert device.capf_operation is CapfOperation.NONE
         assert device.settings == {"a": "1"}
+
+
+def test_record_capf_counts_wrong_strings_only_from_the_count_it_read(
+    repo: SqlRepository,
+) -> None:
+    """The failure count is written conditionally: a count changed meanwhile is not lost."""
+    name = "SEP001122AABBCC"
+    with repo.unit_of_work() as uow:
+        uow.put_device(Device(name, "Cisco 8845", capf_auth_hash=DIGEST, capf_auth_failures=3))
+        first = CapfRecord("Failure: mismatch", failures=4, expect_failures=3)
+        assert uow.record_capf(name, first) is True
+        # a second judge that also read 3 does not overwrite the 4
+        stale = CapfRecord("Failure: other", failures=4, expect_failures=3)
+        assert uow.record_capf(name, stale) is False
+        lock = CapfRecord("Failure: locked", failures=5, locked_at=at(9), expect_failures=4)
+        assert uow.record_capf(name, lock) is True
+    with repo.unit_of_work() as uow:
+        device = uow.get_device(name)
+        assert device is not None
+        assert (device.capf_auth_failures, device.capf_locked_at) == (5, at(9))
+        assert device.capf_status == "Failure: locked"
+        assert device.capf_auth_hash == DIGEST
+        # an administrator scheduling again: the whole row, unlocked
+        uow.put_device(replace(device, capf_auth_failures=0, capf_locked_at=None))
+    with repo.unit_of_work() as uow:
+        device = uow.get_device(name)
+        assert device is not None
+        assert (device.capf_auth_failures, device.capf_locked_at) == (0, None)
 
 
 # -- parameters, audit, alerts, tokens --------------------------------------------------------

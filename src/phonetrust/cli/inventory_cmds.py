@@ -13,6 +13,7 @@ from phonetrust.cli.boundary import Failed
 from phonetrust.cli.files import DEVICE_CSV_LIMIT, load_certificate, read_bytes
 from phonetrust.errors import LocalError
 from phonetrust.formats.legacy import sha1
+from phonetrust.policy.capfauth import generate_auth_string
 from phonetrust.policy.domain import (
     CapfAuthMode,
     CapfOperation,
@@ -248,7 +249,11 @@ def device_set(
     default="null-string",
     show_default=True,
 )
-@click.option("--auth-string", default="", help="4-10 digits, for --auth auth-string.")
+@click.option(
+    "--auth-string",
+    default="",
+    help="4-10 digits, for --auth auth-string [default: one is generated and shown once].",
+)
 @click.option(
     "--key", default="RSA-2048", show_default=True, help="RSA-1024..4096 or EC-P256/P384/P521."
 )
@@ -269,6 +274,9 @@ def device_capf(
         "lsc-first": CapfAuthMode.EXISTING_LSC_FIRST,
         "mic-first": CapfAuthMode.EXISTING_MIC_FIRST,
     }
+    generated = modes[auth] is CapfAuthMode.AUTH_STRING and not auth_string
+    if generated:
+        auth_string = generate_auth_string()
     ctx = open_context(data, db)
     device = inventory.schedule_capf(
         ctx,
@@ -281,6 +289,10 @@ def device_capf(
     click.echo(
         f"{device.name}: CAPF {operation} pending until {device.capf_expires:%Y-%m-%d %H:%M}."
     )
+    if generated:  # only its hash is stored: this is the one time it can be shown
+        click.echo(
+            f"Authentication string: {auth_string} (shown once: give it to the phone's user)"
+        )
 
 
 @device_group.command("remove")

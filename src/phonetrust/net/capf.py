@@ -16,7 +16,11 @@ session and its service calls. Call order::
                 arm the read timer, try the handshake at once
     handshake done -> session.start(): the server speaks first
     pump     -> send data_to_send() (header and payload in one write); then events:
-                  NeedDeviceDecision -> service.submit_decide   (the database thread)
+                  NeedDeviceDecision -> refused at once while the phone's address is
+                                        slowed down (``backoff``); else
+                                        service.submit_decide   (the database thread);
+                                        a refusal counts against the address, an
+                                        authenticated operation clears it
                   IssueCertificate   -> service.issue           (here: the LSC signature)
                   Completed          -> log one line; if recordable,
                                         service.submit_record, then session.finish()
@@ -56,6 +60,7 @@ from cryptography.hazmat.primitives import serialization
 
 from phonetrust.errors import PhonetrustError
 from phonetrust.net.ssllistener import Limits, SslConnection, SslListener
+from phonetrust.policy.capfauth import AUTH_FAILED, AddressBackoff
 from phonetrust.protocols.capf.messages import Reason
 from phonetrust.protocols.capf.server import (
     Completed,
@@ -81,7 +86,7 @@ DRAIN_LIMIT = 64 * 1024
 class _Connection(SslConnection["CapfServer", ServerSession]):
     """One phone: pumps bytes between its non-blocking TLS socket and its session."""
 
-    __slots__ = ("broken", "deadline", "reserved", "service")
+    __slots__ = ("address", "broken", "deadline", "reserved", "service")
 
     recv_size = RECV_SIZE
     drain_limit = DRAIN_LIMIT  # unread bytes would make the close a reset, losing our last message
@@ -93,6 +98,8 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
         self.deadline = self.loop.time() + server.session_timeout
         self.broken = False
         self.reserved: str | None = None
+        self.address = peer.rpartition(":")[0] or peer
+        """The phone's address without its port: what the slow-down counts by."""
 
     # -- the phone's side ------------------------------------------------------------
     def on_handshake_done(self) -> None:
@@ -126,9 +133,25 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
                     self._await_phone()
                 return
             if isinstance(event, NeedDeviceDecision):
+                wait = self.server.backoff.wait(self.address, self.loop.time())
+                if wait > 0:  # nothing is looked up or checked for an address slowed down
+                    self.session.decide(
+                        Refuse(
+                            Reason.INVALID_ELEMENT,
+                            f"{self.address} is slowed down for {wait:.1f} s after failures",
+                            told=AUTH_FAILED,
+                        )
+                    )
+                    continue
                 service = self.service
                 self._wait(
-                    partial(service.submit_decide, event.device, event.auth, service.now()),
+                    partial(
+                        service.submit_decide,
+                        event.device,
+                        event.auth,
+                        service.now(),
+                        self.address,
+                    ),
                     partial(self._decided, event=event),
                 )
                 return
@@ -193,6 +216,13 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
         except PhonetrustError as exc:
             log.warning("CAPF: no decision for %s: %s", event.device, exc)
             decision = Refuse(Reason.INVALID_ELEMENT, "CAPF cannot decide now")
+        else:
+            backoff = self.server.backoff
+            if isinstance(decision, Refuse):
+                if backoff.failed(self.address, self.loop.time()) > 0:
+                    log.info("CAPF: %s is slowed down after repeated failures", self.address)
+            elif decision.operation is not Operation.NONE:
+                backoff.succeeded(self.address)
         if isinstance(decision, Proceed) and decision.operation is not Operation.NONE:
             self.reserved = event.device
         self.session.decide(decision)
@@ -243,10 +273,13 @@ class CapfServer(SslListener[_Connection]):
         sock: socket.socket,
         *,
         session_timeout: float,
+        backoff: AddressBackoff | None = None,
         **limits: Unpack[Limits],
     ) -> None:
         super().__init__(_Connection, tls, sock, **limits)
         self.session_timeout = session_timeout
+        self.backoff = AddressBackoff() if backoff is None else backoff
+        """Failures per phone address, and how long each must wait (kept across swaps)."""
         self._service = service
         self._ids = itertools.count(secrets.randbits(31))
         self._users: dict[int, int] = {}
@@ -265,8 +298,11 @@ class CapfServer(SslListener[_Connection]):
         read_timeout: float = 30.0,
         session_timeout: float = 300.0,
         backlog: int = 2048,
+        backoff: AddressBackoff | None = None,
     ) -> CapfServer:
-        """Bind ``host:port`` (0 picks a free port: see :attr:`port`) and start accepting."""
+        """Bind ``host:port`` (0 picks a free port: see :attr:`port`) and start accepting.
+
+        ``backoff``: the slow-down per phone address (default: ``AddressBackoff()``)."""
         if max_connections < 1 or read_timeout <= 0 or session_timeout <= 0:
             raise ValueError("max_connections and the timeouts must be positive")
         server = cls(
@@ -276,6 +312,7 @@ class CapfServer(SslListener[_Connection]):
             max_connections=max_connections,
             read_timeout=read_timeout,
             session_timeout=session_timeout,
+            backoff=backoff,
         )
         server._begin(host)
         return server

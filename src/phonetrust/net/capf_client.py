@@ -74,6 +74,7 @@ async def enroll(
     timeout: float = 30.0,
     tls: ssl.SSLContext | None = None,
     check_server: Callable[[bytes], None] | None = None,
+    local_address: str | None = None,
 ) -> EnrollResult:
     """Run one CAPF session as phone ``device_name`` does.
 
@@ -82,6 +83,8 @@ async def enroll(
     one when it is of that kind (keys made ahead, for benchmarks).
     ``check_server`` sees the server's certificate (DER) before the session
     starts and raises to refuse it (the simulated phone's CAPF record check).
+    ``local_address`` is the address to connect from (e.g. one of 127.0.0.0/8,
+    to be many phones on one machine).
     """
     forced = parse_key_spec(key_spec) if isinstance(key_spec, str) else key_spec
 
@@ -103,7 +106,12 @@ async def enroll(
     where = f"CAPF at {host}:{port}"
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port, ssl=tls or client_context())
+            reader, writer = await asyncio.open_connection(
+                host,
+                port,
+                ssl=tls or client_context(),
+                local_addr=None if local_address is None else (local_address, 0),
+            )
             try:
                 server_sha1 = _check_server(writer, expected_capf_sha1, check_server)
                 while not session.done:

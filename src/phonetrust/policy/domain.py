@@ -228,7 +228,8 @@ class Device:
     profile: str = "Universal Device Template - Model-independent Security Profile"
     capf_operation: CapfOperation = CapfOperation.NONE
     capf_auth_mode: CapfAuthMode = CapfAuthMode.NONE
-    capf_auth_string: str = ""
+    capf_auth_hash: str = ""
+    """The authentication string's salted hash (``policy.capfauth``); never the string."""
     capf_key: str = "RSA-2048"
     capf_expires: datetime | None = None
     settings: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
@@ -239,6 +240,10 @@ class Device:
     """The outcome of the last CAPF operation, e.g. "Upgrade Success" or "Failure: ..."."""
     mic: bytes | None = None
     """The device's manufacturer certificate (DER), when known; used when there is no LSC."""
+    capf_auth_failures: int = 0
+    """Wrong authentication strings since the operation was scheduled (or the last right one)."""
+    capf_locked_at: datetime | None = None
+    """When too many wrong strings locked the CAPF operation; scheduling it again unlocks it."""
 
     @property
     def certificate(self) -> bytes | None:

@@ -10,6 +10,19 @@ the ``CAPF-trust`` store (MIC issuers). The CAPF server asks it:
   (null string; authentication string, one use; existing certificate with
   precedence to LSC or to MIC, scenario H6)? A refusal is recorded on the
   device ("Failure: ...") when the device is known.
+
+  Authentication strings follow :mod:`phonetrust.policy.capfauth`: checked
+  against their stored hash; each wrong one counted on the device's row
+  (so every node shares the count, and a restart keeps it) with a
+  conditional UPDATE that cannot lose a count to another node; the
+  :data:`~phonetrust.policy.capfauth.MAX_FAILURES`-th locks the operation -
+  one "capf lock" audit entry and an alert - and a locked operation is
+  refused without checking the string and without writing anything, until
+  it is scheduled again (``inventory.schedule_capf``). Every refusal before
+  authentication (unknown device, wrong string, locked, expired, untrusted
+  certificate) tells the phone the same reason and text, and an unknown
+  device costs a verification too, so a client cannot enumerate devices;
+  the log and the device's status keep the real reason.
 - :meth:`CapfService.issue` - the LSC for the phone's new key.
 - :meth:`CapfService.record` - the outcome: the LSC stored and the
   operation cleared, the LSC deleted, the fetched certificate kept, or the
@@ -35,7 +48,6 @@ The device's status (:func:`status_text`) reads "Operation Pending", then
 
 from __future__ import annotations
 
-import hmac
 import queue
 import threading
 import time
@@ -52,6 +64,15 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 from phonetrust.errors import LocalError, PhonetrustError
 from phonetrust.pki.lsc import LSC_VALIDITY_DAYS, common_name, issue_lsc, issued_by, parse_key_spec
+from phonetrust.policy.capfauth import (
+    AUTH_FAILED,
+    MAX_FAILURES,
+    AuthState,
+    Verdict,
+    burn,
+    check_auth_string,
+    lock_alert,
+)
 from phonetrust.policy.domain import (
     CapfAuthMode,
     CapfOperation,
@@ -91,6 +112,11 @@ _OPERATIONS = {
 
 class CapfStoreError(LocalError):
     """CAPF's results could not be written to (or read from) the database."""
+
+
+def _refused(info: str) -> Refuse:
+    """A refusal before authentication: ``info`` for the log, the same answer for every phone."""
+    return Refuse(Reason.INVALID_ELEMENT, info, told=AUTH_FAILED)
 
 
 def status_text(device: Device) -> str:
@@ -212,12 +238,18 @@ class CapfService:
         return self.ctx.now()
 
     # -- decisions ---------------------------------------------------------------------------
-    def submit_decide(self, device: str, auth: AuthInput, now: datetime) -> Future[Decision]:
-        return self._submit(lambda uow: self._decide(uow, device, auth, now))
+    def submit_decide(
+        self, device: str, auth: AuthInput, now: datetime, source: str | None = None
+    ) -> Future[Decision]:
+        return self._submit(lambda uow: self._decide(uow, device, auth, now, source))
 
-    def decide(self, device: str, auth: AuthInput, now: datetime) -> Decision:
-        """Whether ``device`` may go on, and with what (a refusal is recorded on the device)."""
-        return self.submit_decide(device, auth, now).result()
+    def decide(
+        self, device: str, auth: AuthInput, now: datetime, source: str | None = None
+    ) -> Decision:
+        """Whether ``device`` may go on, and with what (a refusal is recorded on the device).
+
+        ``source``: the phone's address, for the audit and the lock's alert."""
+        return self.submit_decide(device, auth, now, source).result()
 
     def issue(self, device: str, public_key: PublicKeyTypes) -> x509.Certificate:
         """The LSC for ``device``'s new key, signed by this node's CAPF key."""
@@ -295,25 +327,32 @@ class CapfService:
             thread.join()
 
     # -- the rules -----------------------------------------------------------------------------
-    def _decide(self, uow: UnitOfWork, raw: str, auth: AuthInput, now: datetime) -> _Result:
+    def _decide(
+        self, uow: UnitOfWork, raw: str, auth: AuthInput, now: datetime, source: str | None
+    ) -> _Result:
         try:
-            name = device_name(raw)
+            name: str | None = device_name(raw)
         except LocalError:
-            return _Result(Refuse(Reason.UNKNOWN_DEVICE, f"unknown device {raw}"))
-        found = uow.get_device(name)
-        if found is None or raw != name:
-            return _Result(Refuse(Reason.UNKNOWN_DEVICE, f"unknown device {raw}"))
+            name = None
+        found = uow.get_device(name) if name is not None and raw == name else None
+        if found is None:
+            burn(auth.password)  # as long as a wrong string takes
+            return _Result(_refused(f"unknown device {raw}"))
         operation = found.capf_operation
         if operation is CapfOperation.NONE:
             return _Result(Proceed(Operation.NONE))
+        refused = self._authenticate(uow, found, auth, now, source)
+        if refused is not None:
+            return refused
         with self._lock:
-            busy = name in self._active
+            busy = found.name in self._active
         if busy:
             return _Result(Refuse(Reason.INVALID_ELEMENT, "a CAPF session for it is under way"))
-        problem = self._problem(found, auth, now)
+        name = found.name
+        problem = None
         encrypted = found.profile in self.encrypted_profiles
         spec = None
-        if problem is None and operation is CapfOperation.INSTALL:
+        if operation is CapfOperation.INSTALL:
             try:
                 spec = parse_key_spec(found.capf_key)
             except LocalError as exc:
@@ -331,20 +370,83 @@ class CapfService:
             self._active[name] = _Session(operation, encrypted)
         return _Result(Proceed(_OPERATIONS[operation], spec), reserved=name)
 
-    def _problem(self, device: Device, auth: AuthInput, now: datetime) -> str | None:
-        """Why the phone may not go on (None: it may)."""
+    def _authenticate(
+        self, uow: UnitOfWork, device: Device, auth: AuthInput, now: datetime, source: str | None
+    ) -> _Result | None:
+        """None when the phone authenticated as the device's mode demands; else the refusal."""
+        name, where = device.name, f" (from {source})" if source else ""
+        action = f"capf {device.capf_operation.value}"
         if device.capf_expires is not None and now > device.capf_expires:
-            return "operation expired"
+            burn(auth.password)
+            problem: str | None = "operation expired"
+        elif device.capf_auth_mode is CapfAuthMode.AUTH_STRING:
+            return self._check_string(uow, device, auth.password, now, where)
+        else:
+            problem = self._problem(device, auth, now)
+        if problem is None:
+            return None
+        uow.record_capf(name, CapfRecord(f"Failure: {problem}"))
+        return _Result(_refused(problem), ((action, f"{name}: {problem}{where}"),))
+
+    def _check_string(
+        self, uow: UnitOfWork, device: Device, given: str | None, now: datetime, where: str
+    ) -> _Result | None:
+        """The authentication string, by the lock's rules; the count written only if unchanged."""
+        name, action = device.name, f"capf {device.capf_operation.value}"
+        current: Device | None = device
+        for _ in range(3):  # another node may count a string for it meanwhile: judge again
+            if current is None:
+                return _Result(_refused(f"unknown device {name}"))
+            state = AuthState(
+                current.capf_auth_hash, current.capf_auth_failures, current.capf_locked_at
+            )
+            check = check_auth_string(state, given, now)
+            if check.verdict is Verdict.LOCKED:  # nothing written: guessing costs us no writes
+                return _Result(
+                    _refused(f"locked after {MAX_FAILURES} wrong authentication strings")
+                )
+            new = check.state
+            if check.verdict is Verdict.ACCEPT:
+                if new.failures != state.failures:
+                    uow.record_capf(name, CapfRecord(current.capf_status, failures=new.failures))
+                return None
+            spent = not state.digest
+            problem = (
+                "the authentication string was already used"
+                if spent
+                else "authentication string mismatch"
+            )
+            status = f"Failure: {problem}"
+            if check.newly_locked:
+                status = (
+                    f"Failure: locked after {MAX_FAILURES} wrong authentication strings; "
+                    "schedule the operation again to unlock it"
+                )
+            record = CapfRecord(
+                status,
+                failures=new.failures,
+                locked_at=new.locked_at,
+                expect_failures=state.failures,
+            )
+            if not uow.record_capf(name, record):
+                current = uow.get_device(name)
+                continue
+            audit = [(action, f"{name}: {problem} ({new.failures} of {MAX_FAILURES}){where}")]
+            if check.newly_locked:
+                message = (
+                    f"CAPF {device.capf_operation.value} of {name} is locked after "
+                    f"{MAX_FAILURES} wrong authentication strings{where}: it refuses every "
+                    "string until the operation is scheduled again with a new string"
+                )
+                audit.append(("capf lock", message))
+                uow.raise_alert(lock_alert(name), message, now)
+            return _Result(_refused(problem), tuple(audit))
+        return _Result(_refused("the authentication state kept changing"))
+
+    def _problem(self, device: Device, auth: AuthInput, now: datetime) -> str | None:
+        """Why the phone may not go on, in a mode without a string (None: it may)."""
         mode = device.capf_auth_mode
         if mode is CapfAuthMode.NULL_STRING:
-            return None
-        if mode is CapfAuthMode.AUTH_STRING:
-            expected = device.capf_auth_string
-            if not expected:
-                return "the authentication string was already used"
-            given = (auth.password or "").encode()
-            if not hmac.compare_digest(given, expected.encode()):
-                return "authentication string mismatch"
             return None
         if mode in (CapfAuthMode.EXISTING_LSC_FIRST, CapfAuthMode.EXISTING_MIC_FIRST):
             return self._existing_certificate(device, auth, now)
@@ -423,7 +525,8 @@ class CapfService:
         record = CapfRecord(
             UPGRADE_SUCCESS,
             operation=CapfOperation.NONE,
-            auth_string="",
+            auth_hash="",
+            failures=0,
             clear_expiry=True,
             lsc=der,
         )

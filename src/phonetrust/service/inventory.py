@@ -11,6 +11,7 @@ from datetime import timedelta
 from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.policy import models
 from phonetrust.policy import params as P
+from phonetrust.policy.capfauth import check_format, hash_auth_string, lock_alert
 from phonetrust.policy.domain import (
     CallManagerGroup,
     CapfAuthMode,
@@ -306,21 +307,34 @@ def schedule_capf(
     auth_string: str = "",
     key: str = "RSA-2048",
 ) -> Device:
-    """Set a device's pending CAPF operation; it expires after the CAPF expiry parameter."""
+    """Set a device's pending CAPF operation; it expires after the CAPF expiry parameter.
+
+    The authentication string (4 to 10 digits, for ``AUTH_STRING``) is stored
+    only as a salted hash, so it cannot be shown again: the caller gives it
+    to the phone's user (``policy.capfauth.generate_auth_string`` makes one).
+    Scheduling is also what unlocks an operation locked by wrong strings: the
+    count starts again and the lock's alert is cleared.
+    """
     with reading(ctx) as uow:
         days = int(P.effective(uow.get_params())[P.CAPF_EXPIRY_DAYS])
-    if auth_mode is CapfAuthMode.AUTH_STRING and not auth_string.isdigit():
-        raise LocalError("an authentication string is 4 to 10 digits")
+    digest = ""
+    if auth_mode is CapfAuthMode.AUTH_STRING:
+        digest = hash_auth_string(check_format(auth_string))
     expires = ctx.now() + timedelta(days=days) if operation is not CapfOperation.NONE else None
-    return update_device(
+    device = update_device(
         ctx,
         name,
         capf_operation=operation,
         capf_auth_mode=auth_mode,
-        capf_auth_string=auth_string,
+        capf_auth_hash=digest,
+        capf_auth_failures=0,
+        capf_locked_at=None,
         capf_key=key,
         capf_expires=expires,
     )
+    with ctx.repo.unit_of_work() as uow:
+        uow.clear_alert(lock_alert(device.name), ctx.now())
+    return device
 
 
 # -- profiles and groups --------------------------------------------------------

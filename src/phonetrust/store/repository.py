@@ -86,14 +86,24 @@ class CapfRecord:
     """What a CAPF session writes on its device; every other column stays as it is.
 
     ``status`` is always written; the other fields are written only when set
-    (``operation``, ``auth_string``, ``lsc``, ``mic`` not None), or cleared
-    when their ``clear_*`` flag says so. CAPF writes one of these per
-    session, so it is a targeted update, not a whole :class:`Device`.
+    (``operation``, ``auth_hash``, ``failures``, ``lsc``, ``mic`` not
+    None), or cleared when their ``clear_*`` flag says so. CAPF writes one of
+    these per session, so it is a targeted update, not a whole :class:`Device`.
+
+    ``expect_failures`` makes the write conditional: it happens only if the
+    device's count of wrong authentication strings is still that number (two
+    nodes judging strings for one device at once cannot lose a count).
     """
 
     status: str
     operation: CapfOperation | None = None
-    auth_string: str | None = None
+    auth_hash: str | None = None
+    """The authentication string's hash ("" once the string is used)."""
+    failures: int | None = None
+    """Wrong authentication strings so far."""
+    locked_at: datetime | None = None
+    """Lock the operation (set with ``failures``)."""
+    expect_failures: int | None = None
     clear_expiry: bool = False
     """Set ``capf_expires`` to NULL (the operation is over)."""
     lsc: bytes | None = None
@@ -105,8 +115,11 @@ class CapfRecord:
         values: dict[str, object] = {"capf_status": self.status}
         if self.operation is not None:
             values["capf_operation"] = self.operation.value
-        if self.auth_string is not None:
-            values["capf_auth_string"] = self.auth_string
+        if self.auth_hash is not None:
+            values["capf_auth_hash"] = self.auth_hash
+        if self.failures is not None:
+            values["capf_auth_failures"] = self.failures
+            values["capf_locked_at"] = self.locked_at
         if self.clear_expiry:
             values["capf_expires"] = None
         if self.lsc is not None:

@@ -155,7 +155,7 @@ devices = Table(
     Column("profile", Text, nullable=False),
     Column("capf_operation", Text, nullable=False),
     Column("capf_auth_mode", Integer, nullable=False),
-    Column("capf_auth_string", Text, nullable=False),
+    Column("capf_auth_hash", Text, nullable=False, server_default=""),
     Column("capf_key", Text, nullable=False),
     Column("capf_expires", UtcDateTime, nullable=True),
     Column("settings", JSON, nullable=False),
@@ -163,8 +163,12 @@ devices = Table(
     Column("lsc", LargeBinary, nullable=True),
     Column("mic", LargeBinary, nullable=True),
     Column("capf_status", Text, nullable=False, server_default=""),
+    Column("capf_auth_failures", Integer, nullable=False, server_default="0"),
+    Column("capf_locked_at", UtcDateTime, nullable=True),
 )
-"""``settings``: a JSON object of strings; group and profile are names, not foreign keys."""
+"""``settings``: a JSON object of strings; group and profile are names, not foreign keys.
+``capf_auth_hash``: the authentication string's salted hash (``policy.capfauth``), never
+the string; ``capf_auth_failures`` and ``capf_locked_at``: its wrong tries and lock."""
 
 params = Table(
     "params",

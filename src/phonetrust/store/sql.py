@@ -91,12 +91,19 @@ _CAPF_UPDATES: dict[tuple[str, ...], Update] = {}
 
 
 def _capf_update(columns: tuple[str, ...]) -> Update:
+    """``columns`` ending with ``?capf_auth_failures``: only if the count is still the old one."""
     stmt = _CAPF_UPDATES.get(columns)
     if stmt is None:
+        c = t.devices.c
+        guarded = bool(columns) and columns[-1] == "?capf_auth_failures"
+        names = columns[:-1] if guarded else columns
+        where = [c.name == bindparam("key_name")]
+        if guarded:
+            where.append(c.capf_auth_failures == bindparam("old_capf_auth_failures"))
         stmt = _CAPF_UPDATES[columns] = (
             update(t.devices)
-            .where(t.devices.c.name == bindparam("key_name"))
-            .values({name: bindparam(f"new_{name}") for name in columns})
+            .where(*where)
+            .values({name: bindparam(f"new_{name}") for name in names})
         )
     return stmt
 
@@ -345,7 +352,11 @@ class SqlUnitOfWork:
         values = record.columns()
         params: dict[str, Any] = {f"new_{column}": value for column, value in values.items()}
         params["key_name"] = name
-        return self._c.execute(_capf_update(tuple(values)), params).rowcount > 0
+        shape = tuple(values)
+        if record.expect_failures is not None:
+            shape += ("?capf_auth_failures",)
+            params["old_capf_auth_failures"] = record.expect_failures
+        return self._c.execute(_capf_update(shape), params).rowcount > 0
 
     # -- downloads ----------------------------------------------------------------------
     def record_downloads(self, downloads: Sequence[Download]) -> None:

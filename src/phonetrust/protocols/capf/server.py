@@ -218,10 +218,16 @@ class Proceed:
 
 @dataclass(frozen=True, slots=True)
 class Refuse:
-    """End the session with ``reason`` (9 unknown device, 7 failed authentication, ...)."""
+    """End the session with ``reason`` (7 failed authentication, ...).
+
+    ``info`` says why, for the log; ``told`` is the REASON INFO the phone gets
+    when it must say less (None: ``info``). Refusals before authentication
+    tell every client the same, so that none can learn which devices exist.
+    """
 
     reason: Reason
     info: str = ""
+    told: str | None = None
 
 
 Decision = Proceed | Refuse
@@ -332,7 +338,8 @@ class ServerSession:
     def decide(self, decision: Decision) -> None:
         self._expect(Action.DECIDE)
         if isinstance(decision, Refuse):
-            self._end_now(False, decision.reason, decision.info)
+            told = decision.info if decision.told is None else decision.told
+            self._end_now(False, decision.reason, decision.info, told)
         elif decision.operation is Operation.NONE:
             self.operation = Operation.NONE
             self._end_now(True, Reason.NO_ACTION, "no operation pending")
@@ -597,9 +604,11 @@ class ServerSession:
             )
         )
 
-    def _end_now(self, success: bool, reason: Reason, info: str) -> None:
-        """End at once: nothing about the device changed, so nothing is recorded."""
-        self._out.append(self._end_message(reason, info))
+    def _end_now(self, success: bool, reason: Reason, info: str, told: str | None = None) -> None:
+        """End at once: nothing about the device changed, so nothing is recorded.
+
+        The phone is ``told`` the reason (``info`` when None); the outcome keeps ``info``."""
+        self._out.append(self._end_message(reason, info if told is None else told))
         self._outcome(success, reason, info)
         self.state = State.CLOSED
 
