@@ -28,6 +28,11 @@ Figures, each on one line::
     (e) RSA-2048 signatures/s on one core here, and the bound two per enrolment put
     goal >= 500 enrolments/s at 50 clients, none lost: ...: PASS|FAIL
 
+``--auth-string`` authenticates every phone by an authentication string
+instead of the null string: each enrolment then also pays one scrypt
+verification of the stored hash (``policy.capfauth``), on the server's
+database thread.
+
 The exit status is 0 whatever the figures; ``--strict`` makes a missed goal exit 1.
 """
 
@@ -55,6 +60,7 @@ from phonetrust.net.capf import CapfServer
 from phonetrust.net.capf_client import enroll
 from phonetrust.pki.lsc import parse_key_spec
 from phonetrust.pki.selfsigned import Organisation
+from phonetrust.policy.capfauth import hash_auth_string
 from phonetrust.policy.domain import (
     CapfAuthMode,
     CapfOperation,
@@ -75,6 +81,7 @@ PASSWORD = "Bench-Security-123"  # noqa: S105 - a throwaway cluster's password
 HOST = "cucm-pub"
 CONFIGS = ((10, "EC-P256"), (10, "RSA-2048"), (50, "EC-P256"), (50, "RSA-2048"))
 LABELS = "abcd"
+AUTH_STRING = "24681357"
 
 
 @dataclass(frozen=True)
@@ -146,8 +153,13 @@ def serve(root: Path) -> None:
 # -- the load generator -----------------------------------------------------------------------
 
 
-def setup(root: Path, per_config: int, warmup: int) -> dict[str, list[str]]:
-    """A one-node cluster and, for each configuration, its own devices with an install pending."""
+def setup(
+    root: Path, per_config: int, warmup: int, auth_string: str | None = None
+) -> dict[str, list[str]]:
+    """A one-node cluster and, for each configuration, its own devices with an install pending
+    (by ``auth_string`` when given: one hash, made once, stored on every device)."""
+    digest = "" if auth_string is None else hash_auth_string(auth_string)
+    mode = CapfAuthMode.NULL_STRING if auth_string is None else CapfAuthMode.AUTH_STRING
     ctx = new_context(DataDir.locate(root), PASSWORD, SystemClock())
     publisher = Node(
         HOST,
@@ -174,7 +186,8 @@ def setup(root: Path, per_config: int, warmup: int) -> dict[str, list[str]]:
                     name,
                     "8845",
                     capf_operation=CapfOperation.INSTALL,
-                    capf_auth_mode=CapfAuthMode.NULL_STRING,
+                    capf_auth_mode=mode,
+                    capf_auth_hash=digest,
                     capf_key=key,
                 )
             )
@@ -184,7 +197,11 @@ def setup(root: Path, per_config: int, warmup: int) -> dict[str, list[str]]:
 
 
 async def run_load(
-    port: int, devices: list[str], clients: int, keys: list[PrivateKey]
+    port: int,
+    devices: list[str],
+    clients: int,
+    keys: list[PrivateKey],
+    auth_string: str | None = None,
 ) -> tuple[float, dict[str, bytes]]:
     """Enrol every device with ``clients`` concurrent phones; returns the time and the LSCs."""
     pending = list(reversed(devices))
@@ -196,7 +213,12 @@ async def run_load(
             name = pending.pop()
             try:
                 result = await enroll(
-                    "127.0.0.1", port, name, key=keys[turn % len(keys)], timeout=60.0
+                    "127.0.0.1",
+                    port,
+                    name,
+                    key=keys[turn % len(keys)],
+                    auth_string=auth_string,
+                    timeout=60.0,
                 )
             except PhonetrustError as exc:  # counted as lost: never on the device's record
                 print(f"{name}: {exc}", file=sys.stderr)
@@ -243,6 +265,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: few enrolments")
     parser.add_argument("--strict", action="store_true", help="exit 1 when the goal is missed")
     parser.add_argument("--count", type=int, help="enrolments per figure [2,000; --quick 60]")
+    parser.add_argument(
+        "--auth-string", action="store_true", help="authenticate by string, not null string"
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve is not None:
@@ -252,7 +277,8 @@ def main() -> int:
     warmup = 20 if args.quick else 200
     with tempfile.TemporaryDirectory(prefix="phonetrust-bench-capf-") as tmp:
         root = Path(tmp) / "data"
-        names = setup(root, per_config, warmup)
+        auth = AUTH_STRING if args.auth_string else None
+        names = setup(root, per_config, warmup, auth)
         keys = {
             "EC-P256": [generate_key(parse_key_spec("EC-P256")) for _ in range(32)],
             "RSA-2048": [
@@ -273,11 +299,13 @@ def main() -> int:
                 return 1
             port = int(line.split()[1])
             _pin(1)
-            asyncio.run(run_load(port, names["warmup"], 10, keys["EC-P256"]))
+            asyncio.run(run_load(port, names["warmup"], 10, keys["EC-P256"], auth))
             figures = []
             for label, (clients, key) in zip(LABELS, CONFIGS, strict=True):
                 server0, load0 = process_cpu(child.pid), time.process_time()
-                seconds, issued = asyncio.run(run_load(port, names[label], clients, keys[key]))
+                seconds, issued = asyncio.run(
+                    run_load(port, names[label], clients, keys[key], auth)
+                )
                 server1, load1 = process_cpu(child.pid), time.process_time()
                 figure = Figure(
                     clients,
