@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from phonetrust.protocols.tftp.client import ClientTransfer
@@ -38,10 +38,14 @@ T0 = 100.0
 NAMES = st.sampled_from(
     [b"blksize", b"BLKSIZE", b"timeout", b"TimeOut", b"tsize", b"windowsize", b"x", b"\xb2"]
 )
-DIGITS = "0123456789\u00b2\u00b3\u00b9\u0663\u06f5\u0967\uff11\u2460 +-."
+LATIN_DIGITS = "0123456789\u00b2\u00b3\u00b9\u00bc +-."
+"""What Latin-1 decoding makes of bytes 0x30-0x39, 0xB2, 0xB3, 0xB9, 0xBC: isdigit() or not."""
+OTHER_DIGITS = "0123456789\u0663\u06f5\u0967\uff11\u2460"
+"""Digits of other scripts, sent as UTF-8 by a client that thinks in Unicode."""
 VALUES = st.one_of(
     st.binary(max_size=24).map(lambda b: b.replace(b"\0", b"")),
-    st.text(alphabet=DIGITS, max_size=14).map(str.encode),
+    st.text(alphabet=LATIN_DIGITS, max_size=14).map(lambda t: t.encode("latin-1")),
+    st.text(alphabet=OTHER_DIGITS, max_size=6).map(str.encode),
     st.integers(min_value=-(10**12), max_value=10**30).map(lambda n: str(n).encode()),
 )
 OPTIONS = st.lists(st.tuples(NAMES, VALUES), max_size=6)
@@ -52,6 +56,8 @@ def rrq(options: list[tuple[bytes, bytes]]) -> bytes:
 
 
 @FUZZ
+@example(options=[(b"blksize", b"\xb2")], size=600)  # the report: blksize=²
+@example(options=[(b"timeout", "\u0663".encode())], size=600)
 @given(options=OPTIONS, size=st.integers(min_value=0, max_value=3000))
 def test_any_option_values_start_a_transfer_or_are_refused(
     options: list[tuple[bytes, bytes]], size: int

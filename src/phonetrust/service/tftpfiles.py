@@ -1,8 +1,10 @@
 """What one TFTP node serves: an immutable snapshot of its files, and the downloads it saw.
 
 :func:`load_source` reads, in one unit of work, the node's files of the
-current plan version and the known devices, then the files of the TFTP
-directory (``DATA/tftp``), and returns a :class:`TftpSource`. The server
+current plan version, the known devices and the cluster's extra files
+(uploaded with ``phonetrust tftp upload``, served by every TFTP node), then
+the files of this machine's TFTP directory (``DATA/tftp``), and returns a
+:class:`TftpSource`. The server
 answers every request from that snapshot, in memory: signed bytes are made
 when the plan changes (inside the change that publishes it), never per
 request, and a reload swaps a whole new snapshot in, so a phone sees the old
@@ -21,7 +23,16 @@ How a name is answered (:meth:`TftpSource.lookup`):
 - a device's ``SEP<MAC>.cnf.xml[.sgn|.enc.sgn]`` comes from the plan (the
   unsigned file is in the plan, and so served, only for profiles that do
   not encrypt: its content is the same plain text the ``.sgn`` carries);
-- any other name: the plan, then the directory, then (E2) a remote cluster.
+- any other name: the plan, then the directory (this machine's override),
+  then the cluster's extra files, then (E2) a remote cluster.
+
+The directory is read with care (:func:`read_directory`): every symbolic
+link is resolved, and a link - or a hard link - into the data directory
+(keys, database, backups, master files), to the database wherever it is,
+or to anything but a regular file is left out and logged, once per file
+per load. Before, ``ln -s ../master.key DATA/tftp/firmware.bin`` served the
+master key, and a link to the database served it - and, by opening it,
+dropped SQLite's locks.
 
 Downloads: each trust list or configuration served whole to a known device
 is recorded by :class:`DownloadLog` - under the plan's file name, so a
@@ -33,6 +44,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -75,7 +88,7 @@ class Resolved:
     kind: NameKind
     device: str | None = None
     origin: str = "plan"
-    """``plan``, ``directory`` or ``remote host:port``."""
+    """``plan``, ``directory``, ``extra`` (the cluster's uploaded files) or ``remote host:port``."""
 
     @property
     def record(self) -> bool:
@@ -100,6 +113,8 @@ class TftpSource:
     devices: frozenset[str] = frozenset()
     alternates: tuple[tuple[str, int], ...] = ()
     """Remote TFTP servers from the "Alternate Cisco File Servers" parameter."""
+    extra: dict[str, Stored] = field(default_factory=dict)
+    """The cluster's extra files (``tftp upload``), served by every node after the directory."""
 
     def resolve(self, name: str) -> Resolved | None:
         found = self.lookup(name)
@@ -122,11 +137,12 @@ class TftpSource:
         stored = self.plan.get(wanted.name)
         if stored is not None:
             return Resolved(wanted.name, wanted.name, stored.data, stored.sha1, kind, device)
-        stored = self.directory.get(wanted.name)
-        if stored is not None:
-            return Resolved(
-                wanted.name, wanted.name, stored.data, stored.sha1, kind, None, "directory"
-            )
+        for origin, files in (("directory", self.directory), ("extra", self.extra)):
+            stored = files.get(wanted.name)
+            if stored is not None:
+                return Resolved(
+                    wanted.name, wanted.name, stored.data, stored.sha1, kind, None, origin
+                )
         what = f"unknown device {device}" if device is not None else "no such file"
         return Missing(what, remote=True, name=wanted)
 
@@ -160,44 +176,158 @@ def load_source(ctx: Context, node: str, *, tftp_dir: Path | None = None) -> Tft
                 plan[name] = Stored.of(data)
         devices = frozenset(d.name for d in uow.list_devices())
         alternates = P.parse_servers(P.effective(uow.get_params())[P.ALTERNATE_FILE_SERVERS])
+        extra = servable_extra(uow.list_tftp_extra())
     root = tftp_dir if tftp_dir is not None else default_tftp_dir(ctx)
     home = ctx.keys.home
     if home is not None and home.resolve().is_relative_to(root.resolve()):
         raise LocalError(f"{root} holds the data directory's keys: it cannot be the TFTP directory")
-    directory = read_directory(root)
-    return TftpSource(node, version, plan, directory, devices, tuple(alternates))
+    protected = [home] if home is not None else []
+    protected += _database_files(getattr(ctx.repo, "url", None))
+    directory = read_directory(root, protected=protected)
+    return TftpSource(node, version, plan, directory, devices, tuple(alternates), extra)
 
 
-def read_directory(root: Path) -> dict[str, Stored]:
+def servable_name(name: str) -> str | None:
+    """Why ``name`` may not be served from the directory or the extra files; None if it may."""
+    try:
+        wanted = interpret(name)
+    except RefusedName as exc:
+        return exc.reason
+    if wanted.trust_list or wanted.name != name:
+        return "the file plan owns that name"
+    return None
+
+
+def servable_extra(files: Mapping[str, bytes]) -> dict[str, Stored]:
+    """The cluster's extra files that may be served (names are checked again on every load)."""
+    out: dict[str, Stored] = {}
+    for name, data in files.items():
+        why = servable_name(name)
+        if why is not None:
+            log.warning("TFTP extra file %r left out: %s", name, why)
+            continue
+        out[name] = Stored.of(data)
+    return out
+
+
+def _database_files(url: object) -> list[Path]:
+    """A SQLite database's file and its ``-wal`` / ``-shm`` companions, wherever they are."""
+    if not isinstance(url, str) or not url.startswith("sqlite") or ":///" not in url:
+        return []
+    path = url.split(":///", 1)[1].split("?", 1)[0]
+    if not path or path == ":memory:":
+        return []
+    db = Path(path)
+    return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
+
+
+def read_directory(root: Path, *, protected: Iterable[Path] = ()) -> dict[str, Stored]:
     """The servable files under ``root``: not hidden, not key material, not trust lists.
 
-    Symbolic links to files are followed (an administrator may link firmware
-    kept elsewhere); links to directories are not.
+    Every symbolic link is resolved. A link to a regular file elsewhere (an
+    administrator may link firmware kept outside) is served under the link's
+    name; a link into ``protected`` (the data directory - keys, database,
+    backups, master files - and the database's own files) other than into
+    ``root`` itself, to a target whose own name TFTP refuses (a key, a
+    hidden file), or to anything but a regular file is left out. So is a
+    hard link to a file of ``protected``. Links to directories are not
+    followed. Each file left out is logged once (per load).
     """
     files: dict[str, Stored] = {}
     if not root.is_dir():
         return files
+    guard = _Guard(root.resolve(), [p.resolve() for p in protected])
     for folder, dirs, names in os.walk(root):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for linked in [d for d in dirs if (Path(folder) / d).is_symlink()]:
+            relative = (Path(folder) / linked).relative_to(root).as_posix()
+            log.warning("TFTP directory: %s left out: a link to a directory", relative)
         for filename in sorted(names):
             path = Path(folder) / filename
             relative = path.relative_to(root).as_posix()
-            try:
-                wanted = interpret(relative)
-            except RefusedName as exc:
-                log.info("TFTP directory: %s left out: %s", relative, exc.reason)
-                continue
-            if wanted.trust_list or wanted.name != relative:
-                log.info("TFTP directory: %s left out: the file plan owns that name", relative)
+            why = servable_name(relative)
+            if why is not None:
+                log.info("TFTP directory: %s left out: %s", relative, why)
                 continue
             try:
-                if not path.is_file() or path.stat().st_size > DIRECTORY_FILE_LIMIT:
-                    log.info("TFTP directory: %s left out: not a file, or too large", relative)
-                    continue
-                files[relative] = Stored.of(path.read_bytes())
+                found = guard.read(path)
             except OSError as exc:
                 log.warning("TFTP directory: %s unreadable: %s", relative, exc)
+                continue
+            if isinstance(found, str):
+                log.warning("TFTP directory: %s left out: %s", relative, found)
+                continue
+            files[relative] = found
     return files
+
+
+class _Guard:
+    """Reads a file of the TFTP directory only if it is safe to serve; else says why not."""
+
+    def __init__(self, root: Path, protected: list[Path]) -> None:
+        self.root = root
+        self.protected = protected
+        self._inodes: set[tuple[int, int]] | None = None
+
+    def read(self, path: Path) -> Stored | str:
+        info = os.lstat(path)
+        target = path
+        if stat.S_ISLNK(info.st_mode):
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError) as exc:  # broken, or a loop (RuntimeError up to 3.12)
+                return f"a link that leads nowhere ({exc})"
+            why = self._refused_target(target)
+            if why is not None:
+                return f"it links to {target}, {why}"
+            info = os.stat(target)  # the target itself: no longer a link
+        if not stat.S_ISREG(info.st_mode):
+            return "not a regular file"
+        if info.st_size > DIRECTORY_FILE_LIMIT:
+            return f"larger than {DIRECTORY_FILE_LIMIT} bytes"
+        if info.st_nlink > 1 and (info.st_dev, info.st_ino) in self._protected_inodes():
+            return "a hard link to a file of the data directory"
+        return _read_regular(target, info)
+
+    def _refused_target(self, target: Path) -> str | None:
+        if target.is_relative_to(self.root):
+            why = servable_name(target.relative_to(self.root).as_posix())
+            return None if why is None else f"which TFTP does not serve: {why}"
+        if any(target.is_relative_to(p) for p in self.protected):
+            return "inside the data directory (keys, database, backups)"
+        if any(part.startswith(".") for part in target.parts) or servable_name(target.name):
+            return "a hidden file or key material"
+        return None
+
+    def _protected_inodes(self) -> set[tuple[int, int]]:
+        """The files of the protected places, by device and inode (read when first needed)."""
+        if self._inodes is None:
+            self._inodes = set()
+            for place in self.protected:
+                for path in [place] if place.is_file() else place.rglob("*"):
+                    if path.resolve().is_relative_to(self.root):
+                        continue
+                    try:
+                        info = os.lstat(path)
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(info.st_mode):
+                        self._inodes.add((info.st_dev, info.st_ino))
+        return self._inodes
+
+
+def _read_regular(path: Path, expected: os.stat_result) -> Stored | str:
+    """The bytes of ``path`` if it is still the regular file ``expected`` describes."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as file:
+        now = os.fstat(file.fileno())
+        if (now.st_dev, now.st_ino) != (expected.st_dev, expected.st_ino):
+            return "it changed while it was read"
+        data = file.read(DIRECTORY_FILE_LIMIT + 1)
+    if len(data) > DIRECTORY_FILE_LIMIT:
+        return f"larger than {DIRECTORY_FILE_LIMIT} bytes"
+    return Stored.of(data)
 
 
 class DownloadLog:
