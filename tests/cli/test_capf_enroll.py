@@ -131,3 +131,31 @@ def test_unreachable_servers_and_bad_options(tmp_path: Path) -> None:
     not_pem = tmp_path / "junk.pem"
     not_pem.write_text("junk")
     run("capf", "enroll", NAME, "--mic", not_pem).failure("junk.pem")
+
+
+def test_a_generated_string_is_shown_once_and_only_its_hash_is_kept(
+    capf: tuple[Lab, str],
+) -> None:
+    cluster, server = capf
+    scheduled = run(
+        "device", "capf", NAME, "--operation", "install", "--auth", "auth-string",
+        "--key", "EC-P256", "--data", cluster.where.root,
+    ).ok()  # fmt: skip
+    shown = [
+        line for line in scheduled.stdout.splitlines() if line.startswith("Authentication string:")
+    ]
+    assert len(shown) == 1, scheduled.stdout
+    string = shown[0].split()[2]
+    assert string.isdigit()
+    assert len(string) == 8
+    with cluster.ctx.repo.unit_of_work() as uow:
+        record = uow.get_device(NAME)
+    assert record is not None
+    assert string not in record.capf_auth_hash
+    listed = run("device", "list", "--data", cluster.where.root).ok()
+    assert string not in listed.stdout
+    run("capf", "enroll", NAME, "--server", server, "--auth-string", "00000000").failure(
+        "authentication failed"
+    )
+    enrolled = run("capf", "enroll", NAME, "--server", server, "--auth-string", string).ok()
+    assert "Upgrade Success" in enrolled.stdout

@@ -7,8 +7,10 @@ from pathlib import Path
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import column, create_engine, insert, inspect, table
+from sqlalchemy import text as text_sql
 
+from phonetrust.policy.capfauth import is_hash, verify_auth_string
 from phonetrust.store import migrations
 from phonetrust.store.schema import metadata
 from phonetrust.store.sql import open_repository, sqlite_url
@@ -66,3 +68,45 @@ def test_in_memory_sqlite_keeps_its_data_between_units_of_work() -> None:
     with repository.unit_of_work() as uow:
         assert uow.get_params() == {"ClusterSecurityMode": "1"}
     repository.close()
+
+
+def test_0005_hashes_the_clear_capf_auth_strings(db_url: str) -> None:
+    """Strings in clear become salted hashes; unusable ones become none; counters start at 0."""
+    migrations.upgrade(db_url, "0004")
+    engine = create_engine(db_url)
+    row = {
+        "model": "8845",
+        "protocol": "SIP",
+        "cm_group": "Default",
+        "profile": "p",
+        "capf_operation": "install",
+        "capf_auth_mode": 1,
+        "capf_key": "RSA-2048",
+        "settings": "{}",
+        "description": "",
+        "capf_status": "",
+    }
+    values = [("SEP000000000001", "123456"), ("SEP000000000002", ""), ("SEP000000000003", "12")]
+    try:
+        with engine.begin() as conn:
+            for name, text in values:
+                columns = {**row, "name": name, "capf_auth_string": text}
+                devices = table("devices", *(column(c) for c in columns))
+                conn.execute(insert(devices).values(columns))
+        migrations.upgrade(db_url)
+        with engine.connect() as conn:
+            got = {
+                r.name: (r.capf_auth_hash, r.capf_auth_failures, r.capf_locked_at)
+                for r in conn.execute(text_sql("SELECT * FROM devices"))
+            }
+            names = {c["name"] for c in inspect(conn).get_columns("devices")}
+            assert "capf_auth_string" not in names
+    finally:
+        engine.dispose()
+    digest, failures, locked = got["SEP000000000001"]
+    assert is_hash(digest)
+    assert "123456" not in digest
+    assert verify_auth_string(digest, "123456")
+    assert (failures, locked) == (0, None)
+    assert got["SEP000000000002"] == ("", 0, None)
+    assert got["SEP000000000003"] == ("", 0, None)  # not 4-10 digits: no phone could use it

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from phonetrust.policy.capfauth import hash_auth_string
+from phonetrust.policy.capfauth import AuthStringError, hash_auth_string
 
 revision = "0005"
 down_revision = "0004"
@@ -31,7 +31,7 @@ def _hashed(text: str) -> str:
     """The stored form of an old clear string; one CAPF could not accept stays unusable."""
     try:
         return hash_auth_string(text)
-    except ValueError:
+    except AuthStringError:
         return ""
 
 
