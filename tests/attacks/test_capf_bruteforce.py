@@ -25,6 +25,7 @@ from phonetrust.net.capf_client import EnrollResult
 from phonetrust.policy.domain import CapfAuthMode, Device
 from phonetrust.protocols.capf.messages import Reason
 from phonetrust.service import inventory
+from tests.cli.helpers import run
 from tests.net.test_capf_server import (  # noqa: F401 - fixtures used by name
     NAME,
     bare,
@@ -97,6 +98,9 @@ def test_parallel_guessing_locks_after_5_wrong_strings_and_never_gets_an_lsc(
         assert len(audit(cluster, "capf lock")) == 1
         assert f"CapfAuthLocked {NAME}" in alerts(cluster)
         assert SECRET not in locked.capf_auth_hash  # only a salted hash is stored
+        listed = run("device", "list", "--data", cluster.where.root).ok()
+        assert f"{NAME}" in listed.stdout
+        assert "CAPF:install(locked)" in listed.stdout
         # an administrator schedules the operation again: unlocked, the new string works
         schedule(cluster, mode=CapfAuthMode.AUTH_STRING, auth_string="97531")
         assert device(cluster).capf_auth_failures == 0

@@ -149,6 +149,8 @@ def device_list(data: Path | None, db: str | None) -> None:
     """Every device with its model, protocol, group, profile and CAPF operation."""
     for d in inventory.list_devices(open_context(data, db)):
         capf = "" if d.capf_operation is CapfOperation.NONE else f" CAPF:{d.capf_operation.value}"
+        if capf and d.capf_locked_at is not None:  # wrong strings: `device capf` again unlocks
+            capf += "(locked)"
         lsc = " LSC" if d.lsc else ""
         click.echo(
             f"{d.name}  {d.model:<8} {d.protocol.value:<4} {d.group:<12} {d.profile}{capf}{lsc}"
