@@ -22,6 +22,7 @@ from phonetrust.cli.inventory_cmds import (
 )
 from phonetrust.cli.phone_cmds import phone_group
 from phonetrust.cli.serve_cmd import serve
+from phonetrust.cli.tftp_cmds import tftp_group
 from phonetrust.cli.tvs_cmds import tvs_group
 
 
@@ -62,6 +63,7 @@ for command in (
     ctl_client_group,
     demo,
     phone_group,
+    tftp_group,
 ):
     cli.add_command(command)
 

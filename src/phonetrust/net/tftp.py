@@ -241,11 +241,13 @@ class TftpServer:
         if downloads is not None:
             server._flusher = loop.create_task(server._flush_every(FLUSH_INTERVAL))
         log.info(
-            "TFTP serving %s (plan version %d, %d plan files, %d directory files) on %s:%d",
+            "TFTP serving %s (plan version %d, %d plan files, %d directory files, "
+            "%d extra files) on %s:%d",
             source.node,
             source.version,
             len(source.plan),
             len(source.directory),
+            len(source.extra),
             server._host,
             server.port,
         )

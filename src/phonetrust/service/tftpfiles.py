@@ -193,8 +193,10 @@ def servable_name(name: str) -> str | None:
         wanted = interpret(name)
     except RefusedName as exc:
         return exc.reason
-    if wanted.trust_list or wanted.name != name:
+    if wanted.trust_list:
         return "the file plan owns that name"
+    if wanted.name != name:
+        return f"TFTP knows that name as {wanted.name!r}"
     return None
 
 
@@ -304,9 +306,8 @@ class _Guard:
         if self._inodes is None:
             self._inodes = set()
             for place in self.protected:
-                for path in [place] if place.is_file() else place.rglob("*"):
-                    if path.resolve().is_relative_to(self.root):
-                        continue
+                paths = [place] if not place.is_dir() else _files_under(place, self.root)
+                for path in paths:
                     try:
                         info = os.lstat(path)
                     except OSError:
@@ -314,6 +315,15 @@ class _Guard:
                     if stat.S_ISREG(info.st_mode):
                         self._inodes.add((info.st_dev, info.st_ino))
         return self._inodes
+
+
+def _files_under(place: Path, skip: Path) -> list[Path]:
+    """Every name under ``place`` (links not followed), less the ``skip`` tree."""
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(place):
+        dirs[:] = [d for d in dirs if not (Path(folder) / d).is_relative_to(skip)]
+        found.extend(Path(folder) / name for name in names)
+    return found
 
 
 def _read_regular(path: Path, expected: os.stat_result) -> Stored | str:
