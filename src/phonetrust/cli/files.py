@@ -38,9 +38,7 @@ DEVICE_CSV_LIMIT = 64 * MiB
 
 ARCHIVE_LIMIT = 256 * MiB
 """The most read from a backup archive: it has no size of its own (the audit grows with the
-cluster), so this only stops an endless input; real archives are a few MiB."""
-
-_CHUNK = 1 << 16
+cluster), so this bound is generous and only stops an endless input."""
 
 
 def read_bytes(path: Path, *, limit: int = INPUT_LIMIT) -> bytes:
@@ -56,14 +54,10 @@ def read_bytes(path: Path, *, limit: int = INPUT_LIMIT) -> bytes:
         found = os.fstat(f.fileno())
         if stat.S_ISREG(found.st_mode) and found.st_size > limit:
             raise _too_large(path, limit)
-        chunks: list[bytes] = []
-        total = 0
-        while chunk := f.read(min(_CHUNK, limit + 1 - total)):
-            chunks.append(chunk)
-            total += len(chunk)
-            if total > limit:
-                raise _too_large(path, limit)
-    return b"".join(chunks)
+        data = f.read(limit + 1)  # one buffer: never more than limit + 1 bytes held
+    if len(data) > limit:
+        raise _too_large(path, limit)
+    return data
 
 
 def _too_large(path: Path, limit: int) -> LocalError:
