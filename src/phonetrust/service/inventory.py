@@ -256,6 +256,8 @@ def _fields(raw: bytes) -> list[str]:
         reason = str(exc)
     if "end of data" in reason:
         reason = "unterminated quote: a quoted field must end on its own line"
+    elif "new-line character" in reason:
+        reason = "a carriage return inside the line (end lines with LF or CR LF)"
     elif "field limit" in reason:
         reason = f"a field is longer than {FIELD_LIMIT} characters"
     else:
