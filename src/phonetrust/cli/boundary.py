@@ -1,8 +1,9 @@
 """Where errors become messages: the one place the CLI turns exceptions into exit codes.
 
-Library errors and operating-system errors (missing file, directory,
-permission) become one ``Error: ...`` line on stderr and exit status 1;
-click's own usage errors keep status 2.
+Library errors, operating-system errors (missing file, directory,
+permission) and database errors (a PostgreSQL server down or restarting, a
+SQLite file locked) become one ``Error: ...`` line on stderr and exit
+status 1; click's own usage errors keep status 2.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import click
 
 from phonetrust.errors import PhonetrustError
+from phonetrust.store.engine import DatabaseError, describe_database_error
 
 
 class Failed(click.ClickException):
@@ -30,6 +32,8 @@ class TranslatingGroup(click.Group):
             raise Failed(str(exc)) from None
         except OSError as exc:
             raise Failed(describe_os_error(exc)) from None
+        except DatabaseError as exc:
+            raise Failed(describe_database_error(exc)) from None
 
 
 def describe_os_error(exc: OSError) -> str:

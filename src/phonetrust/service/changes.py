@@ -8,10 +8,11 @@ transaction: phones can never see files that disagree with the database.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 from phonetrust.service import fileplan
 from phonetrust.service.context import Context
+from phonetrust.store.engine import read_only
 from phonetrust.store.repository import AuditEntry, UnitOfWork
 
 
@@ -27,6 +28,11 @@ def change(ctx: Context, action: str, detail: str = "") -> Iterator[UnitOfWork]:
 
 @contextmanager
 def reading(ctx: Context) -> Iterator[UnitOfWork]:
-    """A read-only look at the cluster (nothing is audited or published)."""
-    with ctx.repo.unit_of_work() as uow:
+    """A read-only look at the cluster (nothing is audited or published).
+
+    It takes no write lock: it neither waits for a change in progress nor holds one up,
+    and sees the cluster as the last change committed left it."""
+    with ExitStack() as stack:
+        with read_only():  # only the BEGIN: a unit of work opened inside may still write
+            uow = stack.enter_context(ctx.repo.unit_of_work())
         yield uow
