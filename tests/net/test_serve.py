@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 from contextlib import AbstractAsyncContextManager
 
 import pytest
+from click.testing import CliRunner
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from phonetrust.cli.main import cli
 from phonetrust.errors import LocalError
 from phonetrust.formats.trustlist import TrustList
 from phonetrust.net import capf_client, tftp_remote, tvs_client
-from phonetrust.net.serve import Running, ServeOptions, serving
+from phonetrust.net.serve import PortInUse, Running, ServeOptions, serving
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
 from phonetrust.service import inventory
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import PASSWORD, Lab, lab, template  # noqa: F401 - fixtures by name
 from tests.service.helpers import current, signed_by
 
 DEVICE = "SEP001122334455"
@@ -90,3 +93,43 @@ def test_serving_raises_why_the_services_could_not_start(request: pytest.Fixture
                 pytest.fail("services of an unknown node must not start")
 
     asyncio.run(main())
+
+
+def test_a_port_in_use_names_the_service_and_what_to_do(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cluster: Lab = request.getfixturevalue("lab")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+
+        async def main() -> None:
+            options = ServeOptions(
+                node="cucm-pub", tftp_port=0, tvs_port=port, capf_port=0, https_port=0
+            )
+            with pytest.raises(PortInUse) as raised:
+                async with serving(cluster.ctx, options):
+                    pytest.fail("TVS must not start on a port in use")
+            assert (raised.value.service, raised.value.port) == ("tvs", port)
+
+        asyncio.run(main())
+        monkeypatch.setenv("PHONETRUST_SECURITY_PASSWORD", PASSWORD)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "serve",
+                "--data",
+                str(cluster.where.root),
+                "--tftp-port",
+                "0",
+                "--tvs-port",
+                str(port),
+                "--capf-port",
+                "0",
+                "--no-https",
+            ],
+        )
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == (
+        f"Error: TVS: port {port} on 127.0.0.1 is already in use (another phonetrust serve?); "
+        "stop it or choose --tvs-port"
+    )

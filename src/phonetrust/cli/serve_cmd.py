@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from phonetrust.cli.app import data_options, locate, open_context, own_node
+from phonetrust.cli.boundary import Failed
 from phonetrust.net.ports import STANDARD_PORTS
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ def serve(
     are picked up within a second, without a restart.
     """
     # Imported here: the servers' modules are only needed by this command.
-    from phonetrust.net.serve import ServeOptions, run  # noqa: PLC0415
+    from phonetrust.net.serve import PortInUse, ServeOptions, run  # noqa: PLC0415
 
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -68,7 +69,10 @@ def serve(
         legacy_tls=legacy_tls,
         tftp_dir=locate(data, db).tftp_dir,
     )
-    asyncio.run(run(ctx, options, ready=lambda running: _announce(running, bind)))
+    try:
+        asyncio.run(run(ctx, options, ready=lambda running: _announce(running, bind)))
+    except PortInUse as exc:
+        raise Failed(f"{exc}; stop it or choose --{exc.service}-port") from None
     click.echo("Stopped.")
 
 

@@ -3,22 +3,32 @@
 HTTPS is a minimal Tomcat stand-in (:mod:`.https`): it presents the node's
 ``tomcat`` certificate, so phones have a secure URL to check through TVS (A7).
 
-Call order: open the cluster, load each enabled service's snapshot from the
-store (in a thread: the store is synchronous), start the servers, then loop:
-every ``poll`` seconds ask the store for the plan version and, when it
-moved, reload the snapshots and swap them in (running transfers and
-connections keep what they had). SIGTERM or SIGINT stops accepting, lets
-work in flight finish, and returns.
+Call order: raise the open-file limit and budget descriptors per service
+(:mod:`.limits`), open the cluster, load each enabled service's snapshot
+from the store (in a thread: the store is synchronous), start the servers,
+then loop: every ``poll`` seconds ask the store, without a write lock, for
+the plan version and the served node (by its uid, which a rename keeps)
+and, when either moved, reload the snapshots and swap them in (running
+transfers and connections keep what they had). SIGTERM or SIGINT stops
+accepting, lets work in flight finish, and returns.
+
+Once started, nothing the store does stops the services: a lock held for
+long, a database restart, a dropped connection, a half-failed reload or the
+served node removed all leave the last good snapshots in service. The
+first failure of a run of them is logged (as a warning) and raised as an
+alert when the store takes writes; the poll then backs off (doubling, up to
+MAX_BACKOFF) and, once the store answers, catches up and says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,11 +38,11 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from phonetrust.errors import LocalError
-from phonetrust.net import tls
+from phonetrust.net import limits, tls
 from phonetrust.net.capf import CapfServer
 from phonetrust.net.https import HttpsServer
 from phonetrust.net.ports import FALLBACK_PORTS, STANDARD_PORTS
-from phonetrust.net.tftp import TftpServer
+from phonetrust.net.tftp import MIN_TRANSFER_SOCKETS, RESERVED_DESCRIPTORS, TftpServer
 from phonetrust.net.tvs import TvsServer
 from phonetrust.policy.domain import CertName, Node, Service
 from phonetrust.service import alerts
@@ -46,6 +56,29 @@ from phonetrust.service.tvsdirectory import load_directory, tvs_identity
 from phonetrust.store.repository import Alert
 
 log = logging.getLogger("phonetrust.serve")
+
+TFTP_FLOOR = RESERVED_DESCRIPTORS + MIN_TRANSFER_SOCKETS
+"""The fewest descriptors TFTP starts with."""
+STOP_WRITE = 2.0
+"""Seconds ``serve`` waits at stop for an alert being written."""
+MAX_BACKOFF = 10.0
+"""Longest wait, in seconds, between polls while the store keeps failing."""
+STALE_ALERT = "ServeStale"
+"""Alert kind raised while a node serves its last good state (the store fails, or the node
+is gone); the message names the node."""
+
+
+class PortInUse(LocalError):
+    """Another process (often another ``serve``) holds a service's port."""
+
+    def __init__(self, service: str, host: str, port: int) -> None:
+        super().__init__(
+            f"{service.upper()}: port {port} on {host} is already in use "
+            "(another phonetrust serve?)"
+        )
+        self.service = service
+        self.host = host
+        self.port = port
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +107,34 @@ class Running:
 
     node: Node
     version: int
+    uid: str | None = None
+    """The node's identity in the store, which a rename keeps."""
     servers: dict[str, Stoppable] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     identities: dict[str, bytes] = field(default_factory=dict)
     """The certificate (DER) each TLS service presents, to notice a regeneration."""
+    budgets: dict[str, int] = field(default_factory=dict)
+    """File descriptors each service may hold (:mod:`.limits`)."""
 
 
 async def _bind(
-    name: str, wanted: int | None, start: Callable[[int], Awaitable[Stoppable]]
+    name: str, wanted: int | None, start: Callable[[int], Awaitable[Stoppable]], host: str
 ) -> tuple[Stoppable, int]:
     """Start on the wanted port, or the standard one, or the fallback if not allowed."""
+
+    async def on(port: int) -> Stoppable:
+        try:
+            return await start(port)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(name, host, port) from exc
+            raise
+
     if wanted is not None:
-        server = await start(wanted)
+        server = await on(wanted)
         return server, int(getattr(server, "port", wanted))
     try:
-        server = await start(STANDARD_PORTS[name])
+        server = await on(STANDARD_PORTS[name])
     except PermissionError:
         log.warning(
             "%s: not allowed to bind port %d, using %d",
@@ -96,27 +142,45 @@ async def _bind(
             STANDARD_PORTS[name],
             FALLBACK_PORTS[name],
         )
-        server = await start(FALLBACK_PORTS[name])
+        server = await on(FALLBACK_PORTS[name])
     return server, int(getattr(server, "port", 0))
 
 
 async def start_node(ctx: Context, options: ServeOptions) -> Running:
     """Start every service the node runs; returns what is running."""
 
-    def which() -> tuple[Node, int]:
+    def which() -> tuple[Node, str | None, int]:
         with reading(ctx) as uow:
             chosen = node_of(uow, options.node) if options.node else publisher(uow)
-            return chosen, uow.current_version()
+            return chosen, uow.node_uid(chosen.host), uow.current_version()
 
-    node, version = await asyncio.to_thread(which)
-    running = Running(node, version)
+    node, uid, version = await asyncio.to_thread(which)
+    running = Running(node, version, uid)
+    services = [name for name, kind in _SERVICES.items() if node.runs(kind)]
+    if options.https:
+        services.append("https")
+    fds = limits.raise_open_files()
+    running.budgets = limits.budgets(services, limit=fds, in_use=limits.open_descriptors())
+    log.info(
+        "open-file limit %d; descriptors per service: %s",
+        fds,
+        ", ".join(f"{name.upper()} {n}" for name, n in running.budgets.items()),
+    )
+    budget = running.budgets.get
     if node.runs(Service.TFTP):
         source = await asyncio.to_thread(load_source, ctx, node.host, tftp_dir=options.tftp_dir)
         downloads = DownloadLog(ctx)
         server, port = await _bind(
             "tftp",
             options.tftp_port,
-            lambda p: TftpServer.start(source, host=options.bind, port=p, downloads=downloads),
+            lambda p: TftpServer.start(
+                source,
+                host=options.bind,
+                port=p,
+                downloads=downloads,
+                max_descriptors=max(budget("tftp", 0), TFTP_FLOOR),
+            ),
+            options.bind,
         )
         running.servers["tftp"], running.ports["tftp"] = server, port
     if node.runs(Service.TVS):
@@ -126,7 +190,15 @@ async def start_node(ctx: Context, options: ServeOptions) -> Running:
         server, port = await _bind(
             "tvs",
             options.tvs_port,
-            lambda p: TvsServer.start(directory, context, host=options.bind, port=p),
+            lambda p: TvsServer.start(
+                directory,
+                context,
+                host=options.bind,
+                port=p,
+                max_connections=budget("tvs", 1),
+                max_per_address=limits.per_address(budget("tvs", 1)),
+            ),
+            options.bind,
         )
         running.servers["tvs"], running.ports["tvs"] = server, port
         running.identities["tvs"] = cert.public_bytes(Encoding.DER)
@@ -137,8 +209,13 @@ async def start_node(ctx: Context, options: ServeOptions) -> Running:
         server, port = await _bind(
             "capf",
             options.capf_port,
-            lambda p: CapfServer.start(service, context, host=options.bind, port=p),
+            lambda p: CapfServer.start(
+                service, context, host=options.bind, port=p, max_connections=budget("capf", 1)
+            ),
+            options.bind,
         )
+        if isinstance(server, CapfServer):
+            server.max_per_address = limits.per_address(server.max_connections)
         running.servers["capf"], running.ports["capf"] = server, port
         running.identities["capf"] = cert.public_bytes(Encoding.DER)
     if options.https:
@@ -147,11 +224,21 @@ async def start_node(ctx: Context, options: ServeOptions) -> Running:
         server, port = await _bind(
             "https",
             options.https_port,
-            lambda p: HttpsServer.start(context, host=options.bind, port=p),
+            lambda p: HttpsServer.start(
+                context,
+                host=options.bind,
+                port=p,
+                max_connections=budget("https", 1),
+                max_per_address=limits.per_address(budget("https", 1)),
+            ),
+            options.bind,
         )
         running.servers["https"], running.ports["https"] = server, port
         running.identities["https"] = cert.public_bytes(Encoding.DER)
     return running
+
+
+_SERVICES = {"tftp": Service.TFTP, "tvs": Service.TVS, "capf": Service.CAPF}
 
 
 def _tomcat_identity(ctx: Context, host: str) -> tuple[x509.Certificate, PrivateKeyTypes]:
@@ -219,27 +306,28 @@ async def run(
             loop.add_signal_handler(sig, stopping.set)
     if ready is not None:
         ready(running)
+    watch = _Watch()
     try:
-        last_alert_check = 0.0
         while not stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), timeout=options.poll)
+                await asyncio.wait_for(stopping.wait(), timeout=watch.delay(options.poll))
             if stopping.is_set():
                 break
-            version = await asyncio.to_thread(_version, ctx)
-            if version != running.version:
-                log.info("file plan version %d -> %d: reloading", running.version, version)
-                await reload(ctx, running, options)
-                running.version = version
-            if loop.time() - last_alert_check > 3600:
-                last_alert_check = loop.time()
-                for alert in await asyncio.to_thread(_alerts, ctx):
-                    log.warning("alert %s: %s", alert.kind, alert.message)
+            try:
+                await _catch_up(ctx, running, options, watch, loop.time())
+            # The supervision boundary: whatever a reload raises (a database error, a lock,
+            # a missing key, a bug in a loader) costs the reload only; the servers keep
+            # serving their last good snapshots and the next poll tries again.
+            except Exception as exc:  # noqa: BLE001
+                await watch.failed(ctx, running, exc)
+            else:
+                await watch.recovered(ctx, running)
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
         await asyncio.gather(*(s.stop() for s in running.servers.values()))
+        await watch.finish()
 
 
 @contextlib.asynccontextmanager
@@ -271,11 +359,162 @@ async def serving(
         await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 30)
 
 
-def _version(ctx: Context) -> int:
+class NodeGone(LocalError):
+    """The node being served is no longer in the cluster."""
+
+
+async def _catch_up(
+    ctx: Context, running: Running, options: ServeOptions, watch: _Watch, now: float
+) -> None:
+    """Follow the node (renamed?) and the plan version; reload when either moved."""
+    version, node = await asyncio.to_thread(_look, ctx, running)
+    if node is None:
+        raise NodeGone(
+            f"node {running.node.host} is no longer in the cluster; "
+            f"serving what it had (file plan version {running.version})"
+        )
+    moved = node.host != running.node.host
+    if moved:
+        log.warning(
+            "node %s was renamed %s: now serving as %s", running.node.host, node.host, node.host
+        )
+    running.node = node
+    if moved or version != running.version or watch.reload_owed:
+        log.info("file plan version %d -> %d: reloading", running.version, version)
+        watch.reload_owed = True
+        await reload(ctx, running, options)
+        running.version = version
+        watch.reload_owed = False
+    if now - watch.last_alert_check > 3600:
+        watch.last_alert_check = now
+        watch.aside(_daily_alerts(ctx))
+
+
+@dataclass
+class _Watch:
+    """The poll's memory of failures: how long to wait, what was logged and alerted."""
+
+    failures: int = 0
+    alerted: str | None = None
+    """The kind of the alert raised for the current run of failures, once it could be."""
+    reload_owed: bool = False
+    """A reload failed half-way: do it again even if the version has not moved."""
+    last_alert_check: float = float("-inf")
+    writing: asyncio.Task[None] | None = None
+    """The store write under way beside the poll (an alert), if any."""
+
+    def aside(self, write: Coroutine[Any, Any, None]) -> None:
+        """Write to the store beside the poll, one write at a time: a write may wait for the
+        write lock (up to the busy timeout) and the poll must not."""
+        if self.writing is not None and not self.writing.done():
+            write.close()  # the one under way will do; the next failure or hour tries again
+            return
+        self.writing = asyncio.create_task(write)
+
+    async def finish(self) -> None:
+        """Give the write under way a moment at stop, then leave it."""
+        if self.writing is not None and not self.writing.done():
+            await asyncio.wait([self.writing], timeout=STOP_WRITE)
+            self.writing.cancel()
+
+    def delay(self, poll: float) -> float:
+        if not self.failures:
+            return poll
+        return float(min(MAX_BACKOFF, poll * 2 ** min(self.failures, 16)))
+
+    async def failed(self, ctx: Context, running: Running, exc: Exception) -> None:
+        self.failures += 1
+        why = _one_line(exc)
+        if self.failures == 1:
+            log.warning(
+                "%s: cannot follow the cluster: %s; still serving file plan version %d, "
+                "retrying (up to every %g s)",
+                running.node.host,
+                why,
+                running.version,
+                MAX_BACKOFF,
+            )
+        else:
+            log.debug("%s: still cannot follow the cluster: %s", running.node.host, why)
+        if self.alerted is None:
+            kind = f"{STALE_ALERT} {running.uid or running.node.host}"
+            message = (
+                f"serve for node {running.node.host} cannot follow the cluster ({why}); "
+                f"it serves file plan version {running.version} until it can"
+            )
+            self.aside(self._raise(ctx, kind, message))
+
+    async def _raise(self, ctx: Context, kind: str, message: str) -> None:
+        if await asyncio.to_thread(_alert, ctx, kind, message):
+            self.alerted = kind
+
+    async def recovered(self, ctx: Context, running: Running) -> None:
+        if not self.failures:
+            return
+        log.warning(
+            "%s: following the cluster again after %d failed attempts; file plan version %d",
+            running.node.host,
+            self.failures,
+            running.version,
+        )
+        self.failures = 0
+        if self.alerted is not None:
+            self.aside(self._clear(ctx, self.alerted))
+
+    async def _clear(self, ctx: Context, kind: str) -> None:
+        if await asyncio.to_thread(_clear, ctx, kind):
+            self.alerted = None
+
+
+def _look(ctx: Context, running: Running) -> tuple[int, Node | None]:
+    """The plan version and the served node as the store has them now (no write lock)."""
     with reading(ctx) as uow:
-        return uow.current_version()
+        version = uow.current_version()
+        if running.uid is not None:
+            return version, uow.node_by_uid(running.uid)
+        return version, uow.get_node(running.node.host)
+
+
+def _alert(ctx: Context, kind: str, message: str) -> bool:
+    """Raise an alert if the store takes writes now; False when it does not."""
+    try:
+        with ctx.repo.unit_of_work() as uow:
+            uow.raise_alert(kind, message, ctx.now())
+    except Exception as exc:  # noqa: BLE001 - best effort: the failure is logged already
+        log.debug("could not raise alert %s: %s", kind, exc)
+        return False
+    return True
+
+
+def _clear(ctx: Context, kind: str) -> bool:
+    try:
+        with ctx.repo.unit_of_work() as uow:
+            uow.clear_alert(kind, ctx.now())
+    except Exception as exc:  # noqa: BLE001 - best effort: cleared at the next recovery
+        log.debug("could not clear alert %s: %s", kind, exc)
+        return False
+    return True
+
+
+def _one_line(exc: BaseException) -> str:
+    """An error as one short line (database errors carry their SQL and a URL otherwise)."""
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(orig if orig is not None else exc).__name__}: {first}"[:300]
 
 
 def _alerts(ctx: Context) -> list[Alert]:
     with ctx.repo.unit_of_work() as uow:
         return alerts.check_daily(uow, ctx.now())
+
+
+async def _daily_alerts(ctx: Context) -> None:
+    """Re-raise the daily alerts and log the open ones (best effort: retried in an hour)."""
+    try:
+        found = await asyncio.to_thread(_alerts, ctx)
+    except Exception as exc:  # noqa: BLE001 - the poll reports the store's failures
+        log.debug("could not check the daily alerts: %s", exc)
+        return
+    for alert in found:
+        log.warning("alert %s: %s", alert.kind, alert.message)
