@@ -167,49 +167,39 @@ class DataDir:
 
         One transaction writes the vault and every key; only then are the files removed
         (``master.salt`` last). A crash anywhere leaves either the old directory, which
-        this runs on again, or a done one: the password opens everything either way.
+        this runs on again, or a moved one: the password opens everything either way.
         """
-        master, salt, p12 = self._legacy_secrets(password)
-        key_files = sorted((self.root / "keys").glob("*.key"))
-        sealed = {}
-        for path in key_files:
-            blob = path.read_bytes()
-            keywrap.unseal(master, blob, path.stem.encode())  # only keys this password opens
-            sealed[path.stem] = blob
+        salt = (self.root / LEGACY_SALT).read_bytes()
+        master = self._legacy_master(salt, password)
         with repo.unit_of_work() as uow:
             vault = uow.get_key_vault()
-            if vault is None:
-                uow.put_key_vault(vault_of(master, salt, master, p12, now))
-            elif not vault_opens(vault, master):
-                raise KeyMaterialError(
-                    f"{self.root} and its database hold different keys; not moving them"
-                )
-            for name, blob in sealed.items():
-                if uow.get_sealed_key(name) is None:
-                    uow.put_sealed_key(name, blob, now)
-            durable.checkpoint("keys moved into the database: before commit")
-        durable.checkpoint("keys moved into the database: committed")
+        if vault is None:
+            self._copy_into_database(repo, master, salt, now, password)
+        elif not vault_opens(vault, master):
+            raise KeyMaterialError(
+                f"{self.root} and its database hold different keys; not moving them"
+            )
         if not self.key_file.exists():
             durable.write_private(self.key_file, master)
-        for path in key_files:
-            durable.remove(path)
-        shutil.rmtree(self.root / "keys", ignore_errors=True)  # and any old write's .tmp
-        for stale in ("master.tmp", "p12.tmp"):
-            (self.root / stale).unlink(missing_ok=True)
-        durable.remove(self.root / "p12.pass")
-        durable.remove(self.root / LEGACY_SALT)
+        if (self.root / "keys").exists():
+            shutil.rmtree(self.root / "keys")  # with any old write's .tmp
+        stale = ("master.tmp", "p12.tmp", "p12.pass")  # old writes' .tmp and p12.pass
+        durable.remove(*(self.root / name for name in stale if (self.root / name).exists()))
+        durable.remove(self.root / LEGACY_SALT)  # last: the directory is then moved
 
-    def _legacy_secrets(self, password: str | None) -> tuple[bytes, bytes, bytes]:
-        """The older directory's master key, salt and p12 password (checked if given one)."""
-        salt = (self.root / LEGACY_SALT).read_bytes()
+    def _legacy_master(self, salt: bytes, password: str | None) -> bytes:
         if self.key_file.exists():
             master = self.key_file.read_bytes()
             if password is not None and keywrap.derive_master_key(password, salt) != master:
                 raise KeyMaterialError("wrong security password")
-        elif password is not None:
-            master = keywrap.derive_master_key(password, salt)
-        else:
+            return master
+        if password is None:
             raise KeyMaterialError("the master key is not cached here; give the security password")
+        return keywrap.derive_master_key(password, salt)
+
+    def _copy_into_database(
+        self, repo: Repository, master: bytes, salt: bytes, now: datetime, password: str | None
+    ) -> None:
         p12_file = self.root / "p12.pass"
         if p12_file.exists():
             p12 = p12_file.read_bytes()
@@ -217,4 +207,16 @@ class DataDir:
             p12 = keywrap.p12_password(password)
         else:
             raise KeyMaterialError("p12.pass is missing; give the security password")
-        return master, salt, p12
+        sealed = {}
+        for path in sorted((self.root / "keys").glob("*.key")):
+            blob = path.read_bytes()
+            keywrap.unseal(master, blob, path.stem.encode())  # only keys this password opens
+            sealed[path.stem] = blob
+        with repo.unit_of_work() as uow:
+            if uow.get_key_vault() is not None:
+                raise LocalError(f"{self.root}: its keys are being moved by another process")
+            uow.put_key_vault(vault_of(master, salt, master, p12, now))
+            for name, blob in sealed.items():
+                uow.put_sealed_key(name, blob, now)
+            durable.checkpoint("keys moved into the database: before commit")
+        durable.checkpoint("keys moved into the database: committed")

@@ -56,11 +56,13 @@ def write_private(path: Path, data: bytes) -> None:
     sync_directory(path.parent)
 
 
-def remove(path: Path) -> None:
-    """Remove ``path`` (if there) durably."""
-    checkpoint(f"remove {path.name}")
-    path.unlink(missing_ok=True)
-    sync_directory(path.parent)
+def remove(*paths: Path) -> None:
+    """Remove files of one directory (those there) durably."""
+    for path in paths:
+        checkpoint(f"remove {path.name}")
+        path.unlink(missing_ok=True)
+    if paths:
+        sync_directory(paths[0].parent)
 
 
 def sync_directory(directory: Path) -> None:
