@@ -18,6 +18,7 @@ from phonetrust.policy.capfauth import (
     generate_auth_string,
     hash_auth_string,
     is_hash,
+    source_of,
     verify_auth_string,
 )
 
@@ -190,3 +191,18 @@ def test_memory_is_bounded_least_recent_first() -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="capacity"):
         AddressBackoff(capacity=0)
+
+
+@pytest.mark.parametrize(
+    ("peer", "source"),
+    [
+        ("127.0.0.1:50000", "127.0.0.1"),
+        ("10.1.2.3:1", "10.1.2.3"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd:443", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2::1:443", "2001:db8:1:2::/64"),
+        ("::ffff:192.0.2.7:3804", "192.0.2.7"),
+        ("unix-socket", "unix-socket"),
+    ],
+)
+def test_addresses_are_counted_by_host_and_ipv6_by_64(peer: str, source: str) -> None:
+    assert source_of(peer) == source

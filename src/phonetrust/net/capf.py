@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives import serialization
 
 from phonetrust.errors import PhonetrustError
 from phonetrust.net.ssllistener import Limits, SslConnection, SslListener
-from phonetrust.policy.capfauth import AUTH_FAILED, AddressBackoff
+from phonetrust.policy.capfauth import AUTH_FAILED, AddressBackoff, source_of
 from phonetrust.protocols.capf.messages import Reason
 from phonetrust.protocols.capf.server import (
     Completed,
@@ -98,8 +98,8 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
         self.deadline = self.loop.time() + server.session_timeout
         self.broken = False
         self.reserved: str | None = None
-        self.address = peer.rpartition(":")[0] or peer
-        """The phone's address without its port: what the slow-down counts by."""
+        self.address = source_of(peer)
+        """The phone's address without its port (an IPv6 /64): what the slow-down counts by."""
 
     # -- the phone's side ------------------------------------------------------------
     def on_handshake_done(self) -> None:

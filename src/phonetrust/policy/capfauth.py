@@ -22,7 +22,8 @@ Pure rules; time is an argument. Three of them:
   doubles with each further failure (1 s, 2 s, 4 s ... at most
   :data:`MAX_BACKOFF`); an address quiet for :data:`FORGET_AFTER` starts
   again from zero. Memory is bounded: the least recently seen address is
-  forgotten beyond ``capacity``.
+  forgotten beyond ``capacity``. IPv6 peers are counted by /64
+  (:func:`source_of`), since one host commonly holds a whole /64.
 
 Every refusal before a phone has authenticated tells it the same thing,
 :data:`AUTH_FAILED`, whether the device is unknown, the string wrong, the
@@ -36,6 +37,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 from collections import OrderedDict
@@ -229,6 +231,21 @@ class _Address:
     failures: int
     last: float
     until: float
+
+
+def source_of(peer: str) -> str:
+    """What the slow-down counts by, from ``host:port``: the IPv4 address, or the IPv6 /64
+    (one host gets a whole /64: counting its addresses one by one would count nothing)."""
+    host = peer.rpartition(":")[0] or peer
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
 
 
 class AddressBackoff:
