@@ -24,12 +24,15 @@ Requests. A read request whose mode is ``octet`` or ``netascii`` becomes a
 ends would break the signature of every ``.sgn`` and ``.tlv`` file, and no
 phone asks for it. Write requests are refused with error 2, other modes
 with error 4. A request repeated from the same address while its first copy
-is pending, queued or being served is a retransmission and is ignored (the
-transfer retransmits on its own). Options (RFC 2347-2349, 7440): ``blksize``
-8..65464 (larger is lowered to ``max_blksize``), ``tsize`` (answered with the
-file's size), ``timeout`` 1..255 s (the first retransmission wait),
-``windowsize`` 1..65535 (lowered to ``max_windowsize``); invalid or unknown
-options are left out of the OACK, and with none left there is no OACK.
+is pending or being served is a retransmission and is ignored (the
+transfer retransmits on its own); one that is queued refreshes its place
+(see Capacity). Options (RFC 2347-2349, 7440), their values ASCII digits
+only: ``blksize`` 8..65464 (larger is lowered to ``max_blksize``),
+``tsize`` (answered with the file's size), ``timeout`` 1..10 s
+(``max_option_timeout``; the retransmission wait once the client has
+answered, see :mod:`~phonetrust.protocols.tftp.transfer`), ``windowsize``
+1..65535 (lowered to ``max_windowsize``); invalid or unknown options are
+left out of the OACK, and with none left there is no OACK.
 
 Capacity. At most ``max_transfers`` run at once. Fresh requests are
 preferred over stale ones, so that a flood of spoofed requests (whose
