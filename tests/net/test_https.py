@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phonetrust.net import tls
+from phonetrust.net import https, tls
 from phonetrust.net.https import HttpsServer
 from phonetrust.testing.pki import make_identity, plain_name
 
@@ -104,6 +104,31 @@ def test_connections_beyond_the_limit_are_dropped_and_the_slot_comes_back() -> N
                 except (ConnectionError, ssl.SSLError):
                     await asyncio.sleep(0.05)
             assert body.startswith(b"HTTP/1.1 200 OK")
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_an_old_idle_connection_gives_way_and_one_address_holds_at_most_its_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(https, "EVICT_AGE", 0.1)
+
+    async def main() -> None:
+        server = await HttpsServer.start(
+            _server_context(TOMCAT), port=0, max_connections=4, max_per_address=2
+        )
+        try:
+            first_reader, first = await asyncio.open_connection("127.0.0.1", server.port)
+            _, second = await asyncio.open_connection("127.0.0.1", server.port)  # both silent
+            await asyncio.sleep(0.2)
+            _, body = await _get(server.port)  # the address's oldest idle one made room
+            assert body.startswith(b"HTTP/1.1 200 OK")
+            assert server.evicted == 1
+            assert await asyncio.wait_for(first_reader.read(), 3) == b""  # the oldest, dropped
+            first.close()
+            second.close()
         finally:
             await server.stop()
 

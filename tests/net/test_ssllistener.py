@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from phonetrust.net import tls
+from phonetrust.net import ssllistener, tls
 from phonetrust.net.ssllistener import SslConnection, SslListener, peer_name, tuned
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.net.test_capf_server import drop, tls_connect
@@ -95,10 +95,16 @@ class RenegotiatingServer(EchoServer):
 
 
 async def started(
-    cls: type[EchoServer] = EchoServer, max_connections: int = 10, read_timeout: float = 5.0
+    cls: type[EchoServer] = EchoServer,
+    max_connections: int = 10,
+    read_timeout: float = 5.0,
+    **limits: Any,
 ) -> EchoServer:
     server = cls(
-        SslListener.listen(HOST, 0, 16), max_connections=max_connections, read_timeout=read_timeout
+        SslListener.listen(HOST, 0, 16),
+        max_connections=max_connections,
+        read_timeout=read_timeout,
+        **limits,
     )
     server._begin(HOST)
     return server
@@ -284,3 +290,120 @@ def test_a_renegotiating_server_keeps_renegotiation() -> None:
             await server.stop()
 
     run(scenario)
+
+
+async def _echoes(port: int, data: bytes = b"hello") -> None:
+    reader, writer = await asyncio.wait_for(tls_connect(port), 3)
+    writer.write(data)
+    assert await asyncio.wait_for(reader.readexactly(len(data)), 3) == data
+    await drop(writer)
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(3):
+        while not check():
+            await asyncio.sleep(0.01)
+
+
+def test_the_oldest_idle_connection_makes_room_for_a_new_one(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(ssllistener, "EVICT_AGE", 0.1)
+    caplog.set_level(logging.INFO, logger=log.name)
+
+    async def scenario() -> None:
+        server = await started(max_connections=3)
+        try:
+            _, busy = await tls_connect(server.port)  # past its handshake: never dropped
+            oldest = socket.create_connection((HOST, server.port))
+            newer = socket.create_connection((HOST, server.port))
+            await _until(lambda: server.open_connections == 3)
+            await asyncio.sleep(0.15)
+            await _echoes(server.port)  # the oldest silent one made room
+            await _echoes(server.port)  # then the next
+            assert server.evicted == 2
+            for silent in (oldest, newer):
+                silent.settimeout(3)
+                assert await asyncio.to_thread(silent.recv, 10) == b""  # closed by the server
+                silent.close()
+            assert not busy.is_closing()
+            await drop(busy)
+        finally:
+            await server.stop()
+
+    run(scenario)
+    full = [m for m in caplog.messages if "all 3 connection slots are taken" in m]
+    assert len(full) == 1, caplog.messages  # logged once, not once per accept
+
+
+def test_a_young_idle_connection_is_not_dropped_the_new_one_waits() -> None:
+    async def scenario() -> None:
+        server = await started(max_connections=1)
+        try:
+            silent = socket.create_connection((HOST, server.port))
+            await _until(lambda: server.open_connections == 1)
+            waiting = asyncio.create_task(_echoes(server.port))
+            await asyncio.sleep(0.2)
+            assert not waiting.done()  # in the backlog: the silent one is under EVICT_AGE
+            await asyncio.wait_for(waiting, 3)  # then it ages and gives way
+            assert server.evicted == 1
+            silent.close()
+        finally:
+            await server.stop()
+
+    run(scenario)
+
+
+def test_one_address_holds_at_most_max_per_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ssllistener, "EVICT_AGE", 0.1)
+
+    async def scenario() -> None:
+        server = await started(max_connections=10, max_per_address=2)
+        try:
+            _, first = await tls_connect(server.port)
+            _, second = await tls_connect(server.port)
+            await _until(lambda: server.open_connections == 2)
+            # Both busy (past the handshake): a third from the same address is refused at once.
+            with pytest.raises((ConnectionError, ssl.SSLError, asyncio.IncompleteReadError)):
+                await _echoes(server.port)
+            # Another address is not held back.
+            reader, writer = await asyncio.open_connection(
+                HOST, server.port, ssl=tls.client_context(), local_addr=("127.0.0.2", 0)
+            )
+            writer.write(b"other")
+            assert await reader.readexactly(5) == b"other"
+            await drop(writer)
+            # A silent one of the address gives way to a newcomer of the same address.
+            await drop(second)
+            silent = socket.create_connection((HOST, server.port))
+            await asyncio.sleep(0.15)
+            await _echoes(server.port)
+            assert server.evicted == 1
+            silent.close()
+            await drop(first)
+        finally:
+            await server.stop()
+
+    run(scenario)
+
+
+def test_the_handshake_has_its_own_deadline(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=log.name)
+
+    async def scenario() -> None:
+        server = await started(read_timeout=5.0, handshake_timeout=0.2)
+        try:
+            silent = socket.create_connection((HOST, server.port))
+            silent.settimeout(3)
+            assert await asyncio.to_thread(silent.recv, 10) == b""  # after 0.2 s, not 5
+            silent.close()
+            reader, writer = await tls_connect(server.port)
+            await asyncio.sleep(0.4)  # past the handshake deadline: the read timeout rules now
+            writer.write(b"late")
+            assert await reader.readexactly(4) == b"late"
+            await drop(writer)
+        finally:
+            await server.stop()
+
+    run(scenario)
+    assert any("no TLS handshake within 0.2 s" in m for m in caplog.messages)
