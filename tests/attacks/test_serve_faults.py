@@ -10,6 +10,7 @@ checks that serve caught up with a change made after it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -28,8 +29,9 @@ from sqlalchemy.exc import OperationalError
 from phonetrust.net import serve, tftp_remote, tvs_client
 from phonetrust.net.serve import Running, ServeOptions, serving
 from phonetrust.pki.selfsigned import Organisation
-from phonetrust.policy.domain import CertName, Node, Service, check_ipv4
-from phonetrust.service import nodes
+from phonetrust.policy.domain import CertName, Device, Node, Service, check_ipv4
+from phonetrust.protocols.tftp.packets import TftpError
+from phonetrust.service import inventory, nodes
 from phonetrust.service.changes import change, reading
 from phonetrust.service.context import Context
 from phonetrust.store.datadir import DataDir
@@ -42,6 +44,8 @@ from tests.service.helpers import current
 
 LOCK_SECONDS = 12.5
 """Longer than SQLite's busy timeout (10 s), after which the old poll failed and serve ended."""
+IMPORTED = 3000
+"""Devices one import adds, in one transaction (a few seconds of write lock)."""
 CATCH_UP = 25.0
 """Seconds serve may take to pick up a change once the fault is over (backoff included)."""
 
@@ -365,3 +369,31 @@ def test_a_postgresql_restart_and_terminated_connections(
     assert result.stderr.startswith(f"Error: cannot reach the database at 127.0.0.1:{port}: ")
     assert result.stderr.endswith("; is PostgreSQL running?\n"), result.stderr
     assert result.stderr.count("\n") == 1, result.stderr
+
+
+def test_a_large_device_import_in_progress(request: pytest.FixtureRequest) -> None:
+    cluster: Lab = request.getfixturevalue("lab")
+    devices = [Device(f"SEP0AA0{i:08X}", "8845") for i in range(IMPORTED)]
+
+    async def main() -> None:
+        async with serving(cluster.ctx, _options("cucm-pub")) as running:
+            await _answers(cluster.ctx, running)
+            importing = asyncio.create_task(
+                asyncio.to_thread(inventory.add_devices, cluster.ctx, devices)
+            )
+            asked = 0
+            while not importing.done():  # one transaction holding the write lock throughout
+                await _answers(cluster.ctx, running)
+                asked += 1
+                await asyncio.sleep(0.1)
+            assert await importing == IMPORTED
+            assert asked >= 2
+            tftp = ("127.0.0.1", running.ports["tftp"])
+            async with asyncio.timeout(CATCH_UP):
+                while True:  # serve picks up the imported phones' files
+                    with contextlib.suppress(TftpError):
+                        await tftp_remote.fetch(tftp, f"{devices[-1].name}.cnf.xml")
+                        break
+                    await asyncio.sleep(0.2)
+
+    asyncio.run(main())
