@@ -32,7 +32,6 @@ from phonetrust.service.context import (
     signer_of,
     x509_of,
 )
-from phonetrust.store import durable
 from phonetrust.store.repository import UnitOfWork
 
 RESTART_SERVICES = (
@@ -244,11 +243,9 @@ def change_security_password(ctx: Context, old: str, new: str) -> None:
     """
     if len(new) < 8:
         raise LocalError("the security password must have at least 8 characters")
-    ctx.keys.check_password(old)
     with change(ctx, "set password user security") as uow:
+        ctx.keys.check_password(old, uow)  # in the transaction: against the vault it replaces
         now = ctx.now()
         uow.put_cluster(replace(cluster(uow), password_changed_at=now))
         alerts.arm_recovery_backup(uow, now)
         ctx.keys.change_password(uow, new, now)
-        durable.checkpoint("password change: before commit")
-    durable.checkpoint("password change: committed")

@@ -218,5 +218,3 @@ class DataDir:
             uow.put_key_vault(vault_of(master, salt, master, p12, now))
             for name, blob in sealed.items():
                 uow.put_sealed_key(name, blob, now)
-            durable.checkpoint("keys moved into the database: before commit")
-        durable.checkpoint("keys moved into the database: committed")
