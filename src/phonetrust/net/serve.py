@@ -30,6 +30,7 @@ import signal
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -246,48 +247,67 @@ def _tomcat_identity(ctx: Context, host: str) -> tuple[x509.Certificate, Private
 
 
 async def reload(ctx: Context, running: Running, options: ServeOptions) -> None:
-    """Swap in what the store says now: files, TVS answers, certificates, CAPF state."""
+    """Swap in what the store says now: files, TVS answers, certificates, CAPF state.
+
+    Everything is loaded first, then swapped in at once (no await between the
+    swaps): new connections never meet a mix, such as the HTTPS stand-in
+    presenting a new tomcat certificate to a phone whose TVS does not know it
+    yet (a rename regenerates both). If a load fails, nothing is swapped."""
     host = running.node.host
+    swaps: list[Callable[[], None]] = []
     tftp = running.servers.get("tftp")
     if isinstance(tftp, TftpServer):
-        tftp.swap_source(await asyncio.to_thread(load_source, ctx, host, tftp_dir=options.tftp_dir))
+        source = await asyncio.to_thread(load_source, ctx, host, tftp_dir=options.tftp_dir)
+        swaps.append(partial(tftp.swap_source, source))
     tvs = running.servers.get("tvs")
     if isinstance(tvs, TvsServer):
-        tvs.swap_directory(await asyncio.to_thread(load_directory, ctx))
-        await _swap_identity(running, "tvs", tvs, identity=tvs_identity, ctx=ctx, options=options)
-    capf = running.servers.get("capf")
-    if isinstance(capf, CapfServer):
-        capf.swap_service(await asyncio.to_thread(load_capf_service, ctx, host))
-        await _swap_identity(
-            running, "capf", capf, identity=capf_identity, ctx=ctx, options=options
-        )
+        swaps.append(partial(tvs.swap_directory, await asyncio.to_thread(load_directory, ctx)))
+        swaps += await _identity_swap(running, "tvs", tvs, tvs_identity, ctx=ctx, options=options)
     https = running.servers.get("https")
     if isinstance(https, HttpsServer):
-        await _swap_identity(
-            running, "https", https, identity=_tomcat_identity, ctx=ctx, options=options
+        swaps += await _identity_swap(
+            running, "https", https, _tomcat_identity, ctx=ctx, options=options
         )
+    capf = running.servers.get("capf")
+    if isinstance(capf, CapfServer):
+        swaps += await _identity_swap(
+            running, "capf", capf, capf_identity, ctx=ctx, options=options
+        )
+        # Last: a CAPF service holds a database thread, closed only once swapped in.
+        swaps.append(
+            partial(capf.swap_service, await asyncio.to_thread(load_capf_service, ctx, host))
+        )
+    for swap in swaps:
+        swap()
 
 
 class _TlsServer(Protocol):
     def swap_tls(self, tls: ssl.SSLContext) -> None: ...
 
 
-async def _swap_identity(
+async def _identity_swap(
     running: Running,
     name: str,
     server: _TlsServer,
-    *,
     identity: Callable[[Context, str], tuple[x509.Certificate, PrivateKeyTypes]],
+    *,
     ctx: Context,
     options: ServeOptions,
-) -> None:
-    """Present a regenerated certificate to new connections (running ones keep theirs)."""
+) -> list[Callable[[], None]]:
+    """What presents a regenerated certificate to new connections (running ones keep theirs);
+    nothing when the certificate is the one presented."""
     cert, key = await asyncio.to_thread(identity, ctx, running.node.host)
     der = cert.public_bytes(Encoding.DER)
-    if der != running.identities.get(name):
-        server.swap_tls(tls.server_context(cert, key, legacy=options.legacy_tls))
+    if der == running.identities.get(name):
+        return []
+    context = tls.server_context(cert, key, legacy=options.legacy_tls)
+
+    def swap() -> None:
+        server.swap_tls(context)
         running.identities[name] = der
         log.info("%s now presents its regenerated certificate", name.upper())
+
+    return [swap]
 
 
 async def run(
