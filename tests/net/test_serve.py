@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from phonetrust.cli.main import cli
 from phonetrust.errors import LocalError
 from phonetrust.formats.trustlist import TrustList
-from phonetrust.net import capf_client, tftp_remote, tvs_client
+from phonetrust.net import capf_client, limits, tftp_remote, tvs_client
 from phonetrust.net.serve import PortInUse, Running, ServeOptions, serving
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
 from phonetrust.service import inventory
@@ -133,3 +133,16 @@ def test_a_port_in_use_names_the_service_and_what_to_do(
         f"Error: TVS: port {port} on 127.0.0.1 is already in use (another phonetrust serve?); "
         "stop it or choose --tvs-port"
     )
+
+
+@pytest.mark.parametrize("limit", [256, 1024, 20_000, 1_048_576])
+def test_descriptor_budgets_never_overlap_nor_exceed_the_limit(limit: int) -> None:
+    services = ["tftp", "tvs", "capf", "https"]
+    budgets = limits.budgets(services, limit=limit, in_use=20)
+    assert sum(budgets.values()) <= limit - 20 - limits.PROCESS_RESERVE
+    for name in services:
+        assert limits.FLOOR <= budgets[name] <= limits.CEILINGS[name]
+    assert budgets["tvs"] > budgets["capf"] > budgets["https"]
+    # A node without TFTP leaves its share to the others.
+    assert limits.budgets(["tvs", "capf"], limit=limit, in_use=20)["tvs"] >= budgets["tvs"]
+    assert limits.per_address(budgets["tvs"]) * 2 <= budgets["tvs"]

@@ -396,7 +396,7 @@ async def _catch_up(
     moved = node.host != running.node.host
     if moved:
         log.warning(
-            "node %s was renamed %s: now serving as %s", running.node.host, node.host, node.host
+            "node %s was renamed %s: serving it under its new name", running.node.host, node.host
         )
     running.node = node
     if moved or version != running.version or watch.reload_owed:
