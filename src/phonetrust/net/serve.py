@@ -148,15 +148,31 @@ async def _bind(
 
 
 async def start_node(ctx: Context, options: ServeOptions) -> Running:
-    """Start every service the node runs; returns what is running."""
+    """Start every service the node runs; returns what is running.
 
+    If one cannot start (its port is in use, its key is missing), those already
+    started are stopped before the error goes on."""
+    running = await _which(ctx, options)
+    try:
+        await _start_services(ctx, options, running)
+    except BaseException:
+        await asyncio.gather(*(s.stop() for s in running.servers.values()))
+        raise
+    return running
+
+
+async def _which(ctx: Context, options: ServeOptions) -> Running:
     def which() -> tuple[Node, str | None, int]:
         with reading(ctx) as uow:
             chosen = node_of(uow, options.node) if options.node else publisher(uow)
             return chosen, uow.node_uid(chosen.host), uow.current_version()
 
     node, uid, version = await asyncio.to_thread(which)
-    running = Running(node, version, uid)
+    return Running(node, version, uid)
+
+
+async def _start_services(ctx: Context, options: ServeOptions, running: Running) -> None:
+    node = running.node
     services = [name for name, kind in _SERVICES.items() if node.runs(kind)]
     if options.https:
         services.append("https")
@@ -236,7 +252,6 @@ async def start_node(ctx: Context, options: ServeOptions) -> Running:
         )
         running.servers["https"], running.ports["https"] = server, port
         running.identities["https"] = cert.public_bytes(Encoding.DER)
-    return running
 
 
 _SERVICES = {"tftp": Service.TFTP, "tvs": Service.TVS, "capf": Service.CAPF}
@@ -246,15 +261,19 @@ def _tomcat_identity(ctx: Context, host: str) -> tuple[x509.Certificate, Private
     return own_identity(ctx, host, CertName.TOMCAT)
 
 
-async def reload(ctx: Context, running: Running, options: ServeOptions) -> None:
+async def reload(
+    ctx: Context, running: Running, options: ServeOptions, *, node: Node | None = None
+) -> None:
     """Swap in what the store says now: files, TVS answers, certificates, CAPF state.
 
     Everything is loaded first, then swapped in at once (no await between the
     swaps): new connections never meet a mix, such as the HTTPS stand-in
     presenting a new tomcat certificate to a phone whose TVS does not know it
-    yet (a rename regenerates both). If a load fails, nothing is swapped."""
-    host = running.node.host
-    swaps: list[Callable[[], None]] = []
+    yet (a rename regenerates both). If a load fails, nothing is swapped.
+    ``node``: the served node as the store has it now (renamed), if it changed."""
+    target = node or running.node
+    host = target.host
+    swaps: list[Callable[[], None]] = [partial(setattr, running, "node", target)]
     tftp = running.servers.get("tftp")
     if isinstance(tftp, TftpServer):
         source = await asyncio.to_thread(load_source, ctx, host, tftp_dir=options.tftp_dir)
@@ -262,16 +281,18 @@ async def reload(ctx: Context, running: Running, options: ServeOptions) -> None:
     tvs = running.servers.get("tvs")
     if isinstance(tvs, TvsServer):
         swaps.append(partial(tvs.swap_directory, await asyncio.to_thread(load_directory, ctx)))
-        swaps += await _identity_swap(running, "tvs", tvs, tvs_identity, ctx=ctx, options=options)
+        swaps += await _identity_swap(
+            running, "tvs", tvs, tvs_identity, host, ctx=ctx, options=options
+        )
     https = running.servers.get("https")
     if isinstance(https, HttpsServer):
         swaps += await _identity_swap(
-            running, "https", https, _tomcat_identity, ctx=ctx, options=options
+            running, "https", https, _tomcat_identity, host, ctx=ctx, options=options
         )
     capf = running.servers.get("capf")
     if isinstance(capf, CapfServer):
         swaps += await _identity_swap(
-            running, "capf", capf, capf_identity, ctx=ctx, options=options
+            running, "capf", capf, capf_identity, host, ctx=ctx, options=options
         )
         # Last: a CAPF service holds a database thread, closed only once swapped in.
         swaps.append(
@@ -290,13 +311,14 @@ async def _identity_swap(
     name: str,
     server: _TlsServer,
     identity: Callable[[Context, str], tuple[x509.Certificate, PrivateKeyTypes]],
+    host: str,
     *,
     ctx: Context,
     options: ServeOptions,
 ) -> list[Callable[[], None]]:
     """What presents a regenerated certificate to new connections (running ones keep theirs);
     nothing when the certificate is the one presented."""
-    cert, key = await asyncio.to_thread(identity, ctx, running.node.host)
+    cert, key = await asyncio.to_thread(identity, ctx, host)
     der = cert.public_bytes(Encoding.DER)
     if der == running.identities.get(name):
         return []
@@ -398,13 +420,14 @@ async def _catch_up(
         log.warning(
             "node %s was renamed %s: serving it under its new name", running.node.host, node.host
         )
-    running.node = node
     if moved or version != running.version or watch.reload_owed:
         log.info("file plan version %d -> %d: reloading", running.version, version)
         watch.reload_owed = True
-        await reload(ctx, running, options)
+        await reload(ctx, running, options, node=node)  # running.node follows with the rest
         running.version = version
         watch.reload_owed = False
+    else:
+        running.node = node
     if now - watch.last_alert_check > 3600:
         watch.last_alert_check = now
         watch.aside(_daily_alerts(ctx))
