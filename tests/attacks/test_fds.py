@@ -103,10 +103,15 @@ def _burst(port: int) -> list[socket.socket]:
 
 
 def _silent(port: int) -> list[socket.socket]:
+    """SILENT connections from an address of their own (the good clients use 127.0.0.1)."""
     held = []
     for _ in range(SILENT):
         with contextlib.suppress(OSError):
-            held.append(socket.create_connection(("127.0.0.1", port), timeout=2))
+            held.append(
+                socket.create_connection(
+                    ("127.0.0.1", port), timeout=2, source_address=("127.0.0.2", 0)
+                )
+            )
     return held
 
 
