@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import ssl
+import sys
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -133,3 +136,31 @@ def test_an_old_idle_connection_gives_way_and_one_address_holds_at_most_its_shar
             await server.stop()
 
     asyncio.run(main())
+
+
+def test_a_connection_dropped_during_its_handshake_ends_cleanly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """CPython 3.11 leaves such a writer without a transport; nothing may trip over it."""
+    monkeypatch.setattr(https, "EVICT_AGE", 0.1)
+    unraisable: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+
+    async def main() -> None:
+        server = await HttpsServer.start(_server_context(TOMCAT), port=0, max_connections=1)
+        try:
+            _, silent = await asyncio.open_connection("127.0.0.1", server.port)
+            await asyncio.sleep(0.2)  # its handshake is pending when it is evicted
+            _, body = await _get(server.port)
+            assert body.startswith(b"HTTP/1.1 200 OK")
+            silent.close()
+        finally:
+            await server.stop()
+
+    with caplog.at_level(logging.INFO):
+        asyncio.run(main())
+        gc.collect()
+    assert unraisable == []
+    tripped = [r for r in caplog.records if r.exc_info and r.exc_info[0] is AttributeError]
+    assert tripped == []
+    assert any("dropped (ConnectionResetError)" in r.getMessage() for r in caplog.records)

@@ -184,7 +184,7 @@ class HttpsServer:
             return
         try:
             async with asyncio.timeout(self.handshake_timeout):
-                await writer.start_tls(self._tls)
+                await _start_tls(writer, self._tls)
             async with asyncio.timeout(READ_TIMEOUT):
                 try:
                     head = await reader.readuntil(b"\r\n\r\n")
@@ -206,6 +206,25 @@ class HttpsServer:
             # would wait on a peer that may never answer.
             writer.transport.abort()
             self._free(slot)
+
+
+async def _start_tls(writer: asyncio.StreamWriter, context: ssl.SSLContext) -> None:
+    """``writer.start_tls``, except that a peer gone during the handshake is an OSError.
+
+    CPython 3.11 hands back no transport when the connection closes cleanly
+    mid-handshake (an abort, an EOF): the writer is left holding None and
+    start_tls fails with an AttributeError on it; our ``finally`` and
+    ``StreamWriter.__del__`` would then fail on it again.
+    """
+    raw = writer.transport
+    try:
+        await writer.start_tls(context)
+    except AttributeError:
+        if writer.transport is not None:
+            raise
+    if writer.transport is None:
+        writer._transport = raw  # put back the closed one, see above
+        raise ConnectionResetError("the peer closed the connection during the TLS handshake")
 
 
 def _answer(head: bytes) -> tuple[str, str]:
