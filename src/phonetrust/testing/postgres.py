@@ -27,6 +27,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -245,3 +246,25 @@ def drop_schema(url: str, name: str) -> None:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{_check_name(name)}" CASCADE'))
     finally:
         engine.dispose()
+
+
+def restart_postgres(url: str, down_for: float = 0.0) -> None:
+    """Stop the server of ``url`` (``pg_ctl stop -m fast``), wait ``down_for`` s, start it again.
+
+    For tests of what clients do while their database goes away: every
+    connection is cut, and the server comes back on the same port and data.
+    """
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            data = Path(str(conn.execute(text("SHOW data_directory")).scalar_one()))
+    finally:
+        engine.dispose()
+    runner, pg_ctl = _Runner(), str(find_binaries() / "pg_ctl")
+    runner.run([pg_ctl, "stop", "--pgdata", str(data), "-m", "fast", "--wait"])
+    time.sleep(down_for)
+    # restart, not start: with the server down it starts it with the options it last ran
+    # with (postmaster.opts: port, socket directory). --log, as running_postgres starts
+    # it: the server must not keep pg_ctl's output pipe open.
+    log = data.parent / "server.log"
+    runner.run([pg_ctl, "restart", "--pgdata", str(data), "--wait", "--log", str(log)])
