@@ -57,8 +57,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench_fleet import build  # the same demo cluster, made the same way
+
 from phonetrust.cli.app import open_context
-from phonetrust.cli.cluster_cmds import demo_cluster
 from phonetrust.errors import PhonetrustError
 from phonetrust.net import capf_client, tftp_remote, tls, tvs_client
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
@@ -100,19 +101,6 @@ class Served:
     started: float
     middle: tuple[int, float] = (0, 0.0)
     """Descriptors and RSS (MiB) halfway through the load: the attacks' steady state."""
-
-
-def build(root: Path, devices: int) -> float:
-    """The demo cluster, made by the product's command; returns the seconds it took."""
-    began = time.perf_counter()
-    code = demo_cluster.main(
-        ["--devices", str(devices), "--data", str(root)],
-        prog_name="phonetrust cluster demo",
-        standalone_mode=False,
-    )
-    if code not in (None, 0):
-        raise SystemExit(f"cluster demo failed with status {code}")
-    return time.perf_counter() - began
 
 
 def start_serve(root: Path) -> Served:

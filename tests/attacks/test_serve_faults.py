@@ -28,18 +28,15 @@ from sqlalchemy.exc import OperationalError
 
 from phonetrust.net import serve, tftp_remote, tvs_client
 from phonetrust.net.serve import Running, ServeOptions, serving
-from phonetrust.pki.selfsigned import Organisation
-from phonetrust.policy.domain import CertName, Device, Node, Service, check_ipv4
+from phonetrust.policy.domain import CertName, Device, Node
 from phonetrust.protocols.tftp.packets import TftpError
 from phonetrust.service import inventory, nodes
 from phonetrust.service.changes import change, reading
 from phonetrust.service.context import Context
-from phonetrust.store.datadir import DataDir
 from phonetrust.store.repository import Alert
 from phonetrust.testing import postgres
 from phonetrust.testing.clock import FakeClock
-from phonetrust.testing.cluster import new_context
-from tests.service.conftest import PASSWORD, START, Lab, lab, template  # noqa: F401
+from tests.service.conftest import PASSWORD, START, Lab, install, lab, template  # noqa: F401
 from tests.service.helpers import current
 
 LOCK_SECONDS = 12.5
@@ -277,21 +274,7 @@ def postgres_server() -> Iterator[str]:
 def pg_cluster(postgres_server: str, tmp_path: Path) -> Iterator[tuple[Context, Path, str]]:
     """The lab cluster (tests/service/conftest.py's install) in a schema of its own."""
     url = postgres.create_schema(postgres_server, f"t_{tmp_path.name[-20:].lower()}")
-    ctx = new_context(DataDir.locate(tmp_path / "data", url), PASSWORD, FakeClock(START))
-    nodes.init_cluster(
-        ctx,
-        name="lab",
-        publisher_node=Node("cucm-pub", check_ipv4("10.0.0.10"), "lab.example"),
-        subscribers=[
-            Node(
-                "cucm-sub1",
-                check_ipv4("10.0.0.11"),
-                "lab.example",
-                services=frozenset({Service.CALLMANAGER, Service.TFTP, Service.TVS}),
-            )
-        ],
-        org=Organisation(),
-    )
+    ctx = install(tmp_path / "data", FakeClock(START), url)
     ctx.clock.advance(3600)  # type: ignore[attr-defined]
     yield ctx, tmp_path / "data", url
     ctx.repo.close()

@@ -35,10 +35,11 @@ def _context(where: DataDir, clock: FakeClock) -> Context:
     return open_context(where, clock)
 
 
-def install(root: Path, clock: FakeClock) -> Context:
-    """The lab cluster installed from scratch in ``root``: publisher cucm-pub (10.0.0.10),
-    subscriber cucm-sub1 (10.0.0.11) running CallManager, TFTP and TVS; fresh keys."""
-    ctx = new_context(DataDir.locate(root), PASSWORD, clock)
+def install(root: Path, clock: FakeClock, db: str | None = None) -> Context:
+    """The lab cluster installed from scratch in ``root`` (its database at ``db``, by default
+    SQLite in ``root``): publisher cucm-pub (10.0.0.10), subscriber cucm-sub1 (10.0.0.11)
+    running CallManager, TFTP and TVS; fresh keys."""
+    ctx = new_context(DataDir.locate(root, db), PASSWORD, clock)
     nodes.init_cluster(
         ctx,
         name="lab",
