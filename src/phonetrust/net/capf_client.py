@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from cryptography import x509
 
 from phonetrust.errors import RemoteError
-from phonetrust.net.tls import client_context
+from phonetrust.net.tls import client_context, close_stream
 from phonetrust.pki.lsc import parse_key_spec
 from phonetrust.protocols.capf.client import (
     Credential,
@@ -125,7 +125,7 @@ async def enroll(
                         writer.write(out)
                         await writer.drain()
             finally:
-                writer.close()
+                await close_stream(writer)
     except TimeoutError:
         raise CapfUnreachable(f"{where} did not finish the session within {timeout:g} s") from None
     except (ConnectionError, ssl.SSLError, OSError) as exc:

@@ -8,6 +8,7 @@ explicit option, off by default.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import ssl
 import tempfile
@@ -70,3 +71,27 @@ def _load(context: ssl.SSLContext, certificate: x509.Certificate, key: PrivateKe
         with os.fdopen(fd, "wb") as out:
             out.write(pem)
         context.load_cert_chain(path)
+
+
+CLOSE_WAIT = 1.0
+"""Seconds a client waits for the peer's close_notify before dropping the connection."""
+
+
+async def close_stream(writer: asyncio.StreamWriter, wait: float = CLOSE_WAIT) -> None:
+    """Send close_notify and wait briefly for the peer's; then drop the connection.
+
+    A TLS stream only closed (not waited for) keeps its socket until the peer
+    answers or asyncio's 30 s shutdown timeout, and past the end of the event
+    loop: a client must leave nothing open behind it.
+    """
+    writer.close()
+    try:
+        async with asyncio.timeout(wait):
+            await writer.wait_closed()
+    except TimeoutError:
+        # The close waiter was cancelled with the timeout: abort, and let the transport
+        # report connection_lost, instead of awaiting that waiter again.
+        writer.transport.abort()
+        await asyncio.sleep(0)
+    except OSError:
+        pass  # the server reset the connection after answering: nothing left to do

@@ -18,7 +18,7 @@ import ssl
 from collections.abc import Callable
 
 from phonetrust.errors import RemoteError
-from phonetrust.net.tls import client_context
+from phonetrust.net.tls import client_context, close_stream
 from phonetrust.protocols.tvs.messages import (
     Answer,
     Command,
@@ -28,9 +28,6 @@ from phonetrust.protocols.tvs.messages import (
 from phonetrust.protocols.tvs.session import ClientSession, ProtocolFailed, ResponseReceived
 
 __all__ = ["TvsProtocolError", "TvsServerUntrusted", "TvsUnavailable", "query"]
-
-CLOSE_WAIT = 1.0
-"""Seconds to wait for the server's side of the TLS close before dropping the connection."""
 
 
 class TvsUnavailable(RemoteError):
@@ -73,7 +70,7 @@ async def query(
                     check_server=check_server,
                 )
             finally:
-                await _close(writer)
+                await close_stream(writer)
     except TimeoutError:
         raise TvsUnavailable(f"no answer from TVS {where} within {timeout:g} s") from None
     except ssl.SSLError as exc:
@@ -112,18 +109,3 @@ async def _exchange(
             raise event.error
         if event is not None:  # PeerClosed: cannot happen while a request is unanswered
             raise TvsProtocolError("the server closed the connection without answering")
-
-
-async def _close(writer: asyncio.StreamWriter) -> None:
-    """Send close_notify and wait briefly for the server's; then drop the connection."""
-    writer.close()
-    try:
-        async with asyncio.timeout(CLOSE_WAIT):
-            await writer.wait_closed()
-    except TimeoutError:
-        # The close waiter was cancelled with the timeout: abort, and let the transport
-        # report connection_lost, instead of awaiting that waiter again.
-        writer.transport.abort()
-        await asyncio.sleep(0)
-    except OSError:
-        pass  # the server reset the connection after answering: nothing left to do

@@ -130,12 +130,25 @@ class SshServer:
             return "(no log)"
 
 
+SYSTEM_DIRS = "/usr/sbin:/usr/local/sbin:/sbin"
+"""Where root's tools live, for a PATH without them (a cron job, ``env -i``)."""
+
+
+def system_tool(name: str) -> str | None:
+    """The path of ``name`` on the PATH, else in the system directories."""
+    return shutil.which(name) or shutil.which(name, path=SYSTEM_DIRS)
+
+
 def find_sshd() -> str:
     """The absolute path of ``sshd`` (it re-executes itself, so it must be absolute)."""
-    found = shutil.which("sshd") or shutil.which("sshd", path="/usr/sbin:/usr/local/sbin:/sbin")
+    found = system_tool("sshd")
     if found is None or shutil.which("ssh-keygen") is None:
         raise SshdUnavailable(f"sshd or ssh-keygen not found: {INSTALL_HINT}")
     return str(Path(found).resolve())
+
+
+def _tool(name: str) -> str:
+    return system_tool(name) or name  # checked present by running_sshd
 
 
 @contextlib.contextmanager
@@ -148,7 +161,7 @@ def running_sshd(*, key_type: str = "rsa") -> Iterator[SshServer]:
             "for password logins (and sshd needs root to check passwords)"
         )
     for tool in ("useradd", "userdel", "chpasswd"):
-        if shutil.which(tool) is None:
+        if system_tool(tool) is None:
             raise SshdUnavailable(f"{tool} not found (package passwd)")
     PRIVSEP_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
     _delete_stale_users()
@@ -253,14 +266,24 @@ def _create_user(home: Path) -> tuple[str, str]:
     for _attempt in range(10):
         user = USER_PREFIX + os.urandom(4).hex()
         done = _run_account(
-            ["useradd", "-M", "-d", str(home), "-s", "/usr/sbin/nologin", "-c", "phonetrust", user]
+            [
+                _tool("useradd"),
+                "-M",
+                "-d",
+                str(home),
+                "-s",
+                "/usr/sbin/nologin",
+                "-c",
+                "phonetrust",
+                user,
+            ]
         )
         if done.returncode == 9:  # name taken: draw another
             continue
         if done.returncode != 0:
             raise SshdUnavailable(f"useradd failed ({done.returncode}): {done.stderr.strip()}")
         try:
-            _run(["chpasswd"], stdin=f"{user}:{password}\n")
+            _run([_tool("chpasswd")], stdin=f"{user}:{password}\n")
         except SshdUnavailable:
             _delete_user(user)
             raise
@@ -269,7 +292,7 @@ def _create_user(home: Path) -> tuple[str, str]:
 
 
 def _delete_user(user: str) -> None:
-    done = _run_account(["userdel", "-f", user])
+    done = _run_account([_tool("userdel"), "-f", user])
     if done.returncode not in {0, 6}:  # 6: already gone
         raise SshdUnavailable(f"userdel {user} failed ({done.returncode}): {done.stderr.strip()}")
 
