@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -91,3 +92,16 @@ def test_the_vault_opens_with_the_password_only_and_a_change_keeps_the_cluster_k
         open_vault(vault, PASSWORD)
     # The .p12 password follows the security password (C5), as it always did.
     assert store.p12_password() == keywrap.p12_password("New-Password-456")
+
+
+def test_reading_a_key_waits_for_no_change_in_progress(repo: SqlRepository) -> None:
+    """A serving node loads a key while an administrator's change holds the write lock."""
+    with repo.unit_of_work() as uow:
+        KeyStore(repo, CLUSTER_KEY).put(uow, DER, CERT.key, NOW)
+        uow.put_key_vault(new_vault(PASSWORD, CLUSTER_KEY, NOW))
+    reader = KeyStore(repo, CLUSTER_KEY)
+    with repo.unit_of_work():  # a change in progress (SQLite: the write lock is taken)
+        started = time.monotonic()
+        assert _numbers(reader.get(DER)) == _numbers(CERT.key)
+        assert reader.p12_password() == keywrap.p12_password(PASSWORD)
+        assert time.monotonic() - started < 5  # busy_timeout is 10 s: no wait for the lock

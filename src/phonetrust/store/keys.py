@@ -15,14 +15,19 @@ sealed private key and every machine's cached copy of it, stays the same.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
 from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.pki import keywrap
+from phonetrust.store.engine import read_only
 from phonetrust.store.repository import KeyVault, Repository, UnitOfWork
+
+T = TypeVar("T")
 
 WRAP_CONTEXT = b"phonetrust cluster key"
 P12_CONTEXT = b"phonetrust ITLRecovery.p12 password"
@@ -104,11 +109,7 @@ class KeyStore:
         cached = self._unsealed.get(name)
         if cached is not None:
             return cached
-        if uow is None:
-            with self._repo.unit_of_work() as own:
-                sealed = own.get_sealed_key(name)
-        else:
-            sealed = uow.get_sealed_key(name)
+        sealed = self._read(uow, lambda u: u.get_sealed_key(name))
         if sealed is None:
             raise KeyMaterialError(f"the private key of certificate {name[:16]}... is missing")
         key = keywrap.unseal_private_key(self._cluster_key, sealed, name.encode())
@@ -127,13 +128,17 @@ class KeyStore:
         else:
             uow.delete_sealed_key(name)
 
+    def _read(self, uow: UnitOfWork | None, read: Callable[[UnitOfWork], T]) -> T:
+        """``read`` in ``uow``, else in a read-only one of its own: a serving node loading
+        a key must neither wait for nor hold up a change in progress."""
+        if uow is not None:
+            return read(uow)
+        with read_only(), self._repo.unit_of_work() as own:
+            return read(own)
+
     # -- the vault
     def _vault(self, uow: UnitOfWork | None) -> KeyVault:
-        if uow is None:
-            with self._repo.unit_of_work() as own:
-                vault = own.get_key_vault()
-        else:
-            vault = uow.get_key_vault()
+        vault = self._read(uow, lambda u: u.get_key_vault())
         if vault is None:
             raise LocalError("the database holds no key vault: it holds no cluster")
         return vault
