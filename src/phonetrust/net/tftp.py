@@ -93,9 +93,9 @@ log = logging.getLogger("phonetrust.tftp")
 READ_BATCH = 1024
 """Datagrams read from one socket per wake-up before other sockets get their turn."""
 POLL_BATCH = 1024
+"""Transfer sockets served per wake-up (the others stay ready for the next one)."""
 LOOKUP_CACHE = 65536
 """File names whose lookup is kept per source (emptied when full, and when the source changes)."""
-"""Transfer sockets served per wake-up (the others stay ready for the next one)."""
 IDLE_SOCKETS = 1024
 """Transfer sockets kept open after their transfer, for later transfers to other clients
 (at most: the descriptor budget may allow fewer)."""

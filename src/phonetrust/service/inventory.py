@@ -57,9 +57,7 @@ def add_devices(ctx: Context, devices: list[Device]) -> int:
     ) as uow:
         cluster(uow)
         for device in devices:
-            if uow.get_device(device.name) is not None:
-                raise LocalError(f"Device {device.name} already exists")
-            _check_device(uow, device)
+            _check_new_device(uow, device)
             uow.put_device(device)
     return len(devices)
 

@@ -34,6 +34,10 @@ class ExtraFile:
     size: int
     sha1: str
 
+    @classmethod
+    def of(cls, name: str, data: bytes) -> ExtraFile:
+        return cls(name, len(data), hashlib.sha1(data).hexdigest())
+
 
 def _checked(name: str) -> str:
     why = servable_name(name)
@@ -50,7 +54,7 @@ def upload(ctx: Context, name: str, data: bytes) -> ExtraFile:
             f"{name}: {len(data)} bytes is over the {EXTRA_FILE_LIMIT // (1024 * 1024)} MiB "
             "an extra TFTP file may have"
         )
-    found = ExtraFile(name, len(data), hashlib.sha1(data).hexdigest())
+    found = ExtraFile.of(name, data)
     with change(ctx, "tftp upload", f"{name} ({found.size} bytes, sha1 {found.sha1})") as uow:
         uow.put_tftp_extra(name, data, ctx.now())
     return found
@@ -60,10 +64,7 @@ def list_files(ctx: Context) -> list[ExtraFile]:
     """The extra files, by name."""
     with reading(ctx) as uow:
         files = uow.list_tftp_extra()
-    return [
-        ExtraFile(name, len(data), hashlib.sha1(data).hexdigest())
-        for name, data in sorted(files.items())
-    ]
+    return [ExtraFile.of(name, data) for name, data in sorted(files.items())]
 
 
 def delete(ctx: Context, name: str) -> None:

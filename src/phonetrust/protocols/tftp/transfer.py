@@ -428,13 +428,7 @@ class Transfer:
             self.state = State.FAILED
             self.reason = f"timed out after {self.retries} retransmissions"
             return [_TIMED_OUT]
-        self.retries += 1
-        self.retransmissions += 1
-        self.rto = min(self.rto * 2.0, max(self.config.max_timeout, self.base_rto))
-        self._arm(now)
-        if self.state is State.NEGOTIATING and self.oack is not None:
-            return [self.oack]
-        return self._window()
+        return self._resend(now, min(self.rto * 2.0, max(self.config.max_timeout, self.base_rto)))
 
     def _resend_unanswered(self, now: float) -> list[bytes]:
         """The first datagram again, a bounded number of times, never louder (module docstring)."""
@@ -442,9 +436,13 @@ class Transfer:
             self.state = State.FAILED
             self.reason = f"no answer from the client after {self.retries + 1} sends"
             return []  # no error packet: the peer may never have asked
+        return self._resend(now, min(self.base_rto, self.config.silent_wait))
+
+    def _resend(self, now: float, rto: float) -> list[bytes]:
+        """Retransmit what is not yet acknowledged, then wait ``rto`` (with jitter)."""
         self.retries += 1
         self.retransmissions += 1
-        self.rto = min(self.base_rto, self.config.silent_wait)
+        self.rto = rto
         self._arm(now)
         if self.state is State.NEGOTIATING and self.oack is not None:
             return [self.oack]
