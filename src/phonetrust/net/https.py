@@ -27,7 +27,7 @@ import ssl
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from phonetrust.net.ssllistener import EVICT_AGE, HANDSHAKE_TIMEOUT, peer_name
+from phonetrust.net.ssllistener import EVICT_AGE, HANDSHAKE_TIMEOUT, address_of, peer_name
 
 log = logging.getLogger("phonetrust.https")
 
@@ -124,7 +124,7 @@ class HttpsServer:
         if task is None:  # never: start_server runs each connection in a task
             return None
         peer = peer_name(writer.get_extra_info("peername"))
-        host = peer.rpartition(":")[0] or peer
+        host = address_of(peer)
         if self._per_address.get(host, 0) >= self.max_per_address and not self._evict(
             min_age=EVICT_AGE, host=host
         ):

@@ -32,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypedDict
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -54,7 +54,7 @@ from phonetrust.service.context import node as node_of
 from phonetrust.service.identity import own_identity
 from phonetrust.service.tftpfiles import DownloadLog, load_source
 from phonetrust.service.tvsdirectory import load_directory, tvs_identity
-from phonetrust.store.repository import Alert
+from phonetrust.store.repository import Alert, UnitOfWork
 
 log = logging.getLogger("phonetrust.serve")
 
@@ -212,8 +212,7 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
                 context,
                 host=options.bind,
                 port=p,
-                max_connections=budget("tvs", 1),
-                max_per_address=limits.per_address(budget("tvs", 1)),
+                **_tls_bounds(running.budgets, "tvs"),
             ),
             options.bind,
         )
@@ -245,8 +244,7 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
                 context,
                 host=options.bind,
                 port=p,
-                max_connections=budget("https", 1),
-                max_per_address=limits.per_address(budget("https", 1)),
+                **_tls_bounds(running.budgets, "https"),
             ),
             options.bind,
         )
@@ -255,6 +253,17 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
 
 
 _SERVICES = {"tftp": Service.TFTP, "tvs": Service.TVS, "capf": Service.CAPF}
+
+
+class _TlsBounds(TypedDict):
+    max_connections: int
+    max_per_address: int
+
+
+def _tls_bounds(budgets: dict[str, int], name: str) -> _TlsBounds:
+    """A TLS service's connection bounds from its descriptor budget."""
+    budget = budgets.get(name, 1)
+    return _TlsBounds(max_connections=budget, max_per_address=limits.per_address(budget))
 
 
 def _tomcat_identity(ctx: Context, host: str) -> tuple[x509.Certificate, PrivateKeyTypes]:
@@ -520,21 +529,24 @@ def _look(ctx: Context, running: Running) -> tuple[int, Node | None]:
 
 def _alert(ctx: Context, kind: str, message: str) -> bool:
     """Raise an alert if the store takes writes now; False when it does not."""
-    try:
-        with ctx.repo.unit_of_work() as uow:
-            uow.raise_alert(kind, message, ctx.now())
-    except Exception as exc:  # noqa: BLE001 - best effort: the failure is logged already
-        log.debug("could not raise alert %s: %s", kind, exc)
-        return False
-    return True
+    return _best_effort(
+        ctx, f"raise alert {kind}", lambda uow: uow.raise_alert(kind, message, ctx.now())
+    )
 
 
 def _clear(ctx: Context, kind: str) -> bool:
+    """Clear an alert if the store takes writes now; False when it does not."""
+    return _best_effort(ctx, f"clear alert {kind}", lambda uow: uow.clear_alert(kind, ctx.now()))
+
+
+def _best_effort(ctx: Context, what: str, write: Callable[[UnitOfWork], object]) -> bool:
+    """Run ``write`` in a unit of work; False (logged at debug) when the store does not take it:
+    the failure is logged already, and the write is tried again at the next failure or recovery."""
     try:
         with ctx.repo.unit_of_work() as uow:
-            uow.clear_alert(kind, ctx.now())
-    except Exception as exc:  # noqa: BLE001 - best effort: cleared at the next recovery
-        log.debug("could not clear alert %s: %s", kind, exc)
+            write(uow)
+    except Exception as exc:  # noqa: BLE001 - best effort, see above
+        log.debug("could not %s: %s", what, exc)
         return False
     return True
 

@@ -397,7 +397,7 @@ class SslListener(Generic[C]):
                 continue
             raw.setblocking(False)
             peer = peer_name(address)
-            host = peer.rpartition(":")[0] or peer
+            host = address_of(peer)
             if self._per_address.get(host, 0) >= self.max_per_address and not self._evict(
                 min_age=EVICT_AGE, host=host
             ):
@@ -482,6 +482,11 @@ def peer_name(address: object) -> str:
     if isinstance(address, tuple) and len(address) >= 2:
         return f"{address[0]}:{address[1]}"
     return str(address)
+
+
+def address_of(peer: str) -> str:
+    """The address part of ``host:port`` (what the per-address bound counts by)."""
+    return peer.rpartition(":")[0] or peer
 
 
 def _why(exc: OSError) -> str:
