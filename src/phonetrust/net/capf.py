@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives import serialization
 
 from phonetrust.errors import PhonetrustError
 from phonetrust.net.ssllistener import Limits, SslConnection, SslListener
-from phonetrust.policy.capfauth import AUTH_FAILED, AddressBackoff, source_of
+from phonetrust.policy.capfauth import AddressBackoff, source_of
 from phonetrust.protocols.capf.messages import Reason
 from phonetrust.protocols.capf.server import (
     Completed,
@@ -72,7 +72,7 @@ from phonetrust.protocols.capf.server import (
     ServerSession,
     State,
 )
-from phonetrust.service.capfops import CapfService
+from phonetrust.service.capfops import CapfService, refused_before_auth
 
 log = logging.getLogger("phonetrust.capf")
 
@@ -136,10 +136,8 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
                 wait = self.server.backoff.wait(self.address, self.loop.time())
                 if wait > 0:  # nothing is looked up or checked for an address slowed down
                     self.session.decide(
-                        Refuse(
-                            Reason.INVALID_ELEMENT,
-                            f"{self.address} is slowed down for {wait:.1f} s after failures",
-                            told=AUTH_FAILED,
+                        refused_before_auth(
+                            f"{self.address} is slowed down for {wait:.1f} s after failures"
                         )
                     )
                     continue

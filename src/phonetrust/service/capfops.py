@@ -114,7 +114,7 @@ class CapfStoreError(LocalError):
     """CAPF's results could not be written to (or read from) the database."""
 
 
-def _refused(info: str) -> Refuse:
+def refused_before_auth(info: str) -> Refuse:
     """A refusal before authentication: ``info`` for the log, the same answer for every phone."""
     return Refuse(Reason.INVALID_ELEMENT, info, told=AUTH_FAILED)
 
@@ -337,7 +337,7 @@ class CapfService:
         found = uow.get_device(name) if name is not None and raw == name else None
         if found is None:
             burn(auth.password)  # as long as a wrong string takes
-            return _Result(_refused(f"unknown device {raw}"))
+            return _Result(refused_before_auth(f"unknown device {raw}"))
         operation = found.capf_operation
         if operation is CapfOperation.NONE:
             return _Result(Proceed(Operation.NONE))
@@ -386,7 +386,7 @@ class CapfService:
         if problem is None:
             return None
         uow.record_capf(name, CapfRecord(f"Failure: {problem}"))
-        return _Result(_refused(problem), ((action, f"{name}: {problem}{where}"),))
+        return _Result(refused_before_auth(problem), ((action, f"{name}: {problem}{where}"),))
 
     def _check_string(
         self, uow: UnitOfWork, device: Device, given: str | None, now: datetime, where: str
@@ -396,14 +396,14 @@ class CapfService:
         current: Device | None = device
         for _ in range(3):  # another node may count a string for it meanwhile: judge again
             if current is None:
-                return _Result(_refused(f"unknown device {name}"))
+                return _Result(refused_before_auth(f"unknown device {name}"))
             state = AuthState(
                 current.capf_auth_hash, current.capf_auth_failures, current.capf_locked_at
             )
             check = check_auth_string(state, given, now)
             if check.verdict is Verdict.LOCKED:  # nothing written: guessing costs us no writes
                 return _Result(
-                    _refused(f"locked after {MAX_FAILURES} wrong authentication strings")
+                    refused_before_auth(f"locked after {MAX_FAILURES} wrong authentication strings")
                 )
             new = check.state
             if check.verdict is Verdict.ACCEPT:
@@ -440,8 +440,8 @@ class CapfService:
                 )
                 audit.append(("capf lock", message))
                 uow.raise_alert(lock_alert(name), message, now)
-            return _Result(_refused(problem), tuple(audit))
-        return _Result(_refused("the authentication state kept changing"))
+            return _Result(refused_before_auth(problem), tuple(audit))
+        return _Result(refused_before_auth("the authentication state kept changing"))
 
     def _problem(self, device: Device, auth: AuthInput, now: datetime) -> str | None:
         """Why the phone may not go on, in a mode without a string (None: it may)."""

@@ -338,8 +338,7 @@ class ServerSession:
     def decide(self, decision: Decision) -> None:
         self._expect(Action.DECIDE)
         if isinstance(decision, Refuse):
-            told = decision.info if decision.told is None else decision.told
-            self._end_now(False, decision.reason, decision.info, told)
+            self._end_now(False, decision.reason, decision.info, decision.told)
         elif decision.operation is Operation.NONE:
             self.operation = Operation.NONE
             self._end_now(True, Reason.NO_ACTION, "no operation pending")
