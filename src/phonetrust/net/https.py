@@ -27,7 +27,13 @@ import ssl
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from phonetrust.net.ssllistener import EVICT_AGE, HANDSHAKE_TIMEOUT, address_of, peer_name
+from phonetrust.net.ssllistener import (
+    EVICT_AGE,
+    HANDSHAKE_TIMEOUT,
+    address_of,
+    count_down,
+    peer_name,
+)
 
 log = logging.getLogger("phonetrust.https")
 
@@ -168,11 +174,7 @@ class HttpsServer:
     def _free(self, slot: _Slot) -> None:
         if self._slots.pop(slot.task, None) is None:
             return
-        left = self._per_address[slot.host] - 1
-        if left:
-            self._per_address[slot.host] = left
-        else:
-            del self._per_address[slot.host]
+        count_down(self._per_address, slot.host)
         if self._full and len(self._slots) <= self.max_connections // 2:
             self._full = False
 

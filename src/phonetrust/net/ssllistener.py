@@ -456,11 +456,7 @@ class SslListener(Generic[C]):
         """``conn`` is closed: free its slot."""
         host = self._connections.pop(conn, None)
         if host is not None:
-            left = self._per_address[host] - 1
-            if left:
-                self._per_address[host] = left
-            else:
-                del self._per_address[host]
+            count_down(self._per_address, host)
         if not self._connections:
             self._drained.set()
         if self._full and len(self._connections) <= self.max_connections // 2:
@@ -487,6 +483,15 @@ def peer_name(address: object) -> str:
 def address_of(peer: str) -> str:
     """The address part of ``host:port`` (what the per-address bound counts by)."""
     return peer.rpartition(":")[0] or peer
+
+
+def count_down(counts: dict[str, int], key: str) -> None:
+    """One fewer for ``key``, forgetting it at zero (so the table holds only open addresses)."""
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
 
 
 def _why(exc: OSError) -> str:
