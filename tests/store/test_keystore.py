@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -11,8 +12,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 
 from phonetrust.errors import KeyMaterialError
 from phonetrust.pki import keywrap
+from phonetrust.store.datadir import DataDir
 from phonetrust.store.keys import KeyStore, fingerprint, new_vault, open_vault, vault_opens
 from phonetrust.store.sql import SqlRepository
+from phonetrust.testing.clock import FakeClock
+from phonetrust.testing.cluster import new_context, open_context
 from phonetrust.testing.pki import make_identity, plain_name
 
 CLUSTER_KEY = bytes(range(32))
@@ -105,3 +109,15 @@ def test_reading_a_key_waits_for_no_change_in_progress(repo: SqlRepository) -> N
         assert _numbers(reader.get(DER)) == _numbers(CERT.key)
         assert reader.p12_password() == keywrap.p12_password(PASSWORD)
         assert time.monotonic() - started < 5  # busy_timeout is 10 s: no wait for the lock
+
+
+def test_opening_a_data_directory_waits_for_no_change_in_progress(tmp_path: Path) -> None:
+    """Every command and `serve` start reads the vault; a change in progress holds the lock."""
+    where = DataDir.locate(tmp_path / "data")
+    ctx = new_context(where, PASSWORD, FakeClock(NOW.timestamp()))
+    with ctx.repo.unit_of_work():  # SQLite: the write lock is taken
+        started = time.monotonic()
+        other = open_context(where, FakeClock(NOW.timestamp()))
+        assert time.monotonic() - started < 5  # busy_timeout is 10 s: no wait for the lock
+        other.repo.close()
+    ctx.repo.close()

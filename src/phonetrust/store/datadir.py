@@ -36,6 +36,7 @@ from pathlib import Path
 from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.pki import keywrap
 from phonetrust.store import durable
+from phonetrust.store.engine import read_only
 from phonetrust.store.keys import KeyStore, open_vault, vault_of, vault_opens
 from phonetrust.store.repository import Repository
 from phonetrust.store.sql import sqlite_url
@@ -140,7 +141,7 @@ class DataDir:
         if not self.exists():
             raise self.no_cluster()
         self.check_private()
-        with repo.unit_of_work() as uow:
+        with read_only(), repo.unit_of_work() as uow:  # a command waits for no change
             vault = uow.get_key_vault()
         if vault is None:
             raise LocalError(

@@ -21,9 +21,11 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-from phonetrust.store.engine import make_engine
+from phonetrust.store.engine import make_engine, read_only
 
 SCRIPT_LOCATION = Path(__file__).parent
 
@@ -41,6 +43,8 @@ def upgrade(target: str | Engine, revision: str = "head") -> None:
     """Run ``alembic upgrade <revision>`` on the database at ``target`` (a URL or an engine)."""
     engine = make_engine(target) if isinstance(target, str) else target
     try:
+        if revision == "head" and _at_head(engine):
+            return  # the usual case: no write lock, so no wait behind a change in progress
         with engine.begin() as connection:
             cfg = config()
             cfg.attributes["connection"] = connection
@@ -48,3 +52,10 @@ def upgrade(target: str | Engine, revision: str = "head") -> None:
     finally:
         if isinstance(target, str):
             engine.dispose()
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database is at the newest revision already (read without a write lock)."""
+    head = ScriptDirectory.from_config(config()).get_current_head()
+    with read_only(), engine.begin() as connection:
+        return MigrationContext.configure(connection).get_current_revision() == head
