@@ -50,6 +50,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from phonetrust.errors import LocalError
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import Service
@@ -214,12 +217,15 @@ def servable_extra(files: Mapping[str, bytes]) -> dict[str, Stored]:
 
 def _database_files(url: object) -> list[Path]:
     """A SQLite database's file and its ``-wal`` / ``-shm`` companions, wherever they are."""
-    if not isinstance(url, str) or not url.startswith("sqlite") or ":///" not in url:
+    if not isinstance(url, str):
         return []
-    path = url.split(":///", 1)[1].split("?", 1)[0]
-    if not path or path == ":memory:":
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
         return []
-    db = Path(path)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return []
+    db = Path(parsed.database)
     return [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")]
 
 
