@@ -1,17 +1,18 @@
-"""The admin command table: CUCM's grammar, each command to its handler.
+"""The admin command table: each CUCM command to its handler.
 
-A command is a sequence of fixed words followed by arguments; words are
-matched case-insensitively, as on CUCM. Every handler prints CUCM's own
-lines (taken from the reference documents) around the use case it calls.
+The grammar lives in ``grammar``; groups of commands with a subject of their
+own (traces, SQL) live in modules beside this one and are gathered here.
+Every handler prints CUCM's own lines (taken from the reference documents)
+around the use case it calls.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from phonetrust.cli.admin import show
+from phonetrust.cli.admin import activelog_cmds, grammar, show, sql_cmds
+from phonetrust.cli.admin.grammar import Command, Handler, UnknownCommand
 from phonetrust.cli.admin.session import Session
 from phonetrust.errors import LocalError
 from phonetrust.formats.trustlist import Kind
@@ -23,50 +24,9 @@ from phonetrust.service.changes import reading
 from phonetrust.service.context import Context, x509_of
 from phonetrust.service.context import node as node_of
 
-Handler = Callable[[Session, list[str]], None]
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    words: tuple[str, ...]
-    args: tuple[str, ...]
-    help: str
-    run: Handler
-
-    @property
-    def usage(self) -> str:
-        return " ".join((*self.words, *self.args))
-
-
-class UnknownCommand(LocalError):
-    pass
-
 
 def parse(line: str) -> tuple[Command, list[str]]:
-    """The command a line names, and its arguments; an error says what was expected."""
-    tokens = line.split()
-    if not tokens:
-        raise UnknownCommand("empty command")
-    lowered = [t.lower() for t in tokens]
-    best: Command | None = None
-    for command in COMMANDS:
-        n = len(command.words)
-        if tuple(lowered[:n]) == tuple(w.lower() for w in command.words) and (
-            best is None or n > len(best.words)
-        ):
-            best = command
-    if best is None:
-        near = [c.usage for c in COMMANDS if c.words[0].lower() == lowered[0]]
-        hint = ("; did you mean: " + ", ".join(near)) if near else '; type "help"'
-        raise UnknownCommand(
-            f'Executed command unsuccessfully\nInvalid command: "{line.strip()}"{hint}'
-        )
-    args = tokens[len(best.words) :]
-    if len(args) != len(best.args):
-        raise UnknownCommand(
-            f"Executed command unsuccessfully\nIncorrect number of arguments; usage: {best.usage}"
-        )
-    return best, args
+    return grammar.parse(COMMANDS, line)
 
 
 def execute(session: Session, line: str) -> None:
@@ -349,5 +309,9 @@ COMMANDS: tuple[Command, ...] = (
         "change the cluster security password",
         _password,
     ),
+    *activelog_cmds.COMMANDS,
+    *sql_cmds.COMMANDS,
     Command(("help",), (), "this list", _help),
 )
+
+__all__ = ["COMMANDS", "Command", "UnknownCommand", "execute", "parse"]
