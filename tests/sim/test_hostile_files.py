@@ -11,10 +11,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phonetrust.formats.sgn import SignedFile
+from phonetrust.formats.trustlist import TrustList
 from phonetrust.sim import configs, trust
-from phonetrust.sim.decisions import Verdict
+from phonetrust.sim.decisions import Verdict, Via
 from phonetrust.sim.trust import PhoneTrust
-from tests.sim import ctl, itl, phone, sgn, world
+from tests.sim import config_xml, ctl, itl, phone, sgn, world
 
 W = world()
 ITL = itl(W.cm)
@@ -27,6 +29,8 @@ STATES = {
     "ctl": phone(ctl_bytes=CTL),
 }
 NOW = 1_800_000_000.0
+ORIGINAL_DOCUMENT = config_xml()
+ORIGINAL_SGN_SIGNED = SignedFile.from_wire(SGN).signed_bytes()
 
 
 def _all_decisions(state: PhoneTrust, data: bytes) -> list[trust.Decision]:
@@ -49,8 +53,13 @@ def test_random_bytes_are_never_accepted(name: str, data: bytes) -> None:
         assert decision.state == state
 
 
-def _mutated(data: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
-    out = bytearray(data[: max(1, cut % (len(data) + 1))])
+def _mutated(data: bytes, cut: int | None, flips: list[tuple[int, int]]) -> bytes:
+    """``data`` cut short (unless ``cut`` is None) and with bytes flipped.
+
+    Whole files are drawn as often as cut ones: a cut file rarely parses, and
+    the decisions worth testing are those on files that parse but were changed.
+    """
+    out = bytearray(data if cut is None else data[: max(1, cut % (len(data) + 1))])
     for at, xor in flips:
         if out:
             out[at % len(out)] ^= xor or 1
@@ -61,16 +70,34 @@ def _mutated(data: bytes, cut: int, flips: list[tuple[int, int]]) -> bytes:
 @given(
     name=st.sampled_from(sorted(STATES)),
     which=st.sampled_from(["itl", "ctl", "sgn"]),
-    cut=st.integers(min_value=0, max_value=20_000),
+    cut=st.none() | st.integers(min_value=0, max_value=20_000),
     flips=st.lists(st.tuples(st.integers(0, 20_000), st.integers(0, 255)), min_size=0, max_size=4),
 )
 def test_cut_or_flipped_files_get_a_verdict(
-    name: str, which: str, cut: int, flips: list[tuple[int, int]]
+    name: str, which: str, cut: int | None, flips: list[tuple[int, int]]
 ) -> None:
     original = {"itl": ITL, "ctl": CTL, "sgn": SGN}[which]
     data = _mutated(original, cut, flips)
     state = STATES[name]
-    for decision in _all_decisions(state, data):
-        assert decision.verdict in (Verdict.ACCEPTED, Verdict.REJECTED, Verdict.PENDING)
-        if decision.verdict is Verdict.REJECTED:
+    decisions = dict(
+        zip(("ctl", "itl", "sgn", "enc", "plain"), _all_decisions(state, data), strict=True)
+    )
+    for kind, decision in decisions.items():
+        if decision.verdict is not Verdict.ACCEPTED:
+            assert decision.reason is not None, (kind, decision)
             assert decision.state == state, "a refused file leaves the phone as it was"
+            continue
+        assert kind == which, f"{which} bytes accepted as {kind}"
+        if decision.via is Via.UNCHECKED:
+            assert not state.has_anchors, "only a phone with no trust list skips verification"
+        elif kind == "sgn":
+            assert decision.content == ORIGINAL_DOCUMENT, "an accepted config is the signed one"
+            assert SignedFile.from_wire(data).signed_bytes() == ORIGINAL_SGN_SIGNED, (
+                "an accepted config carries exactly the signed bytes of the original"
+            )
+        else:
+            installed = decision.state.ctl if kind == "ctl" else decision.state.itl
+            assert installed is not None
+            assert installed.signed_bytes() == TrustList.from_wire(original).signed_bytes(), (
+                "an accepted list carries exactly the signed bytes of the original"
+            )

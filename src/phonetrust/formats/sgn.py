@@ -15,7 +15,13 @@ from phonetrust.errors import ParseError
 from phonetrust.formats import names
 from phonetrust.formats.algorithms import Digest
 from phonetrust.formats.header import Header
-from phonetrust.formats.signing import Failure, Signer, Verification, check_signature
+from phonetrust.formats.signing import (
+    Failure,
+    Signer,
+    Verification,
+    certificate_key,
+    check_signature,
+)
 from phonetrust.formats.trustlist import sign_header, signed_bytes
 from phonetrust.wire import Reader
 
@@ -60,7 +66,10 @@ def verify_header_signature(
         return Verification(False, Failure.NO_SIGNATURE)
     if header.signer_serial != names.serial_bytes(certificate.serial_number):
         return Verification(False, Failure.SIGNER_MISMATCH)
-    return check_signature(certificate.public_key(), signature, data, header.digest)
+    key = certificate_key(certificate)
+    if key is None:
+        return Verification(False, Failure.KEY_UNUSABLE)
+    return check_signature(key, signature, data, header.digest)
 
 
 def sign_file(

@@ -12,8 +12,9 @@ from enum import Enum
 from typing import Protocol
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from phonetrust.errors import KeyMaterialError
 from phonetrust.formats.algorithms import Digest
@@ -87,6 +88,19 @@ class Verification:
     @property
     def reason(self) -> str | None:
         return None if self.failure is None else self.failure.value
+
+
+def certificate_key(certificate: x509.Certificate) -> PublicKeyTypes | None:
+    """The certificate's key, or None when its key bytes do not parse.
+
+    cryptography parses the key lazily: a certificate read from a hostile
+    file can parse and still hold key bytes that raise when used. A verifier
+    treats that as a key it cannot use, never as a crash.
+    """
+    try:
+        return certificate.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return None
 
 
 def check_signature(

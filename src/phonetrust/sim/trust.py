@@ -45,6 +45,7 @@ from phonetrust.formats.cnfxml_read import ParsedConfig, read
 from phonetrust.formats.encsgn import EncryptedFile, decrypt_file
 from phonetrust.formats.record import Record
 from phonetrust.formats.sgn import SignedFile
+from phonetrust.formats.signing import certificate_key
 from phonetrust.formats.tags import TFTP_ROLES, Role
 from phonetrust.formats.trustlist import Kind, TrustList
 from phonetrust.policy.models import PhoneModel
@@ -316,7 +317,8 @@ def _on_list(
         return _decide(Verdict.ACCEPTED, state, t, via=Via.UNCHANGED)
     signer = _list_signer(tl)
     certificate = None if signer is None else signer.certificate()
-    if certificate is None or not tl.verify_with(certificate.public_key()).verified:
+    public_key = None if certificate is None else certificate_key(certificate)
+    if certificate is None or public_key is None or not tl.verify_with(public_key).verified:
         t.error(
             f"validate_file_envelope: File sign verify FAILED; header length <{tl.header.size}>"
         )
