@@ -12,6 +12,9 @@ import click
 from phonetrust.cli.app import data_options, locate, open_context, own_node
 from phonetrust.cli.boundary import Failed
 from phonetrust.net.ports import STANDARD_PORTS
+from phonetrust.policy.domain import SecurityMode
+from phonetrust.service.changes import reading
+from phonetrust.service.context import Context, cluster
 
 if TYPE_CHECKING:
     from phonetrust.net.serve import Running
@@ -70,20 +73,32 @@ def serve(
         tftp_dir=locate(data, db).tftp_dir,
     )
     try:
-        asyncio.run(run(ctx, options, ready=lambda running: _announce(running, bind)))
+        order = phone_requests(ctx)
+        asyncio.run(run(ctx, options, ready=lambda running: _announce(running, bind, order)))
     except PortInUse as exc:
         raise Failed(f"{exc}; stop it or choose --{exc.service}-port") from None
     click.echo("Stopped.")
 
 
-def _announce(running: Running, bind: str) -> None:
+def phone_requests(ctx: Context) -> str:
+    """The files a booting phone asks this cluster for, in order, as the banner says.
+
+    In mixed mode a phone asks for its CTL first (A3, D1), so an administrator
+    watching the TFTP trace expects CTLSEP<MAC>.tlv before anything else.
+    """
+    with reading(ctx) as uow:
+        mixed = cluster(uow).security_mode is SecurityMode.MIXED
+    first = "CTLSEP<MAC>.tlv, then ITLSEP<MAC>.tlv" if mixed else "ITLSEP<MAC>.tlv"
+    return f"phones ask for {first}, then SEP<MAC>.cnf.xml.sgn."
+
+
+def _announce(running: Running, bind: str, requests: str) -> None:
     services = ", ".join(f"{name.upper()} on port {port}" for name, port in running.ports.items())
     click.echo(f"Serving node {running.node.host}: {services or 'no services'}.")
     if "tftp" in running.ports:
         port = running.ports["tftp"]
         click.echo(
-            f"Point a phone's TFTP server (DHCP option 150) at this host, port {port}; "
-            "phones ask for ITLSEP<MAC>.tlv, then SEP<MAC>.cnf.xml.sgn."
+            f"Point a phone's TFTP server (DHCP option 150) at this host, port {port}; {requests}"
         )
         routes = " ".join(
             f"--route {running.node.ip}:{STANDARD_PORTS[name]}={bind}:{p}"
