@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from phonetrust.errors import KeyMaterialError
+from phonetrust.errors import KeyMaterialError, LocalError
+from phonetrust.formats.sgn import SignedFile
 from phonetrust.pki import keywrap
 from phonetrust.policy.domain import CertName, Device
 from phonetrust.service import backup, inventory
@@ -50,7 +51,13 @@ def test_restore_serves_byte_identical_files_and_keeps_the_keys(lab: Lab, tmp_pa
     assert cm == current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
     lab.clock.advance(60)
     inventory.update_device(ctx, "SEP001122334455", settings={"webAccess": "1"})
-    assert signed_by(trust_list(original["cucm-pub", "ITLFile.tlv"]), cm)
+    config = "SEP001122334455.cnf.xml.sgn"
+    with ctx.repo.unit_of_work() as uow:
+        changed = {name: uow.published_file("cucm-pub", name) for name in (config, "ITLFile.tlv")}
+    assert changed[config] is not None
+    assert changed[config] != original["cucm-pub", config], "the change was not published"
+    assert SignedFile.from_wire(changed[config]).verify(cm).verified
+    assert signed_by(trust_list(changed["ITLFile.tlv"]), cm)
     # Every key, ITLRecovery's included, is in the restored database under its new cluster
     # key, and the security password of the archive opens them.
     ctx.keys.check_password(PASSWORD)
@@ -98,7 +105,7 @@ def test_wrong_password_is_named(lab: Lab) -> None:
 def test_restore_refuses_a_data_directory_that_has_a_cluster(lab: Lab) -> None:
     archive = backup.create(lab.ctx, PASSWORD)
     vault = new_vault(PASSWORD, keywrap.new_cluster_key(), lab.ctx.now())
-    with pytest.raises(Exception, match="empty"):
+    with pytest.raises(LocalError, match="restore needs an empty database"):
         backup.restore(lab.ctx, backup.open_archive(archive, PASSWORD), vault)
 
 
