@@ -3,7 +3,8 @@
 Library errors, operating-system errors (missing file, directory,
 permission) and database errors (a PostgreSQL server down or restarting, a
 SQLite file locked) become one ``Error: ...`` line on stderr and exit
-status 1; click's own usage errors keep status 2.
+status 1; click's own usage errors keep status 2. A reader that goes away
+(``phonetrust ... | head -1``) is not an error to print: click ends quietly.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class TranslatingGroup(click.Group):
             return super().invoke(ctx)
         except PhonetrustError as exc:
             raise Failed(str(exc)) from None
+        except BrokenPipeError:
+            raise  # the reader left (``| head``): click ends quietly, nothing to report
         except OSError as exc:
             raise Failed(describe_os_error(exc)) from None
         except DatabaseError as exc:

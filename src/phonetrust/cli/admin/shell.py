@@ -36,6 +36,8 @@ def run_line(session: Session, line: str) -> str | None:
         execute(session, line)
     except PhonetrustError as exc:
         return str(exc)
+    except BrokenPipeError:
+        raise  # the reader of our output left: nothing more can be said to it
     except OSError as exc:
         return f"Executed command unsuccessfully: {exc.strerror or exc}"
     return None
