@@ -39,7 +39,9 @@ connection's failure never reaches another. A phone that does not read
 what it is sent (a message cannot be written at once) is treated as gone.
 TLS 1.3 session tickets are turned off on the context: phones never resume.
 Every session's end is logged on ``phonetrust.capf``: device, operation,
-outcome.
+outcome. With a tracer (:mod:`.trace`), CUCM's CAPF trace lines are written
+too: the connection, the handshake, each message's type (headers only: an
+authentication string is never traced), the certificate made, the outcome.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from cryptography.hazmat.primitives import serialization
 
 from phonetrust.errors import PhonetrustError
 from phonetrust.net.ssllistener import Limits, SslConnection, SslListener
+from phonetrust.net.trace import CapfFrames, CapfTrace
 from phonetrust.policy.capfauth import AddressBackoff, source_of
 from phonetrust.protocols.capf.messages import Reason
 from phonetrust.protocols.capf.server import (
@@ -86,7 +89,7 @@ DRAIN_LIMIT = 64 * 1024
 class _Connection(SslConnection["CapfServer", ServerSession]):
     """One phone: pumps bytes between its non-blocking TLS socket and its session."""
 
-    __slots__ = ("address", "broken", "deadline", "reserved", "service")
+    __slots__ = ("address", "broken", "deadline", "outgoing", "reserved", "service", "trace")
 
     recv_size = RECV_SIZE
     drain_limit = DRAIN_LIMIT  # unread bytes would make the close a reset, losing our last message
@@ -94,7 +97,15 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
     def __init__(self, server: CapfServer, raw: socket.socket, peer: str) -> None:
         super().__init__(server, raw, peer)
         self.service = server._take_service()
-        self.session = ServerSession(next(server._ids) & 0xFFFF_FFFF)
+        session_id = next(server._ids) & 0xFFFF_FFFF
+        self.trace = server.tracer
+        self.outgoing: CapfFrames | None = None
+        if self.trace is None:
+            self.session = ServerSession(session_id)
+        else:
+            self.session = _TracedSession(session_id, self.trace, self.fd)
+            self.outgoing = CapfFrames()
+            self.trace.connected(self.fd, source_of(peer), self.fd)
         self.deadline = self.loop.time() + server.session_timeout
         self.broken = False
         self.reserved: str | None = None
@@ -103,6 +114,8 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
 
     # -- the phone's side ------------------------------------------------------------
     def on_handshake_done(self) -> None:
+        if self.trace is not None:
+            self.trace.handshake_done()
         self.session.start()
         self.pump()
 
@@ -159,6 +172,8 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
                 except PhonetrustError as exc:
                     self.session.issue_failed(str(exc))
                 else:
+                    if self.trace is not None:
+                        self.trace.generated()
                     self.session.certificate_issued(lsc.public_bytes(serialization.Encoding.DER))
                 continue
             self._log(event)
@@ -170,6 +185,8 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
         data = self.session.data_to_send()
         if not data or self.broken:
             return
+        if self.trace is not None and self.outgoing is not None:
+            self.trace.messages(self.fd, None, self.outgoing.feed(data), incoming=False)
         try:
             complete = self.send(data)
         except OSError as exc:
@@ -236,8 +253,10 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
         self.reserved = None  # recording (even a failed one) ends the session in the service
 
     def _log(self, event: Completed) -> None:
+        outcome = event.outcome
+        if self.trace is not None:
+            self.trace.outcome(self.fd, outcome)
         if log.isEnabledFor(logging.INFO):
-            outcome = event.outcome
             log.info(
                 "CAPF: %s session %08x device %s operation %s: %s: %s",
                 self.peer,
@@ -257,6 +276,22 @@ class _Connection(SslConnection["CapfServer", ServerSession]):
         return self.idle() and not self.waiting
 
 
+class _TracedSession(ServerSession):
+    """A session that traces the type of each message the phone sends (headers only)."""
+
+    def __init__(self, session_id: int, trace: CapfTrace, conn: int) -> None:
+        super().__init__(session_id)
+        self._trace = trace
+        self._conn = conn
+        self._incoming = CapfFrames()
+
+    def receive_data(self, data: bytes) -> None:
+        commands = self._incoming.feed(data)
+        if commands:
+            self._trace.messages(self._conn, self.device, commands, incoming=True)
+        super().receive_data(data)
+
+
 class CapfServer(SslListener[_Connection]):
     """CAPF on one listening socket; :meth:`start` it, :meth:`stop` it."""
 
@@ -272,9 +307,12 @@ class CapfServer(SslListener[_Connection]):
         *,
         session_timeout: float,
         backoff: AddressBackoff | None = None,
+        tracer: CapfTrace | None = None,
         **limits: Unpack[Limits],
     ) -> None:
         super().__init__(_Connection, tls, sock, **limits)
+        self.tracer = tracer
+        """CUCM's CAPF trace lines go here (None: none)."""
         self.session_timeout = session_timeout
         self.backoff = AddressBackoff() if backoff is None else backoff
         """Failures per phone address, and how long each must wait (kept across swaps)."""
@@ -297,6 +335,7 @@ class CapfServer(SslListener[_Connection]):
         session_timeout: float = 300.0,
         backlog: int = 2048,
         backoff: AddressBackoff | None = None,
+        tracer: CapfTrace | None = None,
     ) -> CapfServer:
         """Bind ``host:port`` (0 picks a free port: see :attr:`port`) and start accepting.
 
@@ -311,6 +350,7 @@ class CapfServer(SslListener[_Connection]):
             read_timeout=read_timeout,
             session_timeout=session_timeout,
             backoff=backoff,
+            tracer=tracer,
         )
         server._begin(host)
         return server

@@ -18,6 +18,11 @@ served node removed all leave the last good snapshots in service. The
 first failure of a run of them is logged (as a warning) and raised as an
 alert when the store takes writes; the poll then backs off (doubling, up to
 MAX_BACKOFF) and, once the store answers, catches up and says so.
+
+TFTP, TVS and CAPF write CUCM's trace files under the data directory's
+active log (``DATA/activelog/cm/trace/...``, :mod:`phonetrust.store.tracefiles`),
+rotated by size, unless ``ServeOptions.traces`` is off; a trace that cannot
+be written costs its lines, never the service.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from phonetrust.net.capf import CapfServer
 from phonetrust.net.https import HttpsServer
 from phonetrust.net.ports import FALLBACK_PORTS, STANDARD_PORTS
 from phonetrust.net.tftp import MIN_TRANSFER_SOCKETS, RESERVED_DESCRIPTORS, TftpServer
+from phonetrust.net.trace import Tracers, open_tracers
 from phonetrust.net.tvs import TvsServer
 from phonetrust.policy.domain import CertName, Node, Service
 from phonetrust.service import alerts
@@ -54,7 +60,9 @@ from phonetrust.service.context import node as node_of
 from phonetrust.service.identity import own_identity
 from phonetrust.service.tftpfiles import DownloadLog, load_source
 from phonetrust.service.tvsdirectory import load_directory, tvs_identity
+from phonetrust.store.datadir import activelog_of
 from phonetrust.store.repository import Alert, UnitOfWork
+from phonetrust.store.tracefiles import KEEP, MAX_BYTES
 
 log = logging.getLogger("phonetrust.serve")
 
@@ -96,6 +104,14 @@ class ServeOptions:
     legacy_tls: bool = False
     tftp_dir: Path | None = None
     """Extra files TFTP serves (firmware, ring lists): DATA/tftp."""
+    traces: bool = True
+    """Write the services' trace files (CUCM always does)."""
+    activelog: Path | None = None
+    """Where the traces go; None: DATA/activelog of the data directory the keys live in."""
+    trace_max_bytes: int = MAX_BYTES
+    """Size at which a trace file is left for the next."""
+    trace_keep: int = KEEP
+    """Trace files kept per service, the oldest deleted first."""
 
 
 class Stoppable(Protocol):
@@ -116,6 +132,12 @@ class Running:
     """The certificate (DER) each TLS service presents, to notice a regeneration."""
     budgets: dict[str, int] = field(default_factory=dict)
     """File descriptors each service may hold (:mod:`.limits`)."""
+    tracers: Tracers | None = None
+    """The services' trace files, if traced."""
+
+    def close_traces(self) -> None:
+        if self.tracers is not None:
+            self.tracers.close()
 
 
 async def _bind(
@@ -153,10 +175,12 @@ async def start_node(ctx: Context, options: ServeOptions) -> Running:
     If one cannot start (its port is in use, its key is missing), those already
     started are stopped before the error goes on."""
     running = await _which(ctx, options)
+    running.tracers = _tracers(ctx, options)
     try:
         await _start_services(ctx, options, running)
     except BaseException:
         await asyncio.gather(*(s.stop() for s in running.servers.values()))
+        running.close_traces()
         raise
     return running
 
@@ -171,8 +195,21 @@ async def _which(ctx: Context, options: ServeOptions) -> Running:
     return Running(node, version, uid)
 
 
+def _tracers(ctx: Context, options: ServeOptions) -> Tracers | None:
+    """The trace files ``options`` ask for; none when off or when no directory is known."""
+    if not options.traces:
+        return None
+    root = options.activelog
+    if root is None:
+        if ctx.keys.home is None:
+            return None
+        root = activelog_of(ctx.keys.home)
+    return open_tracers(root, max_bytes=options.trace_max_bytes, keep=options.trace_keep)
+
+
 async def _start_services(ctx: Context, options: ServeOptions, running: Running) -> None:
     node = running.node
+    traces = running.tracers
     services = [name for name, kind in _SERVICES.items() if node.runs(kind)]
     if options.https:
         services.append("https")
@@ -196,6 +233,7 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
                 port=p,
                 downloads=downloads,
                 max_descriptors=max(budget("tftp", 0), TFTP_FLOOR),
+                tracer=traces.tftp if traces is not None else None,
             ),
             options.bind,
         )
@@ -212,6 +250,7 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
                 context,
                 host=options.bind,
                 port=p,
+                tracer=traces.tvs if traces is not None else None,
                 **_tls_bounds(running.budgets, "tvs"),
             ),
             options.bind,
@@ -226,7 +265,12 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
             "capf",
             options.capf_port,
             lambda p: CapfServer.start(
-                service, context, host=options.bind, port=p, max_connections=budget("capf", 1)
+                service,
+                context,
+                host=options.bind,
+                port=p,
+                max_connections=budget("capf", 1),
+                tracer=traces.capf if traces is not None else None,
             ),
             options.bind,
         )
@@ -378,6 +422,7 @@ async def run(
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
         await asyncio.gather(*(s.stop() for s in running.servers.values()))
+        running.close_traces()
         await watch.finish()
 
 

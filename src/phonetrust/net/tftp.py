@@ -35,7 +35,9 @@ Call order (all on the event loop; ``now`` is the loop's monotonic clock)::
         Refused         -> log
 
 Every request ends in one log line on ``phonetrust.tftp`` (INFO): who, which
-name, what it got (file, device, bytes, hash) or why not. Downloads are
+name, what it got (file, device, bytes, hash) or why not; with a tracer
+(:mod:`.trace`), CUCM's trace lines too: the request, then the transfer or
+the refusal (never a line per datagram). Downloads are
 written to the store by a task every second (in a thread) and at stop.
 
 Descriptors. The server keeps within ``max_descriptors`` (the share of the
@@ -69,6 +71,7 @@ from datetime import UTC, datetime
 from phonetrust.clock import Clock, SystemClock
 from phonetrust.errors import LocalError
 from phonetrust.net.tftp_remote import MAX_FETCHES, RemoteFiles
+from phonetrust.net.trace import TftpTrace
 from phonetrust.policy.tftpnames import NameKind
 from phonetrust.protocols.tftp.packets import ErrorCode, ReadRequest
 from phonetrust.protocols.tftp.server import (
@@ -139,6 +142,7 @@ class TftpServer:
         downloads: DownloadLog | None,
         alternates: list[tuple[str, int]],
         clock: Clock,
+        tracer: TftpTrace | None = None,
     ) -> None:
         self._loop = loop
         self._listener = listener
@@ -150,6 +154,7 @@ class TftpServer:
         self._fixed_alternates = list(alternates)
         self._remote = self._remote_for(source)
         self._clock = clock
+        self._trace = tracer
         self._socks: dict[int, tuple[socket.socket, Address]] = {}
         self._family = int(listener.family)
         self._found: dict[str, Resolved] = {}
@@ -192,6 +197,7 @@ class TftpServer:
         rng: random.Random | None = None,
         clock: Clock | None = None,
         max_descriptors: int | None = None,
+        tracer: TftpTrace | None = None,
     ) -> TftpServer:
         """Bind ``host:port`` (0: any free port) and serve ``source``.
 
@@ -200,6 +206,7 @@ class TftpServer:
         ``max_descriptors`` is the most file descriptors the server may hold
         (default: :func:`default_max_descriptors`); ``max_transfers`` is
         lowered to what it leaves after :data:`RESERVED_DESCRIPTORS`.
+        ``tracer`` writes CUCM's TFTP trace lines (None: none).
         """
         budget = default_max_descriptors() if max_descriptors is None else max_descriptors
         sockets = budget - RESERVED_DESCRIPTORS
@@ -233,6 +240,7 @@ class TftpServer:
             downloads=downloads,
             alternates=alternates or [],
             clock=clock or SystemClock(),
+            tracer=tracer,
         )
         server.recv_buffer = granted
         server.max_descriptors = budget
@@ -427,6 +435,8 @@ class TftpServer:
     def _note(self, action: Action) -> None:
         """The actions that are only events: log them."""
         if isinstance(action, Refused):
+            if self._trace is not None:
+                self._trace.refused(action.addr, action.filename, action.code, action.reason)
             log.info(
                 "RRQ %s from %s:%d: error %d %s",
                 action.filename,
@@ -537,10 +547,18 @@ class TftpServer:
 
     def _ended(self, action: TransferEnded) -> None:
         entry = self._socks.pop(action.tid, None)
+        fd = -1
         if entry is not None:
-            del self._links[entry[0].fileno()]
+            fd = entry[0].fileno()
+            del self._links[fd]
             self._retire(entry[0])
         resolved = action.tag if isinstance(action.tag, Resolved) else None
+        if self._trace is not None:
+            file = resolved.file if resolved is not None else action.filename
+            if action.ok:
+                self._trace.transferred(action.addr, file, action.tid, fd)
+            else:
+                self._trace.failed(action.addr, file, action.tid, action.reason)
         if action.ok and resolved is not None and resolved.record and self._downloads is not None:
             at = datetime.fromtimestamp(self._clock.now(), UTC)
             self._downloads.add(resolved, self._source.node, at)
@@ -563,6 +581,8 @@ class TftpServer:
             )
 
     def _answer(self, request: ReadRequest, addr: Address) -> list[Action]:
+        if self._trace is not None:
+            self._trace.request(addr, request.filename, request.mode, len(self._socks))
         found: Resolved | Missing | None = self._found.get(request.filename)
         if found is None:
             found = self._source.lookup(request.filename)

@@ -42,7 +42,9 @@ is given: no TLS 1.3 session tickets (phones make one request per connection
 and never resume; each unused ticket costs the server work) and no TLS 1.2
 renegotiation (a hostile client could make the server sign again and again
 on one connection). Nothing is read from the store here: the directory is
-swapped in whole by whoever watches the store. The pump needs an event loop
+swapped in whole by whoever watches the store. With a tracer
+(:mod:`.trace`) each connection and each question is also written as
+CUCM's TVS trace lines. The pump needs an event loop
 with ``add_reader`` (asyncio's default selector loop on Unix, or uvloop).
 """
 
@@ -58,6 +60,7 @@ from cryptography import x509
 from phonetrust.formats import legacy
 from phonetrust.formats.tags import Role
 from phonetrust.net.ssllistener import HANDSHAKE_TIMEOUT, Limits, SslConnection, SslListener
+from phonetrust.net.trace import TvsTrace
 from phonetrust.protocols.tvs.messages import Answer, Request
 from phonetrust.protocols.tvs.session import ProtocolFailed, RequestReceived, ServerSession
 from phonetrust.service.tvsdirectory import TvsDirectory
@@ -98,6 +101,8 @@ class _Connection(SslConnection["TvsServer", ServerSession]):
     def __init__(self, server: TvsServer, raw: socket.socket, peer: str) -> None:
         self.session = ServerSession()
         super().__init__(server, raw, peer)
+        if server.tracer is not None:
+            server.tracer.connected(peer, self.fd)
 
     # -- the pump --------------------------------------------------------------------
 
@@ -110,6 +115,8 @@ class _Connection(SslConnection["TvsServer", ServerSession]):
                 self._answer(event.request)
             elif isinstance(event, ProtocolFailed):
                 log.warning("TVS: dropped %s: %s", self.peer, event.error)
+                if self.server.tracer is not None:
+                    self.server.tracer.dropped(self.peer, str(event.error))
                 self.close()
             else:
                 self.close(notify=True)
@@ -130,6 +137,8 @@ class _Connection(SslConnection["TvsServer", ServerSession]):
         self.arm(server.read_timeout)
 
     def on_timeout(self) -> None:
+        if self.server.tracer is not None:
+            self.server.tracer.dropped(self.peer, "no whole request in time")
         log.info(
             "TVS: dropped %s: no whole request within %g s", self.peer, self.server.read_timeout
         )
@@ -158,10 +167,13 @@ class TvsServer(SslListener[_Connection]):
         directory: TvsDirectory,
         tls: ssl.SSLContext,
         sock: socket.socket,
+        tracer: TvsTrace | None = None,
         **limits: Unpack[Limits],
     ) -> None:
         super().__init__(_Connection, tls, sock, **limits)
         self.directory = directory
+        self.tracer = tracer
+        """CUCM's TVS trace lines go here (None: none)."""
         self.verifications = 0
         """Requests answered since the start (for monitoring and benchmarks)."""
 
@@ -178,6 +190,7 @@ class TvsServer(SslListener[_Connection]):
         handshake_timeout: float = HANDSHAKE_TIMEOUT,
         max_per_address: int | None = None,
         backlog: int = 2048,
+        tracer: TvsTrace | None = None,
     ) -> TvsServer:
         """Bind ``host:port`` (0 picks a free port) and start accepting.
 
@@ -188,6 +201,7 @@ class TvsServer(SslListener[_Connection]):
             directory,
             tls,
             cls.listen(host, port, backlog),
+            tracer,
             max_connections=max_connections,
             read_timeout=read_timeout,
             handshake_timeout=min(handshake_timeout, read_timeout),
@@ -209,6 +223,8 @@ class TvsServer(SslListener[_Connection]):
         await super().stop()
 
     def _verified(self, peer: str, request: Request, answer: Answer) -> None:
+        if self.tracer is not None:
+            self.tracer.query(peer, request.device, request.certificate, answer.valid, answer.roles)
         if log.isEnabledFor(logging.INFO):
             log.info(
                 "TVS: %s device %s asked about %s: %s, roles %s",

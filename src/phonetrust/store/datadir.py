@@ -6,6 +6,7 @@ Layout::
     DATA/master.key        the cluster key, cached so services start unattended (0600)
     DATA/node              the uid of the node this machine is (``cluster init`` / ``join``)
     DATA/tftp/             extra files TFTP serves (firmware, ring lists)
+    DATA/activelog/        service traces, laid out as CUCM's active log (``store.tracefiles``)
 
 The directory is 0700; commands refuse to start when it or ``master.key``
 is open to other users. The private keys are in the database, sealed under
@@ -47,6 +48,12 @@ DEFAULT_DATA = Path("phonetrust-data")
 KEY_FILE = "master.key"
 NODE_FILE = "node"
 LEGACY_SALT = "master.salt"
+ACTIVELOG = "activelog"
+
+
+def activelog_of(root: Path) -> Path:
+    """Where a data directory keeps its service traces (``serve`` knows only the root)."""
+    return root / ACTIVELOG
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +75,10 @@ class DataDir:
     @property
     def tftp_dir(self) -> Path:
         return self.root / "tftp"
+
+    @property
+    def activelog(self) -> Path:
+        return activelog_of(self.root)
 
     def create(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True, mode=durable.DIR_MODE)
