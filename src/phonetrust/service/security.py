@@ -32,8 +32,9 @@ from phonetrust.service.context import (
     signer_of,
     x509_of,
 )
-from phonetrust.store.repository import UnitOfWork
+from phonetrust.store.repository import AuditEntry, UnitOfWork
 
+RECOVERY_P12 = "ITLRecovery.p12"
 RESTART_SERVICES = (
     "Please Restart the TFTP and Cisco CallManager services on all nodes in the cluster "
     "that run these services"
@@ -193,32 +194,55 @@ def restart_tftp(ctx: Context) -> list[str]:
 
 
 def export_recovery(ctx: Context, host: str, p12_password: bytes | None = None) -> bytes:
-    """``file get tftp ITLRecovery.p12``: the publisher's recovery key, and the C5 alert cleared.
+    """The bytes of ``file get tftp ITLRecovery.p12``: the publisher's recovery key, sealed.
 
     Sealed with ``p12_password`` [default: the one the security password derives]. On a
-    subscriber the file does not exist (C3).
+    subscriber the file does not exist (C3). Nothing is recorded here: only an upload that
+    completed is an export (:func:`recovery_exported`), so a cancelled or failed one leaves
+    the C5 alert open.
     """
-    with change(ctx, "file get tftp ITLRecovery.p12") as uow:
+    with reading(ctx) as uow:
         n = node(uow, host)
         recovery = itl_recovery(uow)
         if not n.publisher or recovery is None:
-            raise LocalError("ITLRecovery.p12: file not found")
+            raise LocalError(f"{RECOVERY_P12}: file not found")
         key = ctx.keys.get(recovery.der, uow)
         if not isinstance(key, rsa.RSAPrivateKey):
             raise KeyMaterialError("the ITLRecovery key is not an RSA key")
         if p12_password is None:
             p12_password = ctx.keys.p12_password(uow)
-        data = pkcs12.serialize_key_and_certificates(
+        return pkcs12.serialize_key_and_certificates(
             b"ITLRecovery",
             key,
             x509_of(recovery),
             None,
             serialization.BestAvailableEncryption(p12_password),
         )
+
+
+def recovery_exported(ctx: Context, host: str, where: str) -> None:
+    """A completed upload of ITLRecovery.p12 to ``where``: audited, and the C5 alert cleared."""
+    with change(ctx, f"file get tftp {RECOVERY_P12}", f"{host} -> {where}") as uow:
         now = ctx.now()
         uow.put_cluster(replace(cluster(uow), p12_exported_at=now))
         uow.clear_alert(alerts.RECOVERY_BACKUP, now)
-    return data
+
+
+def recovery_export_failed(ctx: Context, host: str, where: str, reason: str) -> None:
+    """An upload of ITLRecovery.p12 that did not complete: audited as failed, alert kept.
+
+    Only the audit entry is written: nothing phones download changed, so no plan is
+    published.
+    """
+    with ctx.repo.unit_of_work() as uow:
+        uow.append_audit(
+            AuditEntry(
+                ctx.now(),
+                ctx.actor,
+                f"file get tftp {RECOVERY_P12}",
+                f"{host} -> {where}: failed: {reason}",
+            )
+        )
 
 
 def tftp_files(ctx: Context, host: str) -> dict[str, int]:

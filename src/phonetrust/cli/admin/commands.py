@@ -14,7 +14,7 @@ from collections.abc import Callable
 from phonetrust.cli.admin import activelog_cmds, grammar, show, sql_cmds
 from phonetrust.cli.admin.grammar import Command, Handler, UnknownCommand
 from phonetrust.cli.admin.session import Session
-from phonetrust.errors import LocalError
+from phonetrust.errors import LocalError, PhonetrustError
 from phonetrust.formats.trustlist import Kind
 from phonetrust.net import sftp
 from phonetrust.policy.domain import CertName
@@ -165,7 +165,7 @@ def _host_question(s: Session) -> Callable[[str, str], bool]:
 
 def _file_get(s: Session, args: list[str]) -> None:
     area, name = args
-    if area.lower() != "tftp" or name != "ITLRecovery.p12":
+    if area.lower() != "tftp" or name != security.RECOVERY_P12:
         raise LocalError("only 'file get tftp ITLRecovery.p12' is supported")
     data = security.export_recovery(s.ctx, s.node)
     s.say(
@@ -184,17 +184,24 @@ def _file_get(s: Session, args: list[str]) -> None:
     user = s.prompts.ask("User ID: ")
     password = s.prompts.secret("Password: ")
     directory = s.prompts.ask("Download directory: ")
-    sftp.upload(
-        server,
-        int(port),
-        user,
-        password,
-        directory,
-        "ITLRecovery.p12",
-        data,
-        known_hosts=s.where.root / "known_hosts",
-        accept_new_host=_host_question(s),
-    )
+    where = f"{user}@{server}:{port}:{directory}"
+    try:
+        sftp.upload(
+            server,
+            int(port),
+            user,
+            password,
+            directory,
+            security.RECOVERY_P12,
+            data,
+            known_hosts=s.where.root / "known_hosts",
+            accept_new_host=_host_question(s),
+        )
+    except (PhonetrustError, OSError) as exc:
+        # Recorded, then reported by the shell as any failure is.
+        security.recovery_export_failed(s.ctx, s.node, where, str(exc))
+        raise
+    security.recovery_exported(s.ctx, s.node, where)
     s.say("", "Transfer completed.", "", "Downloading file: /usr/local/cm/tftp/ITLRecovery.p12")
 
 
