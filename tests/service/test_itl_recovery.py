@@ -79,14 +79,24 @@ def test_recovery_backup_alert_is_daily_until_exported_and_rearmed_by_password_c
     key, cert, _ = pkcs12.load_key_and_certificates(p12, lab.ctx.keys.p12_password())
     assert cert == current(lab.ctx, "cucm-pub", CertName.ITLRECOVERY)
     assert key is not None
+    assert open_kinds() == [alerts.RECOVERY_BACKUP]  # the bytes alone are no backup
+    security.recovery_exported(lab.ctx, "cucm-pub", "backup@sftp:22:/keys")
     assert open_kinds() == []
     lab.later(3 * 86400)
     assert open_kinds() == []
     lab.admin("set password user security", PASSWORD, "Another-Password-9", "Another-Password-9")
     assert open_kinds() == [alerts.RECOVERY_BACKUP]
-    # The keys were re-sealed under the new password and still sign.
+    # The keys were re-sealed under the new password and still sign: a new CallManager
+    # key is made, sealed and used to sign the ITL, and the recovery key still opens.
+    before = current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
     lab.admin("set cert regen CallManager", "yes")
-    assert lab.file("cucm-pub", "ITLFile.tlv") is not None
+    after = current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
+    assert after.serial_number != before.serial_number
+    assert signed_by(trust_list(lab.file("cucm-pub", "ITLFile.tlv")), after)
+    resealed = security.export_recovery(lab.ctx, "cucm-pub")
+    key, cert, _ = pkcs12.load_key_and_certificates(resealed, lab.ctx.keys.p12_password())
+    assert key is not None
+    assert cert == current(lab.ctx, "cucm-pub", CertName.ITLRECOVERY)
 
 
 def test_rollback_parameter_serves_an_itl_with_empty_functions(lab: Lab) -> None:
@@ -94,7 +104,12 @@ def test_rollback_parameter_serves_an_itl_with_empty_functions(lab: Lab) -> None
     itl = trust_list(lab.file("cucm-pub", "ITLFile.tlv"))
     assert all(r.role is None and r.role_code is None for r in itl.records)
     assert itl.verify_with(current(lab.ctx, "cucm-pub", CertName.CALLMANAGER).public_key()).verified
-    assert "\t4\tFUNCTION\t0" not in lab.admin("show itl")
+    listing = lab.admin("show itl")
+    # Reference 002: that line is the symptom of a broken CallManager.pem; this file is
+    # validly signed (the FUNCTIONs are empty on purpose), so show itl must say so.
+    assert "Verification of the ITL file failed" not in listing
+    assert listing.rstrip().endswith("The ITL file was verified successfully.")
+    assert listing.count("\tFUNCTION\t0\n") == len(itl.records)  # each FUNCTION empty
     inventory.set_param(lab.ctx, P.ROLLBACK, "False")
     restored = trust_list(lab.file("cucm-pub", "ITLFile.tlv"))
     assert all(r.role is not None for r in restored.records)

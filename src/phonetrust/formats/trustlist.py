@@ -98,12 +98,32 @@ class TrustList:
             return exact[0]
         return candidates[0] if len(candidates) == 1 else None
 
+    def _role_less_signer_index(self) -> int | None:
+        """The header's signer among records with an empty FUNCTION (E1).
+
+        The "Prepare Cluster for Rollback to pre 8.0" ITL empties every
+        FUNCTION but is still signed by a certificate it lists: the file is
+        valid, and ``show itl`` must not call it broken.
+        """
+        serial = self.header.signer_serial
+        candidates = [
+            i
+            for i, rec in enumerate(self.records)
+            if rec.role_code is None and serial is not None and rec.serial == serial
+        ]
+        issuer = self.header.ca_name_bytes
+        exact = [i for i in candidates if self.records[i].issuer_bytes == issuer]
+        best = exact or candidates
+        return best[0] if best else None
+
     def verify(self) -> Verification:
         """Whether the file is signed by its own signer record (what ``show`` checks)."""
         signature = self.header.signature
         if signature is None:
             return Verification(False, Failure.NO_SIGNATURE)
         index = self.signer_index()
+        if index is None:
+            index = self._role_less_signer_index()
         if index is None:
             return Verification(False, Failure.SIGNER_ABSENT)
         outcome = check_signature(
