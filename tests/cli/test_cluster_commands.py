@@ -9,10 +9,15 @@ import select
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
+from phonetrust.policy.domain import CertName
 from phonetrust.store.datadir import DataDir
 from phonetrust.store.sql import open_repository
 from phonetrust.testing.postgres import create_schema, running_postgres
@@ -67,19 +72,55 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def private_key_forms(key: PrivateKeyTypes) -> dict[str, bytes]:
+    """The ways a private key could be written down: DER and PEM, PKCS#8 and the traditional
+    form (PKCS#1 for RSA, SEC 1 for EC), and the secret number itself."""
+    none, encodings = serialization.NoEncryption(), serialization.Encoding
+    formats = serialization.PrivateFormat
+    forms = {
+        f"{name} {fmt}": key.private_bytes(encoding, form, none)
+        for name, encoding in (("DER", encodings.DER), ("PEM", encodings.PEM))
+        for fmt, form in (("PKCS#8", formats.PKCS8), ("traditional", formats.TraditionalOpenSSL))
+    }
+    if isinstance(key, rsa.RSAPrivateKey):
+        p = key.private_numbers().p
+        forms["RSA prime p"] = p.to_bytes((p.bit_length() + 7) // 8, "big")
+    elif isinstance(key, ec.EllipticCurvePrivateKey):
+        value = key.private_numbers().private_value
+        forms["EC private value"] = value.to_bytes((key.curve.key_size + 7) // 8, "big")
+    return forms
+
+
 def test_data_directory_and_keys_are_private(data: Path) -> None:
     assert (data.stat().st_mode & 0o077) == 0
     files = [p for p in data.iterdir() if p.is_file()]
     assert {"master.key", "node", "phonetrust.db"} <= {p.name for p in files}
     assert all((p.stat().st_mode & 0o077) == 0 for p in files)  # the database too (-wal, -shm)
-    repo = open_repository(DataDir.locate(data).db_url)
+    where = DataDir.locate(data)
+    repo = open_repository(where.db_url)
     try:
+        now = datetime.now(UTC)
+        keys = where.keystore(repo, where.cluster_key(repo, now))
         with repo.unit_of_work() as uow:
             sealed = uow.list_sealed_keys()
+            certificates = [
+                cert.der
+                for node in uow.list_nodes()
+                for name in CertName
+                for cert in uow.certificate_history(node.host, name)
+            ]
+            private = [keys.get(der, uow) for der in certificates if keys.has(der, uow)]
     finally:
         repo.close()
     assert len(sealed) == 12  # six certificates on each of two nodes, sealed in the database
-    assert b"PRIVATE KEY" not in b"".join(sealed.values())
+    assert len(private) == 12
+    # No key, in any form, in any file of the data directory: the SQLite file (and its
+    # -wal, -shm) included. Only sealed keys are stored.
+    stored = {path: path.read_bytes() for path in sorted(data.rglob("*")) if path.is_file()}
+    for key in private:
+        for form, blob in private_key_forms(key).items():
+            found = [path.name for path, content in stored.items() if blob in content]
+            assert not found, f"a private key ({form}) is stored in the clear in {found}"
 
 
 def test_show_itl_through_admin_c(data: Path) -> None:
