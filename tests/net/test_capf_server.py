@@ -45,7 +45,12 @@ from phonetrust.protocols.capf.messages import (
 )
 from phonetrust.protocols.capf.server import AuthInput, Operation
 from phonetrust.service import inventory, nodes, truststores
-from phonetrust.service.capfops import capf_identity, load_capf_service, status_text
+from phonetrust.service.capfops import (
+    CapfStoreError,
+    capf_identity,
+    load_capf_service,
+    status_text,
+)
 from phonetrust.testing.pki import make_identity, plain_name, rsa_key
 from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
 
@@ -578,7 +583,7 @@ def test_stop_closes_idle_connections_and_the_port(cluster: Lab) -> None:
         await drop(idle[1])
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((HOST, server.port), timeout=1).close()
-        with pytest.raises(Exception, match="closed"):
+        with pytest.raises(CapfStoreError, match="the CAPF service is closed"):
             service.decide(NAME, AuthInput(NAME), service.now())
 
     asyncio.run(main())

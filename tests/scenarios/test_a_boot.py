@@ -20,7 +20,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from phonetrust.errors import KeyMaterialError
+from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.formats import cnfxml_read
 from phonetrust.formats.sgn import SignedFile, sign_file
 from phonetrust.formats.signing import Signer
@@ -684,7 +684,7 @@ async def _a8(lab: Lab) -> None:  # noqa: F811
         await _update(site, name, group="Sub First")
         assert (await phone.boot()).config_applied
         assert list(phone.state.tvs_servers) == [("10.0.0.11", 2445)]
-        with pytest.raises(Exception, match="1 to 3 nodes"):
+        with pytest.raises(LocalError, match="must list 1 to 3 nodes, not 4"):
             CallManagerGroup("Too Many", ("cucm-pub", "cucm-sub1", "a", "b"))
         await _update(site, name, group="Default")
         assert (await phone.boot()).config_applied

@@ -48,6 +48,7 @@ from phonetrust.protocols.capf.server import (
 from phonetrust.service import inventory, nodes, truststores
 from phonetrust.service.capfops import (
     CapfService,
+    CapfStoreError,
     _Result,
     capf_identity,
     load_capf_service,
@@ -655,5 +656,5 @@ def test_results_queued_together_commit_together(lab: Lab, service: CapfService)
 def test_a_closed_service_refuses_work(lab: Lab) -> None:
     service = load_capf_service(lab.ctx, "cucm-pub")
     service.close()
-    with pytest.raises(Exception, match="closed"):
+    with pytest.raises(CapfStoreError, match="the CAPF service is closed"):
         service.decide(NAME, AuthInput(NAME), service.now())
