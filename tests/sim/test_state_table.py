@@ -15,9 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phonetrust.formats.tags import Role
-from phonetrust.sim import configs, table, trust
+from phonetrust.sim import configs, trust
 from phonetrust.sim.decisions import Reason, TrustState, TvsReply, Via
-from phonetrust.sim.table import TABLE, Input
 from phonetrust.sim.trust import Decision, PhoneTrust
 from tests.sim import (
     ENC_NAME,
@@ -32,8 +31,10 @@ from tests.sim import (
     itl,
     phone,
     sgn,
+    table,
     world,
 )
+from tests.sim.table import TABLE, Input
 
 NOW = T0 + 60
 W = world()

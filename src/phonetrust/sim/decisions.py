@@ -44,7 +44,7 @@ HOST_NOT_FOUND = "Host Not Found"
 
 
 class TrustState(Enum):
-    """What lists a phone holds: the columns of :data:`.table.TABLE`."""
+    """What lists a phone holds: the columns of the trust table (``tests/sim/table.py``)."""
 
     NO_LISTS = "no CTL, no ITL"
     CTL_ONLY = "CTL, no ITL"

@@ -26,8 +26,8 @@ How a signer is judged, by trust state:
   (A5). An accepted new list flushes the TVS cache (H2).
 
 Configuration files are judged in :mod:`.configs`; the vocabulary is in
-:mod:`.decisions`; the full behaviour, trust state x input, is
-:data:`.table.TABLE`, which a test sweeps cell by cell.
+:mod:`.decisions`; the full behaviour, trust state x input, is the table in
+``tests/sim/table.py``, which a test sweeps cell by cell.
 """
 
 from __future__ import annotations
