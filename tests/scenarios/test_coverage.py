@@ -1,9 +1,11 @@
-"""Every scenario of spec/scenarios.md has an end-to-end test here, or a stated reason why not.
+"""Every scenario of spec/scenarios.md has an end-to-end test here.
 
-The IDs are those of the issue that asked for this suite (A1-A8, B1-B5,
-C1-C6, D1-D10, E1-E3, F1-F3, G1-G2, H1-H7). A test covers scenario X9 when
-its name starts with ``test_x9_``. A module that cannot cover one says so in
-its ``NOT_COVERED`` table; the goal is that every such table is empty.
+The scenario IDs are read from the spec itself (``../shared/spec/scenarios.md``
+beside the checkout): each is the bold label that opens a list item, as in
+``- **A1 Boot order.**``. A test covers scenario X9 when its name starts with
+``test_x9_``. Modules keep a ``NOT_COVERED`` table for a scenario they cannot
+cover yet, with the reason; every such table must be empty, since every
+scenario must have its test.
 """
 
 from __future__ import annotations
@@ -13,17 +15,38 @@ import importlib
 import re
 from pathlib import Path
 
-SECTIONS = {"A": 8, "B": 5, "C": 6, "D": 10, "E": 3, "F": 3, "G": 2, "H": 7}
-SCENARIOS = [f"{letter}{n}" for letter, count in SECTIONS.items() for n in range(1, count + 1)]
+import pytest
+
 HERE = Path(__file__).parent
-_TEST_NAME = re.compile(r"^test_([a-h]\d+)_")
+REPO = HERE.parents[1]
+SPEC = REPO.parent / "shared" / "spec" / "scenarios.md"
+"""The spec lives beside the checkout, wherever that is (CI checks out elsewhere)."""
+_SCENARIO = re.compile(r"^- \*\*([A-Z]\d+)\b", re.MULTILINE)
+_TEST_NAME = re.compile(r"^test_([a-z]\d+)_")
+
+
+def scenario_ids(text: str) -> list[str]:
+    """The scenario IDs of the spec's text, in order."""
+    return _SCENARIO.findall(text)
+
+
+def _spec_ids() -> list[str]:
+    if not SPEC.is_file():
+        pytest.fail(
+            f"the scenario spec is missing: expected {SPEC} (../shared/spec/scenarios.md "
+            f"beside the repository root {REPO})",
+            pytrace=False,
+        )
+    ids = scenario_ids(SPEC.read_text(encoding="utf-8"))
+    assert ids, f"no scenario IDs (lines like '- **A1 Title.**') found in {SPEC}"
+    return ids
 
 
 def _covered() -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for path in sorted(HERE.glob("test_*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.FunctionDef):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 match = _TEST_NAME.match(node.name)
                 if match:
                     found.setdefault(match.group(1).upper(), []).append(f"{path.name}::{node.name}")
@@ -38,17 +61,31 @@ def _not_covered() -> dict[str, str]:
     return table
 
 
-def test_every_scenario_is_covered_or_explained() -> None:
-    covered, explained = _covered(), _not_covered()
-    missing = [s for s in SCENARIOS if s not in covered and s not in explained]
-    assert not missing, f"scenarios with neither a test nor a reason: {missing}"
+def test_the_spec_names_each_scenario_once() -> None:
+    ids = _spec_ids()
+    twice = sorted({i for i in ids if ids.count(i) > 1})
+    assert not twice, f"scenario IDs listed more than once in {SPEC}: {twice}"
 
 
-def test_no_scenario_is_both_covered_and_explained_away() -> None:
-    both = sorted(set(_covered()) & set(_not_covered()))
-    assert not both, f"covered, yet listed as not covered: {both}"
+def test_every_scenario_has_a_test() -> None:
+    covered = _covered()
+    missing = [s for s in _spec_ids() if s not in covered]
+    assert not missing, f"scenarios of {SPEC.name} with no test named test_<id>_...: {missing}"
+
+
+def test_no_scenario_is_explained_away() -> None:
+    explained = _not_covered()
+    assert not explained, f"every scenario must have a test; NOT_COVERED lists {explained}"
 
 
 def test_test_names_use_known_scenario_ids() -> None:
-    unknown = sorted(set(_covered()) - set(SCENARIOS))
-    assert not unknown, f"tests named after no scenario: {unknown}"
+    unknown = sorted(set(_covered()) - set(_spec_ids()))
+    assert not unknown, f"tests named after no scenario of {SPEC.name}: {unknown}"
+
+
+def test_scenario_ids_are_read_from_list_items_only() -> None:
+    text = (
+        "## A. Boot\n\n- **A1 Boot order.** A phone asks...\n  more **A9** text\n"
+        "- **A10 Ten.** x\n- **B2 Two.**\n* **C1 not a dash item**\n"
+    )
+    assert scenario_ids(text) == ["A1", "A10", "B2"]
