@@ -25,15 +25,15 @@ from phonetrust.formats.record import Record
 from phonetrust.formats.tags import Role
 from phonetrust.formats.trustlist import TrustList
 from phonetrust.net.tls import client_context
+from phonetrust.policy import phone_trust as trust
 from phonetrust.policy.domain import CertName
-from phonetrust.service import inventory
-from phonetrust.sim import trust
-from phonetrust.sim.decisions import (
+from phonetrust.policy.phone_decisions import (
     ERASING,
     ITL_INSTALLED,
     TRUST_LIST_UPDATE_FAILED,
     Via,
 )
+from phonetrust.service import inventory
 from phonetrust.sim.phone import BootReport, Phone
 from tests.scenarios.conftest import Site, run_async, site_of
 from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
@@ -154,6 +154,11 @@ def test_g1_checklist_certificates_lists_and_phone_hashes(lab: Lab) -> None:  # 
 # -- G2: when to delete an ITL --------------------------------------------------------------------
 
 
+# The G2 decision (Conditions.delete_itl) is written here, in the test, from the reference
+# documents: no product code makes it yet, so this test shows the four conditions can be
+# observed on a real cluster and phone, not that phonetrust decides. Issue 12 moves the
+# decision into the product (`phonetrust diagnose phone`: "must its ITL be deleted by hand");
+# this test should then assert the product's verdict instead of computing its own.
 @dataclass(frozen=True)
 class Conditions:
     itl_differs: bool
