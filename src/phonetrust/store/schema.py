@@ -290,3 +290,16 @@ tftp_extra_files = Table(
 )
 """Files every TFTP node serves beside the plan (firmware, ring lists): uploaded once,
 served by every node of the cluster."""
+
+certificate_facts = Table(
+    "certificate_facts",
+    metadata,
+    Column("sha256", Text, primary_key=True),
+    Column("der", LargeBinary, nullable=False),
+    Column("subjectname", Text, nullable=False),
+    Column("issuername", Text, nullable=False),
+    Column("serialnumber", Text, nullable=False),
+)
+"""What SQL cannot read out of a DER certificate, for the CUCM views of ``run sql``
+(``store.cucmviews``): names and serial number, by the SHA-256 hex of the DER. A cache
+of facts that never change for a given DER, filled before each ``run sql``."""
