@@ -34,9 +34,7 @@ from phonetrust.policy.domain import (
     SignerOption,
     check_ipv4,
 )
-from phonetrust.service import inventory
-from phonetrust.service.tftpfiles import Stored, TftpSource
-from phonetrust.sim.decisions import (
+from phonetrust.policy.phone_decisions import (
     CONFIG_AUTH_FAILED,
     CTL_AND_ITL_INSTALLED,
     CTL_INSTALLED,
@@ -51,6 +49,8 @@ from phonetrust.sim.decisions import (
     Reason,
     Via,
 )
+from phonetrust.service import inventory
+from phonetrust.service.tftpfiles import Stored, TftpSource
 from phonetrust.sim.storage import DeviceKeys
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.scenarios.conftest import run_async, site_of
@@ -259,9 +259,9 @@ async def _h4(lab: Lab) -> None:  # noqa: F811
 
         # The TFTP node's CallManager certificate twice: the signer (SAST) and CCM+TFTP.
         assert roles_of(der("cucm-sub1", CertName.CALLMANAGER)) == [Role.SAST, Role.CCM_TFTP]
-        assert itl.records[itl.signer_index() or 0].matches_certificate(
-            der("cucm-sub1", CertName.CALLMANAGER)
-        )
+        signer = itl.signer_index()
+        assert signer is not None, "the ITL's header names none of its SAST records"
+        assert itl.records[signer].matches_certificate(der("cucm-sub1", CertName.CALLMANAGER))
         # Every TVS of the phone's CallManager servers, the CAPF, the ITLRecovery record.
         assert phone.state.tvs_servers == (("10.0.0.10", 2445), ("10.0.0.11", 2445))
         assert roles_of(der("cucm-pub", CertName.TVS)) == [Role.TVS]

@@ -77,7 +77,7 @@ def test_ctl_follows_a_regeneration_only_after_update_ctlfile(lab: Lab) -> None:
     lab.admin("set cert regen CallManager", "yes")
     new_cm = current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
     assert lab.file("cucm-pub", "CTLFile.tlv") == first  # D6: the CTL waits for the update
-    out = lab.admin("utils ctl update CTLFile")
+    out = lab.admin("utils ctl update CTLFile", "y")
     assert "Please Restart the TFTP" in out
     updated = trust_list(lab.file("cucm-pub", "CTLFile.tlv"))
     assert signed_by(updated, new_cm)
@@ -115,7 +115,9 @@ def test_itlrecovery_signer_option_signs_itl_and_ctl_with_itlrecovery(lab: Lab) 
     assert signed_by(trust_list(lab.file("cucm-pub", "CTLFile.tlv")), recovery)
     itl = trust_list(lab.file("cucm-sub1", "ITLFile.tlv"))
     assert signed_by(itl, recovery)
-    assert itl.records[itl.signer_index() or 0].role is Role.SAST
+    signer = itl.signer_index()
+    assert signer is not None, "the ITL's header names none of its SAST records"
+    assert itl.records[signer].role is Role.SAST
 
 
 def test_itl_holds_what_h4_says(lab: Lab) -> None:
@@ -149,7 +151,7 @@ def test_renaming_a_node_changes_the_ctl_only_after_update(lab: Lab) -> None:
     before = lab.file("cucm-sub1", "CTLFile.tlv")
     nodes.rename_node(lab.ctx, "cucm-sub1", "cucm-sub9")
     assert lab.file("cucm-sub9", "CTLFile.tlv") == before
-    lab.admin("utils ctl update CTLFile")
+    lab.admin("utils ctl update CTLFile", "y")
     names = [r.dns_name for r in trust_list(lab.file("cucm-pub", "CTLFile.tlv")).records]
     assert "cucm-sub9" in names
     assert "cucm-sub1" not in names
