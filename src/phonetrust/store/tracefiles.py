@@ -116,7 +116,7 @@ class TraceFile:
         self._retry_at = 0.0
         self._failing = False
         self.dropped = 0
-        """Lines lost to write failures (for tests and monitoring)."""
+        """Lines lost to failures (a failed flush counts one, whatever it held)."""
 
     @property
     def path(self) -> Path | None:
@@ -130,13 +130,14 @@ class TraceFile:
                 if self._file is None and not self._open():
                     self.dropped += 1
                     return
-                assert self._file is not None  # noqa: S101 - _open set it
+                if self._size >= self.max_bytes:  # rotated at the next line: no empty newest file
+                    self._rotate()
+                assert self._file is not None  # noqa: S101 - _open or _rotate set it
                 self._file.write(line)
                 self._dirty = True
                 self._size += len(line)
-                if self._size >= self.max_bytes:
-                    self._rotate()
             except (OSError, ValueError) as exc:  # ValueError: the file was closed under us
+                self.dropped += 1
                 self._fail(exc)
 
     def flush(self) -> None:
@@ -148,6 +149,7 @@ class TraceFile:
                 self._file.flush()
                 self._dirty = False
             except (OSError, ValueError) as exc:
+                self.dropped += 1  # at least the one; how many the buffer held is unknown
                 self._fail(exc)
 
     def close(self) -> None:
@@ -221,7 +223,6 @@ class TraceFile:
                 file.close()
 
     def _fail(self, exc: Exception) -> None:
-        self.dropped += 1
         self._close()
         self._retry_at = self._monotonic() + RETRY
         if not self._failing:
