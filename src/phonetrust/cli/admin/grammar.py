@@ -25,6 +25,9 @@ class Command:
     run: Handler
     optional: tuple[str, ...] = ()
     """Arguments that may follow the required ones, in any order (``detail``, ``recent``)."""
+    rest: bool = False
+    """The text after the words, as typed, is the one argument (``run sql``: splitting on
+    spaces would change ``'a  b'``)."""
 
     @property
     def usage(self) -> str:
@@ -54,9 +57,26 @@ def parse(table: Sequence[Command], line: str) -> tuple[Command, list[str]]:
         raise UnknownCommand(
             f'Executed command unsuccessfully\nInvalid command: "{line.strip()}"{hint}'
         )
+    if best.rest:
+        text = _after_words(line, tokens[: len(best.words)])
+        if best.args and not text:
+            raise _wrong_count(best)
+        return best, [text] if text else []
     args = tokens[len(best.words) :]
     if not len(best.args) <= len(args) <= len(best.args) + len(best.optional):
-        raise UnknownCommand(
-            f"Executed command unsuccessfully\nIncorrect number of arguments; usage: {best.usage}"
-        )
+        raise _wrong_count(best)
     return best, args
+
+
+def _wrong_count(command: Command) -> UnknownCommand:
+    return UnknownCommand(
+        f"Executed command unsuccessfully\nIncorrect number of arguments; usage: {command.usage}"
+    )
+
+
+def _after_words(line: str, words: list[str]) -> str:
+    """What follows ``words`` in ``line``, inner spacing kept, outer spacing dropped."""
+    at = 0
+    for word in words:
+        at = line.index(word, at) + len(word)
+    return line[at:].strip()

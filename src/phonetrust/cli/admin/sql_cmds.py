@@ -3,5 +3,20 @@
 from __future__ import annotations
 
 from phonetrust.cli.admin.grammar import Command
+from phonetrust.cli.admin.session import Session
+from phonetrust.service.runsql import run_sql, table_lines
 
-COMMANDS: tuple[Command, ...] = ()
+
+def _run_sql(s: Session, args: list[str]) -> None:
+    s.say(*table_lines(run_sql(s.ctx, args[0])))
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        ("run", "sql"),
+        ("SELECT...",),
+        "one read-only query over CUCM's tables (processconfig, certificate, ...)",
+        _run_sql,
+        rest=True,
+    ),
+)
