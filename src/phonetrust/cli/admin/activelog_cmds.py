@@ -48,6 +48,7 @@ def _stamp(mtime: float) -> str:
 def _selected(s: Session, path: str) -> tuple[Path, list[Entry]]:
     """The directory ``path`` names and the entries it selects: all of a directory, the one
     file named, or those a wildcard in the last part matches."""
+    confined(_root(s), path)  # as written: "/" must not become "" once stripped
     text = path.strip().rstrip("/")
     head, _, last = text.rpartition("/")
     if _GLOB & set(last):
