@@ -67,7 +67,7 @@ class Tracer:
         if second != self._second:  # localtime and strftime once a second, not per line
             self._second = second
             self._hms = time.strftime("%H:%M:%S", time.localtime(second))
-        self.file.write(f"{self._hms}.{int((now - second) * 1000):03d} |{text}\n")
+        self.file.write(f"{self._hms}.{int(now * 1000) % 1000:03d} |{text}\n")
 
     def debug(self, text: str) -> None:
         """CUCM's TVS and CAPF traces mark their lines `` debug``."""

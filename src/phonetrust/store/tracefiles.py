@@ -31,7 +31,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TextIO
 
 from phonetrust.errors import LocalError
 
@@ -43,7 +42,6 @@ KEEP = 10
 """Default number of trace files kept per service."""
 FLUSH_EVERY = 0.2
 """Default seconds between flushes of buffered lines."""
-BUFFER = 64 * 1024
 RETRY = 10.0
 """Seconds a writer waits after a failure before it tries the disk again."""
 DIR_MODE = 0o750
@@ -80,12 +78,12 @@ def numbered(directory: Path, prefix: str) -> list[tuple[int, Path]]:
 class TraceFile:
     """Appends lines to one service's numbered trace files; thread-safe; never raises.
 
-    A write system call per line would cost a TFTP boot storm about 5 % of
-    its CPU, so lines are buffered and a daemon thread flushes them every
-    ``flush_every`` seconds (``file tail`` sees them that much later);
-    ``flush_every=0`` writes each line at once (line buffering). Sizes are
-    counted in characters, which for these ASCII lines is bytes (a rotation
-    a few bytes late for a rare non-ASCII name is fine).
+    A system call per line would cost a TFTP boot storm a few per cent of
+    its CPU, so a line is only appended to a list; a daemon thread writes
+    the list out every ``flush_every`` seconds (``file tail`` sees a line
+    that much later), and ``flush_every=0`` writes each line at once. Sizes
+    are counted in characters, which for these ASCII lines is bytes (a
+    rotation a few bytes late for a rare non-ASCII name is fine).
     """
 
     def __init__(
@@ -106,50 +104,47 @@ class TraceFile:
         self.keep = keep
         self.flush_every = flush_every
         self._monotonic = monotonic
-        self._dirty = False
-        self._closed = threading.Event()
-        self._flusher: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._file: TextIO | None = None
+        self._fd = -1
+        self._pending: list[str] = []
         self._number = 0
         self._size = 0
         self._retry_at = 0.0
         self._failing = False
+        self._closed = threading.Event()
+        self._flusher: threading.Thread | None = None
         self.dropped = 0
-        """Lines lost to failures (a failed flush counts one, whatever it held)."""
+        """Lines lost to failures."""
 
     @property
     def path(self) -> Path | None:
         """The file being written, once one is open."""
-        return self._path(self._number) if self._file is not None else None
+        return self._path(self._number) if self._fd >= 0 else None
 
     def write(self, line: str) -> None:
         """Append ``line`` (ending in a newline); on failure drop it, warn once, retry later."""
         with self._lock:
+            if self._fd < 0 and not self._open():
+                self.dropped += 1
+                return
             try:
-                if self._file is None and not self._open():
-                    self.dropped += 1
-                    return
                 if self._size >= self.max_bytes:  # rotated at the next line: no empty newest file
                     self._rotate()
-                assert self._file is not None  # noqa: S101 - _open or _rotate set it
-                self._file.write(line)
-                self._dirty = True
+                self._pending.append(line)
                 self._size += len(line)
-            except (OSError, ValueError) as exc:  # ValueError: the file was closed under us
-                self.dropped += 1
+                if not self.flush_every:
+                    self._write_out()
+            except OSError as exc:
                 self._fail(exc)
 
     def flush(self) -> None:
-        """Write out what is buffered (the flusher thread's work; tests call it too)."""
+        """Write out the lines waiting (the flusher thread's work; tests call it too)."""
         with self._lock:
-            if self._file is None or not self._dirty:
+            if not self._pending or self._fd < 0:
                 return
             try:
-                self._file.flush()
-                self._dirty = False
-            except (OSError, ValueError) as exc:
-                self.dropped += 1  # at least the one; how many the buffer held is unknown
+                self._write_out()
+            except OSError as exc:
                 self._fail(exc)
 
     def close(self) -> None:
@@ -159,6 +154,11 @@ class TraceFile:
         if flusher is not None and flusher is not threading.current_thread():
             flusher.join()
         with self._lock:
+            try:
+                if self._fd >= 0:
+                    self._write_out()
+            except OSError as exc:
+                self._fail(exc)
             self._close()
         self._closed.clear()
 
@@ -193,10 +193,8 @@ class TraceFile:
 
     def _start(self, number: int, size: int) -> None:
         path = self._path(number)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640)
-        buffering = 1 if self.flush_every == 0 else BUFFER
-        self._file = os.fdopen(fd, "a", buffering=buffering, encoding="utf-8", errors="replace")
-        self._number, self._size, self._dirty = number, size, False
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o640)
+        self._number, self._size = number, size
         self._prune()
         if self.flush_every and self._flusher is None:
             self._flusher = threading.Thread(
@@ -204,7 +202,15 @@ class TraceFile:
             )
             self._flusher.start()
 
+    def _write_out(self) -> None:
+        data = "".join(self._pending).encode("utf-8", "replace")
+        self._pending.clear()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+
     def _rotate(self) -> None:
+        self._write_out()
         self._close()
         self._start(self._number + 1, 0)
 
@@ -216,13 +222,15 @@ class TraceFile:
                 path.unlink()
 
     def _close(self) -> None:
-        file, self._file = self._file, None
-        self._dirty = False
-        if file is not None:
-            with contextlib.suppress(OSError):  # the disk is full: the lines are lost anyway
-                file.close()
+        fd, self._fd = self._fd, -1
+        if fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
     def _fail(self, exc: Exception) -> None:
+        """Drop what waits (a full disk takes no more), close, and try again in RETRY s."""
+        self.dropped += len(self._pending)
+        self._pending.clear()
         self._close()
         self._retry_at = self._monotonic() + RETRY
         if not self._failing:
