@@ -12,27 +12,14 @@ for any refused command.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from phonetrust.cli.admin.grammar import Command
 from phonetrust.cli.admin.session import Session
 from phonetrust.errors import LocalError
 
-MAX_ARGS = 32
-"""Arguments accepted (and ignored) after the command's words: CUCM's take many."""
-
 
 class NotInPhonetrust(LocalError):
     """A CUCM command that phonetrust does not have."""
-
-
-@dataclass(frozen=True, slots=True)
-class Unsupported(Command):
-    """A command that takes any arguments and only says what to use instead."""
-
-    @property
-    def usage(self) -> str:
-        return " ".join((*self.words, "..."))
 
 
 def _refuse(words: tuple[str, ...], instead: str) -> Callable[[Session, list[str]], None]:
@@ -69,12 +56,7 @@ _NOT_HERE: tuple[tuple[tuple[str, ...], str], ...] = (
 )
 
 COMMANDS: tuple[Command, ...] = tuple(
-    Unsupported(
-        words,
-        (),
-        f"not in phonetrust: {instead}",
-        _refuse(words, instead),
-        optional=("ARG",) * MAX_ARGS,
-    )
+    Command(words, (), f"not in phonetrust: {instead}", _refuse(words, instead), rest=True)
     for words, instead in _NOT_HERE
 )
+"""Each takes whatever follows its words (CUCM's take many arguments) and refuses it."""
