@@ -9,6 +9,7 @@ asks them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from phonetrust.cli.admin.session import Session
@@ -31,14 +32,27 @@ def host_question(s: Session) -> Callable[[str, str], bool]:
     return ask
 
 
-def upload(s: Session, files: Sequence[tuple[str, bytes]], origin: str | Path) -> bool:
-    """Offer ``files`` (name, bytes), ask where to, and upload them over SFTP.
+@dataclass(frozen=True)
+class Destination:
+    """Where the administrator said to upload to."""
 
-    ``origin`` is the directory the files are from, as the closing lines
-    name it. False when the administrator answers no (nothing was sent);
-    an SFTP failure raises, so a caller records an export only once this
-    returns True.
-    """
+    server: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    directory: str
+
+    @property
+    def where(self) -> str:
+        """``user@server:port:directory``, as the audit records an export."""
+        return f"{self.user}@{self.server}:{self.port}:{self.directory}"
+
+
+Files = Sequence[tuple[str, bytes]]
+
+
+def ask(s: Session, files: Files) -> Destination | None:
+    """Say what would be sent, confirm, and ask where to; None when the answer is no."""
     total = sum(len(data) for _, data in files)
     s.say(
         "Please wait while the system is gathering files info ...done.",
@@ -48,7 +62,7 @@ def upload(s: Session, files: Sequence[tuple[str, bytes]], origin: str | Path) -
         f"Total size in Kbytes: {total / 1024:.7g}",
     )
     if not s.prompts.confirm("Would you like to proceed [y/n]? "):
-        return False
+        return None
     server = s.prompts.ask("SFTP server IP: ")
     port = s.prompts.ask("SFTP server port [22]: ", "22")
     if not port.isdigit():
@@ -56,18 +70,41 @@ def upload(s: Session, files: Sequence[tuple[str, bytes]], origin: str | Path) -
     user = s.prompts.ask("User ID: ")
     password = s.prompts.secret("Password: ")
     directory = s.prompts.ask("Download directory: ")
+    return Destination(server, int(port), user, password, directory)
+
+
+def send(s: Session, to: Destination, files: Files) -> None:
+    """Upload ``files`` to ``to``; raises as :func:`phonetrust.net.sftp.upload` does."""
     for name, data in files:
         sftp.upload(
-            server,
-            int(port),
-            user,
-            password,
-            directory,
+            to.server,
+            to.port,
+            to.user,
+            to.password,
+            to.directory,
             name,
             data,
             known_hosts=s.where.root / "known_hosts",
             accept_new_host=host_question(s),
         )
+
+
+def completed(s: Session, origin: str | Path, names: Sequence[str]) -> None:
+    """CUCM's closing lines; ``origin`` is the directory the files are from."""
     base = str(origin).rstrip("/")
-    s.say("", "Transfer completed.", "", *(f"Downloading file: {base}/{n}" for n, _ in files))
-    return True
+    s.say("", "Transfer completed.", "", *(f"Downloading file: {base}/{n}" for n in names))
+
+
+def upload(s: Session, files: Files, origin: str | Path) -> Destination | None:
+    """The whole dialogue: :func:`ask`, :func:`send`, :func:`completed`.
+
+    None when the administrator answers no (nothing was sent); an SFTP
+    failure raises. A caller that must record the outcome (the ITLRecovery
+    export) calls the three steps itself.
+    """
+    to = ask(s, files)
+    if to is None:
+        return None
+    send(s, to, files)
+    completed(s, origin, [name for name, _ in files])
+    return to
