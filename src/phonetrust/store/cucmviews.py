@@ -168,6 +168,8 @@ def run_select(
             # no_parameters: the driver gets no parameter list, so psycopg reads
             # LIKE '%pub%' as text, not as placeholders.
             result = conn.exec_driver_sql(sql, execution_options={"no_parameters": True})
+            if not result.returns_rows:  # the check lets none through; the fence says so
+                raise SqlFailed("run sql: only SELECT statements are allowed")
             columns = tuple(result.keys())
             rows = result.fetchmany(max_rows + 1)
     except DBAPIError as exc:
