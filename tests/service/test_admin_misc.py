@@ -30,7 +30,7 @@ def test_show_cert_own_prints_the_current_certificate(lab: Lab) -> None:
     cert = current(lab.ctx, "cucm-sub1", CertName.TVS)
     out = lab.admin("show cert own TVS/TVS.pem", node="cucm-sub1")
     assert f"Serial Number: {cert.serial_number:X}" in out
-    assert "Subject Name: CN=cucm-sub1.lab.example,OU=TAC,O=Cisco" in out
+    assert "Subject Name: CN=cucm-sub1.lab.example, OU=TAC, O=Cisco" in out
     assert out.startswith("[\n")
     assert out.endswith("]\n")
 
@@ -42,7 +42,7 @@ def test_file_list_tftp_shows_the_node_files_with_sizes(lab: Lab) -> None:
     assert [line.split()[-1] for line in lines[:-1]] == ["CTLFile.tlv", "ITLFile.tlv"]
     ctl = lab.file("cucm-sub1", "CTLFile.tlv")
     assert ctl is not None
-    assert lines[0].split()[0] == f"{len(ctl):,}"
+    assert lines[0].split()[-2] == f"{len(ctl):,}"
     assert lines[-1] == "dir count = 0, file count = 2"
 
 

@@ -158,7 +158,7 @@ def test_d6_after_regeneration_and_ctl_update_the_new_signer_is_vouched_for(lab:
     old_entry = waiting.lookup(old)
     assert old_entry is not None
     assert old_entry.sources == ("CTLFile.tlv",)
-    lab.admin("utils ctl update CTLFile")
+    lab.admin("utils ctl update CTLFile", "y")
     after = load_directory(lab.ctx)
     assert after.verify(new) == valid(SAST, CCM_TFTP)
     new_entry = after.lookup(new)

@@ -23,7 +23,7 @@ from phonetrust.policy.domain import (
 )
 from phonetrust.policy.rules import check_regeneration_hold
 from phonetrust.service import alerts
-from phonetrust.service.changes import change
+from phonetrust.service.changes import change, reading
 from phonetrust.service.context import Context, cluster, node, publisher, x509_of
 from phonetrust.store.repository import ClusterState, KeyVault, UnitOfWork
 
@@ -122,6 +122,19 @@ def rename_node(ctx: Context, old: str, new_host: str, new_domain: str | None = 
         for cert_name in NODE_CERTS:
             _issue(ctx, uow, renamed, cert_name, org=org, now=now)
     return [c.value for c in NODE_CERTS]
+
+
+def check_hold(ctx: Context, host: str, cert_name: CertName) -> None:
+    """Refuse now what :func:`regenerate` would refuse for the hold time (B3).
+
+    CUCM says so before its WARNING and its question (reference 003): an
+    administrator must not be asked to confirm what cannot happen.
+    :func:`regenerate` checks again in its own transaction.
+    """
+    with reading(ctx) as uow:
+        node(uow, host)
+        histories = {c: uow.certificate_history(host, c) for c in CertName}
+    check_regeneration_hold(histories, cert_name, ctx.now())
 
 
 def regenerate(ctx: Context, host: str, cert_name: CertName) -> None:

@@ -6,14 +6,17 @@ the lines CUCM prints (the admin shell adds its prompts around them).
 
 from __future__ import annotations
 
-from dataclasses import replace
+import fnmatch
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from phonetrust.errors import KeyMaterialError, LocalError
+from phonetrust.errors import KeyMaterialError, LocalError, ParseError
+from phonetrust.formats.header import Header
 from phonetrust.formats.trustlist import build_trust_list
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import CertName, OwnCertificate, SecurityMode, Service, SignerOption
@@ -32,7 +35,7 @@ from phonetrust.service.context import (
     signer_of,
     x509_of,
 )
-from phonetrust.store.repository import AuditEntry, UnitOfWork
+from phonetrust.store.repository import AuditEntry, ClusterState, UnitOfWork
 
 RECOVERY_P12 = "ITLRecovery.p12"
 RESTART_SERVICES = (
@@ -89,13 +92,35 @@ def update_ctl(ctx: Context, host: str) -> list[str]:
     with change(ctx, "utils ctl update CTLFile") as uow:
         require_publisher(node(uow, host), "utils ctl")
         state = cluster(uow)
-        if state.security_mode is not SecurityMode.MIXED:
-            raise LocalError(
-                "The cluster is not in Mixed Mode; set it with utils ctl set-cluster mixed-mode"
-            )
+        _require_mixed(state)
         ctx.ctl_update = CtlUpdate(_build_ctl(ctx, uow))
         uow.put_cluster(replace(state, ctl_deleted=False))
     return ["Updating CTL file", "CTL file Updated", RESTART_SERVICES]
+
+
+def _require_mixed(state: ClusterState) -> None:
+    if state.security_mode is not SecurityMode.MIXED:
+        raise LocalError(
+            "The cluster is not in Mixed Mode; set it with utils ctl set-cluster mixed-mode"
+        )
+
+
+def security_mode(ctx: Context) -> SecurityMode:
+    """The cluster's mode now: what ``utils ctl`` checks before it asks anything."""
+    with reading(ctx) as uow:
+        return cluster(uow).security_mode
+
+
+def check_update_ctl(ctx: Context) -> None:
+    """Refuse now what :func:`update_ctl` would refuse: a cluster not in mixed mode."""
+    with reading(ctx) as uow:
+        _require_mixed(cluster(uow))
+
+
+def has_ctl(ctx: Context, host: str) -> bool:
+    """Whether ``host`` serves a CTLFile.tlv (``file delete`` says there is none first)."""
+    with reading(ctx) as uow:
+        return uow.published_file(node(uow, host).host, fileplan.CTL_NAME) is not None
 
 
 def publish_hardware_ctl(ctx: Context, data: bytes) -> None:
@@ -245,11 +270,45 @@ def recovery_export_failed(ctx: Context, host: str, where: str, reason: str) -> 
         )
 
 
-def tftp_files(ctx: Context, host: str) -> dict[str, int]:
-    """``file list tftp``: the node's published files and their sizes."""
+@dataclass(frozen=True, slots=True)
+class TftpFileInfo:
+    """One line of ``file list tftp ... detail``."""
+
+    name: str
+    size: int
+    modified: datetime
+
+
+def tftp_listing(ctx: Context, host: str, pattern: str = "*") -> list[TftpFileInfo]:
+    """``file list tftp PATTERN``: the node's published files matching ``pattern``, by name.
+
+    A file's time is when its bytes were made: the TIMESTAMP its signer wrote in the
+    header (the plan keeps a file's old bytes while its inputs do not change, so this
+    is when it last changed, on the context's clock). A plain ``.cnf.xml`` changes with
+    its ``.sgn``; a file with neither is dated by the last change to the cluster, which
+    published it at the latest.
+    """
     with reading(ctx) as uow:
-        node(uow, host)
-        return uow.published_names(host)
+        n = node(uow, host)
+        sizes = uow.published_names(n.host)
+        wanted = sorted(name for name in sizes if fnmatch.fnmatchcase(name, pattern))
+        stamps = {name: _signed_at(uow.published_file(n.host, name)) for name in wanted}
+        for name in wanted:
+            if stamps[name] is None and name.endswith(".cnf.xml"):
+                stamps[name] = _signed_at(uow.published_file(n.host, name + ".sgn"))
+        audit = uow.list_audit(1)
+    fallback = audit[0].at if audit else ctx.now()
+    return [TftpFileInfo(name, sizes[name], stamps[name] or fallback) for name in wanted]
+
+
+def _signed_at(data: bytes | None) -> datetime | None:
+    if data is None:
+        return None
+    try:
+        stamp = Header.from_wire(data).timestamp
+    except ParseError:
+        return None
+    return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
 
 
 def tftp_file(ctx: Context, host: str, name: str) -> bytes | None:

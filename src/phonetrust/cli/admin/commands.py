@@ -8,7 +8,6 @@ around the use case it calls.
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable
 
 from phonetrust.cli.admin import activelog_cmds, grammar, show, sql_cmds
@@ -17,9 +16,9 @@ from phonetrust.cli.admin.session import Session
 from phonetrust.errors import LocalError, PhonetrustError
 from phonetrust.formats.trustlist import Kind
 from phonetrust.net import sftp
-from phonetrust.policy.domain import CertName
-from phonetrust.policy.rules import require_publisher
-from phonetrust.service import nodes, security, truststores
+from phonetrust.policy.domain import CertName, SecurityMode
+from phonetrust.policy.rules import NotPublisherError, require_publisher
+from phonetrust.service import fileplan, nodes, security, truststores
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context, x509_of
 from phonetrust.service.context import node as node_of
@@ -66,6 +65,7 @@ def _show_own(s: Session, args: list[str]) -> None:
 
 def _regen(s: Session, args: list[str]) -> None:
     name = CertName.parse(args[0])
+    nodes.check_hold(s.ctx, s.node, name)
     s.say(
         "",
         "WARNING: This operation will overwrite any CA signed certificate",
@@ -81,11 +81,24 @@ def _regen(s: Session, args: list[str]) -> None:
 # -- utils ctl -----------------------------------------------------------------------
 
 
-def _set_cluster(mode: str, action: Callable[[Context, str], list[str]]) -> Handler:
-    """``utils ctl set-cluster ...``: publisher only, confirmed, then CUCM's lines."""
+CTL_UPDATE_QUESTION = "This operation will update the CTLFile. Do you want to continue? (y/n):"
+NOT_PUBLISHER = "This is not a Publisher Node"
+"""What CUCM answers ``utils itl reset`` on a subscriber (reference 003)."""
+
+
+def _set_cluster(
+    mode: str, action: Callable[[Context, str], list[str]], already: SecurityMode | None = None
+) -> Handler:
+    """``utils ctl set-cluster ...``: publisher only, confirmed, then CUCM's lines.
+
+    On a cluster already in ``already`` mode it says so first: confirming would still
+    re-sign the CTL, which phones notice, so nothing changes unless the answer is yes.
+    """
 
     def run(s: Session, _: list[str]) -> None:
         _publisher_only(s, "utils ctl")
+        if already is not None and security.security_mode(s.ctx) is already:
+            s.say(f"The cluster is already in {mode} Mode")
         question = (
             f"This operation sets the cluster to {mode} mode. Do you want to continue? (y/n):"
         )
@@ -97,12 +110,16 @@ def _set_cluster(mode: str, action: Callable[[Context, str], list[str]]) -> Hand
     return run
 
 
-_mixed = _set_cluster("Mixed", security.set_mixed_mode)
+_mixed = _set_cluster("Mixed", security.set_mixed_mode, SecurityMode.MIXED)
 _non_secure = _set_cluster("Non Secure", security.set_non_secure_mode)
 
 
 def _update_ctl(s: Session, _: list[str]) -> None:
     _publisher_only(s, "utils ctl")
+    security.check_update_ctl(s.ctx)
+    if not s.prompts.confirm(CTL_UPDATE_QUESTION):
+        s.say("Operation cancelled.")
+        return
     s.say(*security.update_ctl(s.ctx, s.node))
 
 
@@ -113,14 +130,23 @@ def _check_admin_password(s: Session) -> None:
     s.ctx.keys.check_password(s.prompts.secret("Enter CCM Administrator password :"))
 
 
+def _itl_reset_publisher_only(s: Session) -> None:
+    """CUCM's own refusal, then phonetrust's reason (scripts match either)."""
+    with reading(s.ctx) as uow:
+        if not node_of(uow, s.node).publisher:
+            raise NotPublisherError(
+                f"{NOT_PUBLISHER}: utils itl reset can only be run on the publisher node"
+            )
+
+
 def _reset_local(s: Session, _: list[str]) -> None:
-    _publisher_only(s, "utils itl reset")
+    _itl_reset_publisher_only(s)
     _check_admin_password(s)
     s.say("", *security.itl_reset(s.ctx, s.node))
 
 
 def _reset_remote(s: Session, args: list[str]) -> None:
-    _publisher_only(s, "utils itl reset")
+    _itl_reset_publisher_only(s)
     server, user, path = args
     host, port = _host_port(server)
     password = s.prompts.secret("Enter Sftp password :")
@@ -205,26 +231,58 @@ def _file_get(s: Session, args: list[str]) -> None:
     s.say("", "Transfer completed.", "", "Downloading file: /usr/local/cm/tftp/ITLRecovery.p12")
 
 
+LIST_DATE = "%d %b,%Y %H:%M:%S"
+"""``31 Aug,2011 13:28:03``: reference 004's ``file list tftp *.tlv detail``."""
+
+
 def _file_list(s: Session, args: list[str]) -> None:
-    area, pattern, _detail = args
+    """Names only, or with ``detail`` CUCM's date, time and size columns (reference 004)."""
+    area, pattern, *rest = args
     if area.lower() != "tftp":
         raise LocalError("only the tftp area can be listed")
-    files = security.tftp_files(s.ctx, s.node)
-    shown = sorted(n for n in files if fnmatch.fnmatchcase(n, pattern))
-    for name in shown:
-        s.say(f"{files[name]:>12,}  {name}")
-    s.say(f"dir count = 0, file count = {len(shown)}")
+    if rest and rest[0].lower() != "detail":
+        raise LocalError(f"unknown option {rest[0]!r}: usage: file list tftp PATTERN [detail]")
+    files = security.tftp_listing(s.ctx, s.node, pattern)
+    for f in files:
+        if rest:
+            s.say(f"{f.modified.astimezone().strftime(LIST_DATE)} {f.size:,} {f.name}")
+        else:
+            s.say(f.name)
+    s.say(f"dir count = 0, file count = {len(files)}")
 
 
 def _file_delete(s: Session, args: list[str]) -> None:
     area, name = args
-    if area.lower() != "tftp" or name != "CTLFile.tlv":
+    if area.lower() != "tftp" or name != fileplan.CTL_NAME:
         raise LocalError("only 'file delete tftp CTLFile.tlv' is supported")
+    _delete_ctl(s)
+
+
+def _delete_ctl(s: Session) -> None:
+    """Says there is none before asking: a question about nothing would mislead."""
+    name = fileplan.CTL_NAME
+    if not security.has_ctl(s.ctx, s.node):
+        raise LocalError(f"{name}: file not found; there is no CTL file on {s.node}")
     if not s.prompts.confirm(
         f'Delete the File {name}?\nEnter "y" followed by return to continue: '
     ):
         return
     s.say(*security.delete_ctl(s.ctx, s.node))
+
+
+ACTIVELOG_CTL = "cm/tftpdata/CTLFile.tlv"
+"""Where CUCM keeps the TFTP directory's CTL: references 000/001 delete it by this path."""
+
+
+def _file_delete_activelog(s: Session, args: list[str]) -> None:
+    if args[0].strip("/") == ACTIVELOG_CTL:
+        _delete_ctl(s)
+        return
+    for command in activelog_cmds.COMMANDS:  # the traces' own delete, when there is one
+        if tuple(w.lower() for w in command.words) == ("file", "delete", "activelog"):
+            command.run(s, args)
+            return
+    raise LocalError(f"only 'file delete activelog {ACTIVELOG_CTL}' is supported")
 
 
 # -- restarts and password -----------------------------------------------------------------
@@ -298,10 +356,20 @@ COMMANDS: tuple[Command, ...] = (
         ("file", "get"), ("tftp", "ITLRecovery.p12"), "export the recovery key over SFTP", _file_get
     ),
     Command(
-        ("file", "list"), ("tftp", "PATTERN", "detail"), "list this node's TFTP files", _file_list
+        ("file", "list"),
+        ("tftp", "PATTERN"),
+        "list this node's TFTP files",
+        _file_list,
+        optional=("detail",),
     ),
     Command(
         ("file", "delete"), ("tftp", "CTLFile.tlv"), "delete the CTL on this node", _file_delete
+    ),
+    Command(
+        ("file", "delete", "activelog"),
+        ("PATH",),
+        f"delete a file of the active log ({ACTIVELOG_CTL}: the CTL)",
+        _file_delete_activelog,
     ),
     Command(("utils", "system", "restart"), (), "reload this cluster's services", _system_restart),
     Command(

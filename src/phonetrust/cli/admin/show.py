@@ -57,27 +57,101 @@ def trust_list_lines(certs: list[TrustedCertificate]) -> list[str]:
     return out
 
 
+_EXTENSION_NAMES = {
+    "2.5.29.14": "SubjectKeyIdentifier",
+    "2.5.29.15": "KeyUsage",
+    "2.5.29.17": "SubjectAlternativeName",
+    "2.5.29.19": "BasicConstraints",
+    "2.5.29.35": "AuthorityKeyIdentifier",
+    "2.5.29.37": "ExtKeyUsageSyntax",
+}
+"""The names CUCM's certificate pages give extensions (reference 002: ``ExtKeyUsageSyntax``)."""
+
+_KEY_USAGES = (
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+)
+_KEY_USAGE_NAMES = {
+    "digital_signature": "digitalSignature",
+    "content_commitment": "nonRepudiation",
+    "key_encipherment": "keyEncipherment",
+    "data_encipherment": "dataEncipherment",
+    "key_agreement": "keyAgreement",
+    "key_cert_sign": "keyCertSign",
+    "crl_sign": "cRLSign",
+}
+
+
 def certificate_text(cert: x509.Certificate) -> list[str]:
-    """``show cert own NAME``: the certificate's fields, in CUCM's bracketed layout."""
+    """``show cert own NAME``: the certificate as CUCM's "Certificate File Data" prints it.
+
+    References 001/002: names with ``, `` between attributes, ``SHA256withRSA``,
+    ``RSA (1.2.840.113549.1.1.1)``, the PKCS#1 key value on the lines after
+    ``Key value:``, then ``Extensions: N present`` and one bracketed block each.
+    """
     key = cert.public_key()
-    key_text = "RSA" if isinstance(key, rsa.RSAPublicKey) else type(key).__name__
-    spki = key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    oid = cert.signature_algorithm_oid
-    return [
+    if isinstance(key, rsa.RSAPublicKey):
+        key_text = "RSA (1.2.840.113549.1.1.1)"
+        key_value = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    else:
+        key_text = type(key).__name__
+        key_value = key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    lines = [
         "[",
-        "  Version: V3",
-        f"  Serial Number: {names.serial_bytes(cert.serial_number).hex().upper()}",
-        f"  SignatureAlgorithm: {oid._name} ({oid.dotted_string})",
-        f"  Issuer Name: {names.certificate_order_name(cert.issuer)}",
-        f"  Validity From: {cert.not_valid_before_utc.strftime(DATE)}",
-        f"           To:   {cert.not_valid_after_utc.strftime(DATE)}",
-        f"  Subject Name: {names.certificate_order_name(cert.subject)}",
-        f"  Key: {key_text} ({key.__class__.__name__})",
-        f"    Key value: {spki.hex()}",
-        "]",
+        "Version: V3",
+        f"Serial Number: {names.serial_bytes(cert.serial_number).hex().upper()}",
+        f"SignatureAlgorithm: {_signature_algorithm(cert)}",
+        f"Issuer Name: {_name(cert.issuer)}",
+        f"Validity From: {cert.not_valid_before_utc.strftime(DATE)}",
+        f"To: {cert.not_valid_after_utc.strftime(DATE)}",
+        f"Subject Name: {_name(cert.subject)}",
+        f"Key: {key_text}",
+        "Key value:",
+        key_value.hex(),
+        f"Extensions: {len(cert.extensions)} present",
     ]
+    for extension in cert.extensions:
+        lines += _extension_lines(extension)
+    return [*lines, "]"]
+
+
+def _name(name: x509.Name) -> str:
+    """``CN=cucm-pub, OU=TAC, O=Cisco, ...``: the certificate's order, CUCM's separators."""
+    return ", ".join(f"{a.rfc4514_attribute_name}={a.value!s}" for a in name)
+
+
+def _signature_algorithm(cert: x509.Certificate) -> str:
+    """``SHA256withRSA (1.2.840.113549.1.1.11)``, as Java names it."""
+    oid = cert.signature_algorithm_oid
+    digest = cert.signature_hash_algorithm
+    if digest is not None and isinstance(cert.public_key(), rsa.RSAPublicKey):
+        label = f"{digest.name.upper().replace('-', '')}withRSA"
+    else:
+        label = oid._name
+    return f"{label} ({oid.dotted_string})"
+
+
+def _extension_lines(extension: x509.Extension[x509.ExtensionType]) -> list[str]:
+    dotted = extension.oid.dotted_string
+    lines = [
+        "[",
+        f"Extension: {_EXTENSION_NAMES.get(dotted, extension.oid._name)} (OID.{dotted})",
+        f"Critical: {str(extension.critical).lower()}",
+    ]
+    value = extension.value
+    if isinstance(value, x509.KeyUsage):
+        used = [_KEY_USAGE_NAMES[u] for u in _KEY_USAGES if getattr(value, u)]
+        lines.append("Usages: " + "".join(f"{u}, " for u in used).rstrip())
+    elif isinstance(value, x509.ExtendedKeyUsage):
+        lines.append("Usage oids: " + "".join(f"{o.dotted_string}, " for o in value).rstrip())
+    return [*lines, "]"]
 
 
 def own_certificates(ctx: Context, host: str) -> list[OwnCertificate]:
