@@ -27,9 +27,9 @@ from phonetrust.net.serve import Running, ServeOptions, run
 from phonetrust.pki.pem import to_pem
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model
+from phonetrust.policy.phone_trust import InstalledList, PhoneTrust
 from phonetrust.service import inventory
 from phonetrust.sim import storage
-from phonetrust.sim.trust import InstalledList, PhoneTrust
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.cli.helpers import Result
 from tests.cli.helpers import run as phonetrust

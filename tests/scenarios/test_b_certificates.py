@@ -24,8 +24,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import CertName, Device
+from phonetrust.policy.phone_decisions import (
+    HOST_NOT_FOUND,
+    TRUST_LIST_UPDATE_FAILED,
+    TRUST_LIST_UPDATED,
+)
 from phonetrust.service import backup, inventory, nodes
-from phonetrust.sim.decisions import HOST_NOT_FOUND, TRUST_LIST_UPDATE_FAILED, TRUST_LIST_UPDATED
 from phonetrust.sim.phone import BootReport, Phone
 from phonetrust.store.datadir import DataDir
 from phonetrust.testing.clock import FakeClock

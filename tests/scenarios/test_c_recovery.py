@@ -26,10 +26,10 @@ from phonetrust.formats.tags import Role
 from phonetrust.net import tftp_remote
 from phonetrust.pki.roles import common_name_of
 from phonetrust.policy.domain import CertName, Device
+from phonetrust.policy.phone_decisions import HOST_NOT_FOUND, TRUST_LIST_UPDATE_FAILED
 from phonetrust.protocols.tftp.packets import PeerError
 from phonetrust.service import alerts, backup, inventory, nodes, security
 from phonetrust.service.recoverable import RecoveryReach, recovery_reach
-from phonetrust.sim.decisions import HOST_NOT_FOUND, TRUST_LIST_UPDATE_FAILED
 from phonetrust.sim.phone import BootReport, Phone
 from phonetrust.store.datadir import DataDir
 from phonetrust.testing.clock import FakeClock

@@ -23,8 +23,8 @@ from phonetrust.pki.etoken import TokenInfo, TokenLocked, WrongTokenPassword
 from phonetrust.policy import etokens
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import CertName, Node, Service, TrustStore, check_ipv4
+from phonetrust.policy.phone_decisions import Reason, Via
 from phonetrust.service import ctlclient, inventory, nodes, truststores
-from phonetrust.sim.decisions import Reason, Via
 from phonetrust.sim.phone import BootReport, Phone
 from phonetrust.testing.softhsm import SoftHsm, softhsm_available, softhsm_tokens
 from tests.scenarios.conftest import Site, run_async, site_of

@@ -20,14 +20,14 @@ from phonetrust.pki.selfsigned import Organisation
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import CertName, Device, Node, SignerOption, TrustStore, check_ipv4
 from phonetrust.policy.models import model as phone_model
-from phonetrust.service import inventory, nodes, truststores
-from phonetrust.sim.decisions import (
+from phonetrust.policy.phone_decisions import (
     FILE_NOT_FOUND,
     ITL_INSTALLED,
     TRUST_LIST_UPDATE_FAILED,
     TRUST_LIST_UPDATED,
     Via,
 )
+from phonetrust.service import inventory, nodes, truststores
 from phonetrust.sim.network import Routes
 from phonetrust.sim.phone import Phone
 from phonetrust.store.datadir import DataDir

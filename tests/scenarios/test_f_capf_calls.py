@@ -38,10 +38,7 @@ from phonetrust.net import tls
 from phonetrust.net.capf import CapfServer
 from phonetrust.pki.lsc import common_name
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
-from phonetrust.service import inventory
-from phonetrust.service.capfops import load_capf_service
-from phonetrust.service.changes import reading
-from phonetrust.sim.calls import (
+from phonetrust.policy.phone_calls import (
     CallSecurity,
     RegistrationReason,
     Transport,
@@ -49,6 +46,9 @@ from phonetrust.sim.calls import (
     check_registration_server,
     registration_transport,
 )
+from phonetrust.service import inventory
+from phonetrust.service.capfops import load_capf_service
+from phonetrust.service.changes import reading
 from phonetrust.sim.phone import Phone
 from phonetrust.sim.storage import DeviceIdentity, DeviceKeys
 from phonetrust.testing.pki import make_identity, plain_name

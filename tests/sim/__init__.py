@@ -19,7 +19,7 @@ from phonetrust.formats.sgn import sign_file
 from phonetrust.formats.tags import Role
 from phonetrust.formats.trustlist import build_trust_list
 from phonetrust.policy.models import model
-from phonetrust.sim.trust import InstalledList, PhoneTrust
+from phonetrust.policy.phone_trust import InstalledList, PhoneTrust
 from phonetrust.testing.pki import Identity, make_identity, plain_name
 
 T0 = 1_700_000_000

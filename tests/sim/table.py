@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 from types import MappingProxyType
 
-from phonetrust.sim.decisions import (
+from phonetrust.policy.phone_decisions import (
     CONFIG_AUTH_FAILED,
     CONFIG_DECRYPT_FAILED,
     CTL_AND_ITL_INSTALLED,

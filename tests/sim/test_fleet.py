@@ -17,10 +17,10 @@ import pytest
 
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model
+from phonetrust.policy.phone_trust import InstalledList, PhoneTrust
 from phonetrust.service import inventory
 from phonetrust.sim.fleet import FleetSummary, PhoneOutcome, run_fleet
 from phonetrust.sim.phone import BootReport, Phone
-from phonetrust.sim.trust import InstalledList, PhoneTrust
 from tests.scenarios.conftest import Site, run_async, site_of
 from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
 from tests.sim import itl, world

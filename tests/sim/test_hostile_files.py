@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from phonetrust.formats.sgn import SignedFile
 from phonetrust.formats.trustlist import TrustList
-from phonetrust.sim import configs, trust
-from phonetrust.sim.decisions import Verdict, Via
-from phonetrust.sim.trust import PhoneTrust
+from phonetrust.policy import phone_configs as configs
+from phonetrust.policy import phone_trust as trust
+from phonetrust.policy.phone_decisions import Verdict, Via
+from phonetrust.policy.phone_trust import PhoneTrust
 from tests.sim import config_xml, ctl, itl, phone, sgn, world
 
 W = world()

@@ -15,9 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phonetrust.formats.tags import Role
-from phonetrust.sim import configs, trust
-from phonetrust.sim.decisions import Reason, TrustState, TvsReply, Via
-from phonetrust.sim.trust import Decision, PhoneTrust
+from phonetrust.policy import phone_configs as configs
+from phonetrust.policy import phone_trust as trust
+from phonetrust.policy.phone_decisions import Reason, TrustState, TvsReply, Via
+from phonetrust.policy.phone_trust import Decision, PhoneTrust
 from tests.sim import (
     ENC_NAME,
     PLAIN_NAME,

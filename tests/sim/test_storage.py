@@ -10,8 +10,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from phonetrust.formats.tags import Role
-from phonetrust.sim import storage, trust
-from phonetrust.sim.decisions import TrustState, TvsReply, Via
+from phonetrust.policy import phone_trust as trust
+from phonetrust.policy.phone_decisions import TrustState, TvsReply, Via
+from phonetrust.sim import storage
 from phonetrust.sim.storage import DeviceIdentity, DeviceKeys, StorageError
 from tests.sim import T0, ctl, der, itl, phone, world
 

@@ -8,9 +8,10 @@ from phonetrust.errors import LocalError
 from phonetrust.formats.algorithms import Digest
 from phonetrust.formats.tags import Role
 from phonetrust.formats.trustlist import TrustList
-from phonetrust.sim import configs, console, trust
-from phonetrust.sim.console import PhoneLog, secd
-from phonetrust.sim.decisions import (
+from phonetrust.policy import phone_configs as configs
+from phonetrust.policy import phone_trust as trust
+from phonetrust.policy.phone_console import secd
+from phonetrust.policy.phone_decisions import (
     CTL_AND_ITL_INSTALLED,
     CTL_INSTALLED,
     CTL_UPDATE_FAILED,
@@ -28,7 +29,9 @@ from phonetrust.sim.decisions import (
     Verdict,
     Via,
 )
-from phonetrust.sim.trust import Decision, PhoneTrust
+from phonetrust.policy.phone_trust import Decision, PhoneTrust
+from phonetrust.sim import console
+from phonetrust.sim.console import PhoneLog
 from tests.sim import (
     ENC_NAME,
     PUBLISHER_IP,

@@ -1,25 +1,22 @@
 """The phone's console log and status messages, as the reference documents quote them.
 
-A real phone's console log (its web page, "Console Logs") reads::
-
-    1244: NOT 15:20:59.529938 SECD: srvr_cert_vfy: Server Certificate Validation needs to be done
-    1215: ERR 15:20:59.431314 SECD: EROR:https_cert_vfy: HTTPS cert not in CTL, <14.48.44.80>
-
-and its status messages (Settings > Status > Status Messages)::
+Its status messages (Settings > Status > Status Messages) read::
 
     16:01:16 Trust List Updated
 
-Decisions produce :class:`ConsoleLine` values without a time; whoever
-records them (the I/O layer, which knows ``now``) stamps them, here with
-:class:`PhoneLog`. Times print as UTC time of day. Nothing here reads a
-clock or touches a file.
+Decisions produce :class:`~phonetrust.policy.phone_console.ConsoleLine`
+values without a time; the simulator, which knows ``now``, stamps them
+into a :class:`PhoneLog`, with the lines it writes itself around a
+decision (TFTP requests, TVS connections). Times print as UTC time of
+day. Nothing here reads a clock or touches a file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import Enum
+
+from phonetrust.policy.phone_console import ConsoleLine, Level, secd
 
 MAX_CONSOLE_LINES = 2000
 """Lines a :class:`PhoneLog` keeps; older ones scroll away, as on a phone."""
@@ -28,52 +25,9 @@ MAX_STATUS_MESSAGES = 30
 """Status messages a :class:`PhoneLog` keeps (the phone's list is short too)."""
 
 
-class Level(Enum):
-    NOTICE = "NOT"
-    WARNING = "WRN"
-    ERROR = "ERR"
-
-
-@dataclass(frozen=True, slots=True)
-class ConsoleLine:
-    """One console line without its time: level, process (``SECD``, ``tftpClient``) and text."""
-
-    level: Level
-    process: str
-    text: str
-
-    def format(self, now: float) -> str:
-        """``NOT 15:20:59.529938 SECD: text``."""
-        return f"{self.level.value} {clock_text(now)} {self.process}: {self.text}"
-
-
-def clock_text(now: float) -> str:
-    """Time of day with microseconds, as console lines print it (UTC)."""
-    return datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S.%f")
-
-
 def status_clock_text(now: float) -> str:
     """Time of day to the second, as status messages print it (UTC)."""
     return datetime.fromtimestamp(now, UTC).strftime("%H:%M:%S")
-
-
-def secd(text: str) -> ConsoleLine:
-    """A notice of the security daemon (``SECD``), the process that judges trust."""
-    return ConsoleLine(Level.NOTICE, "SECD", text)
-
-
-def secd_error(text: str) -> ConsoleLine:
-    """An error of ``SECD``; the phone prefixes the text with ``EROR:``."""
-    return ConsoleLine(Level.ERROR, "SECD", f"EROR:{text}")
-
-
-def secd_important(text: str) -> ConsoleLine:
-    """A success the phone logs at ERR level (``ERR ... SECD: Authenticated the HTTPS ...``)."""
-    return ConsoleLine(Level.ERROR, "SECD", text)
-
-
-def tftp_client(text: str) -> ConsoleLine:
-    return ConsoleLine(Level.NOTICE, "tftpClient", text)
 
 
 # -- lines the I/O layer writes around a decision -------------------------------

@@ -1,6 +1,7 @@
 """A simulated phone on the network: its boot sequence over real sockets (A1, A7, A8, F1).
 
-The decisions are the pure functions of :mod:`.trust` and :mod:`.configs`;
+The decisions are the pure functions of :mod:`phonetrust.policy.phone_trust` and
+:mod:`phonetrust.policy.phone_configs`;
 this module does the talking a phone does around them, in the order a phone
 does it, and records what it saw::
 
@@ -39,27 +40,25 @@ from phonetrust.errors import RemoteError
 from phonetrust.formats.cnfxml_read import ParsedConfig
 from phonetrust.net import capf_client, tftp_remote, tvs_client
 from phonetrust.net.tls import client_context
+from phonetrust.policy import phone_configs as configs
+from phonetrust.policy import phone_trust as trust
 from phonetrust.policy.models import PhoneModel
+from phonetrust.policy.phone_console import ConsoleLine, secd, secd_error, tftp_client
+from phonetrust.policy.phone_decisions import HOST_NOT_FOUND, Reason, Verdict
+from phonetrust.policy.phone_trust import Decision, PhoneTrust
 from phonetrust.protocols.capf.client import Credential
 from phonetrust.protocols.capf.messages import CapfServerUntrusted
 from phonetrust.protocols.tftp.packets import ErrorCode, PeerError, TftpError
 from phonetrust.protocols.tvs.messages import Answer, TvsServerUntrusted
-from phonetrust.sim import configs, trust
 from phonetrust.sim.console import (
-    ConsoleLine,
     PhoneLog,
-    secd,
-    secd_error,
-    tftp_client,
     tftp_finished,
     tftp_requesting,
     tl_request_file,
     tvs_connecting,
 )
-from phonetrust.sim.decisions import HOST_NOT_FOUND, Reason, Verdict
 from phonetrust.sim.network import Endpoint, Routes
 from phonetrust.sim.storage import DeviceIdentity, DeviceKeys
-from phonetrust.sim.trust import Decision, PhoneTrust
 
 MAX_TVS_SERVERS = 3
 """A phone asks at most the three TVS servers of its CallManager group (A8)."""

@@ -10,7 +10,8 @@ Layout (one directory per phone)::
 
 This is the only module of the simulator that touches files; each file is
 written whole to a temporary name and renamed, so a crash leaves the old
-file or the new one. The decisions themselves live in :mod:`.trust`.
+file or the new one. The decisions themselves live in
+:mod:`phonetrust.policy.phone_trust`.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from phonetrust.errors import KeyMaterialError, LocalError, ParseError
 from phonetrust.formats.tags import Role
 from phonetrust.pki.pem import load_certificate_and_key, to_pem
 from phonetrust.policy.models import PhoneModel
-from phonetrust.sim.trust import InstalledList, PhoneTrust, TvsCacheEntry
+from phonetrust.policy.phone_trust import InstalledList, PhoneTrust, TvsCacheEntry
 
 FORMAT = 1
 CTL_FILE = "CTLFile.tlv"

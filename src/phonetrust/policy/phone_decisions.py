@@ -1,10 +1,12 @@
-"""What the phone's trust decisions are made of (shared by :mod:`.trust`, :mod:`.configs`, ...).
+"""What the phone's trust decisions are made of, shared by :mod:`.phone_trust` and its peers.
 
 The verdicts and their reasons, the status messages (scenario H1) word for
 word, why the phone asks TVS and what a TVS answer looks like, the console
 trace of one decision, and the refusals both trust lists and configuration
 files apply (H7, D8). Nothing here depends on the phone's state
-(:class:`.trust.PhoneTrust`), so every other module may import this one.
+(:class:`.phone_trust.PhoneTrust`), so every other module may import this one.
+:class:`Trace`, :data:`NO_ROLES` and the two refusals are public because both
+:mod:`.phone_trust` and :mod:`.phone_configs` build decisions with them.
 """
 
 from __future__ import annotations
@@ -18,10 +20,16 @@ from phonetrust.formats.header import Header
 from phonetrust.formats.tags import TFTP_ROLES, Role
 from phonetrust.formats.trustlist import TrustList
 from phonetrust.policy.models import PhoneModel
-from phonetrust.sim.console import ConsoleLine, secd, secd_error, secd_important, tftp_client
+from phonetrust.policy.phone_console import (
+    ConsoleLine,
+    secd,
+    secd_error,
+    secd_important,
+    tftp_client,
+)
 
 TVS_DEFAULT_TTL = 86_400
-_NO_ROLES: frozenset[Role] = frozenset()
+NO_ROLES: frozenset[Role] = frozenset()
 LIST_SIGNER_ROLES = frozenset({Role.SAST, *TFTP_ROLES})
 """Roles whose certificate may sign a CTL or ITL (SAST: eTokens, CallManager, ITLRecovery)."""
 
@@ -154,7 +162,7 @@ class NeedTvs:
 # -- the console trace of one decision -------------------------------------------
 
 
-class _Trace:
+class Trace:
     """Console lines of one decision, in order (local to one call)."""
 
     def __init__(self) -> None:
@@ -179,7 +187,7 @@ class _Trace:
 # -- refusals shared by trust lists and configuration files ------------------------
 
 
-def _digest_refusal(model: PhoneModel, header: Header, t: _Trace) -> tuple[Reason, str] | None:
+def digest_refusal(model: PhoneModel, header: Header, t: Trace) -> tuple[Reason, str] | None:
     """H7: a model without SHA-512 support cannot verify a SHA-512 signature."""
     if header.digest is Digest.SHA512 and not model.sha512:
         t.error(f"verifyFile: digest algorithm SHA-512 not supported by {model.name}")
@@ -187,8 +195,8 @@ def _digest_refusal(model: PhoneModel, header: Header, t: _Trace) -> tuple[Reaso
     return None
 
 
-def _tftp_refusal(
-    model: PhoneModel, ctl: TrustList | None, address: str | None, t: _Trace
+def tftp_refusal(
+    model: PhoneModel, ctl: TrustList | None, address: str | None, t: Trace
 ) -> tuple[Reason, str] | None:
     """D8: old models use only TFTP servers whose address is a TFTP record of their CTL."""
     if address is None or ctl is None or not model.tftp_address_in_ctl:

@@ -25,8 +25,8 @@ How a signer is judged, by trust state:
   Default only (D7). A configuration must be signed by a TFTP-capable record
   (A5). An accepted new list flushes the TVS cache (H2).
 
-Configuration files are judged in :mod:`.configs`; the vocabulary is in
-:mod:`.decisions`; the full behaviour, trust state x input, is the table in
+Configuration files are judged in :mod:`.phone_configs`; the vocabulary is in
+:mod:`.phone_decisions`; the full behaviour, trust state x input, is the table in
 ``tests/sim/table.py``, which a test sweeps cell by cell.
 """
 
@@ -49,9 +49,8 @@ from phonetrust.formats.signing import certificate_key
 from phonetrust.formats.tags import TFTP_ROLES, Role
 from phonetrust.formats.trustlist import Kind, TrustList
 from phonetrust.policy.models import PhoneModel
-from phonetrust.sim.console import ConsoleLine
-from phonetrust.sim.decisions import (
-    _NO_ROLES,
+from phonetrust.policy.phone_console import ConsoleLine
+from phonetrust.policy.phone_decisions import (
     CONFIG_AUTH_FAILED,
     CONFIG_DECRYPT_FAILED,
     CTL_AND_ITL_INSTALLED,
@@ -62,6 +61,7 @@ from phonetrust.sim.decisions import (
     HOST_NOT_FOUND,
     ITL_INSTALLED,
     LIST_SIGNER_ROLES,
+    NO_ROLES,
     NO_TRUST_LIST,
     TRUST_LIST_UPDATE_FAILED,
     TRUST_LIST_UPDATED,
@@ -71,13 +71,13 @@ from phonetrust.sim.decisions import (
     NeedTvs,
     Purpose,
     Reason,
+    Trace,
     TrustState,
     TvsAnswer,
     Verdict,
     Via,
-    _digest_refusal,
-    _tftp_refusal,
-    _Trace,
+    digest_refusal,
+    tftp_refusal,
 )
 
 # -- the state ------------------------------------------------------------------
@@ -244,10 +244,10 @@ class Decision:
         return resume_with_tvs(self.state, self.need_tvs, answer, now)
 
 
-def _decide(
+def decide(
     verdict: Verdict,
     state: PhoneTrust,
-    t: _Trace,
+    t: Trace,
     *,
     via: Via | None = None,
     reason: Reason | None = None,
@@ -258,6 +258,7 @@ def _decide(
     config: ParsedConfig | None = None,
     display: str | None = None,
 ) -> Decision:
+    """A :class:`Decision` carrying the trace's lines: every rule ends through here."""
     return Decision(
         verdict, state, via, reason, detail, status, t.done(), need_tvs, content, config, display
     )
@@ -276,9 +277,9 @@ def on_ctl(
 def on_itl(state: PhoneTrust, data: bytes, now: float) -> Decision:
     """Judge a downloaded ITL (A2, A3, A4, B1, B2, C1, E1)."""
     if not state.model.security_by_default:
-        t = _Trace()
+        t = Trace()
         t.note(f"tlVerify: model {state.model.name} has no Security By Default, ITL ignored")
-        return _decide(Verdict.REJECTED, state, t, reason=Reason.NOT_SUPPORTED)
+        return decide(Verdict.REJECTED, state, t, reason=Reason.NOT_SUPPORTED)
     return _on_list(state, Kind.ITL, data, now, None)
 
 
@@ -291,11 +292,11 @@ def _list_failed(state: PhoneTrust, verification: bool = False) -> str:
 def _on_list(
     state: PhoneTrust, kind: Kind, data: bytes, now: float, tftp_address: str | None
 ) -> Decision:
-    t = _Trace()
+    t = Trace()
 
     def reject(reason: Reason, detail: str, *, verification: bool = False) -> Decision:
         status = (_list_failed(state, verification),)
-        return _decide(Verdict.REJECTED, state, t, reason=reason, detail=detail, status=status)
+        return decide(Verdict.REJECTED, state, t, reason=reason, detail=detail, status=status)
 
     try:
         tl = TrustList.from_wire(data)
@@ -306,15 +307,15 @@ def _on_list(
     if tl.kind is not kind:
         t.error(f"validate_file_envelope: {name} is not a {kind.value} file")
         return reject(Reason.MALFORMED, f"{name} is not a {kind.value} file", verification=True)
-    refusal = _digest_refusal(state.model, tl.header, t) or (
-        _tftp_refusal(state.model, state.ctl, tftp_address, t) if kind is Kind.CTL else None
+    refusal = digest_refusal(state.model, tl.header, t) or (
+        tftp_refusal(state.model, state.ctl, tftp_address, t) if kind is Kind.CTL else None
     )
     if refusal is not None:
         return reject(*refusal)
     installed = state.ctl_file if kind is Kind.CTL else state.itl_file
     if installed is not None and installed.raw == data:
         t.note(f"tlVerify: {name} unchanged, MD5 {installed.md5}")
-        return _decide(Verdict.ACCEPTED, state, t, via=Via.UNCHANGED)
+        return decide(Verdict.ACCEPTED, state, t, via=Via.UNCHANGED)
     signer = _list_signer(tl)
     certificate = None if signer is None else signer.certificate()
     public_key = None if certificate is None else certificate_key(certificate)
@@ -337,7 +338,7 @@ def _on_list(
         f"tlVerify: signer of {name} not in CTL or ITL, <{names.cucm_name(certificate.subject)}>"
     )
     purpose = Purpose.CTL_SIGNER if kind is Kind.CTL else Purpose.ITL_SIGNER
-    return _ask_tvs(state, NeedTvs(der, purpose, data, name), now, t)
+    return ask_tvs(state, NeedTvs(der, purpose, data, name), now, t)
 
 
 def _list_signer(tl: TrustList) -> Record | None:
@@ -355,10 +356,10 @@ def _list_signer(tl: TrustList) -> Record | None:
 def _find(
     state: PhoneTrust,
     der: bytes,
-    t: _Trace,
+    t: Trace,
     *,
-    ctl_roles: frozenset[Role] = _NO_ROLES,
-    itl_roles: frozenset[Role] = _NO_ROLES,
+    ctl_roles: frozenset[Role] = NO_ROLES,
+    itl_roles: frozenset[Role] = NO_ROLES,
     searcher: str,
 ) -> bool:
     """Whether ``der`` is a record of the CTL or the ITL in force with one of the roles.
@@ -381,7 +382,7 @@ def _find(
     return False
 
 
-def _install(state: PhoneTrust, kind: Kind, data: bytes, via: Via, t: _Trace) -> Decision:
+def _install(state: PhoneTrust, kind: Kind, data: bytes, via: Via, t: Trace) -> Decision:
     new = InstalledList(data)
     old = state.ctl_file if kind is Kind.CTL else state.itl_file
     changed = replace(state, ctl_file=new) if kind is Kind.CTL else replace(state, itl_file=new)
@@ -395,13 +396,13 @@ def _install(state: PhoneTrust, kind: Kind, data: bytes, via: Via, t: _Trace) ->
         t.note("tvsFlushCertCache: Completed TVS Certificate cache flush request")
         changed = flush_tvs_cache(changed)
     status = status_summary(changed) if old is None else TRUST_LIST_UPDATED
-    return _decide(Verdict.ACCEPTED, changed, t, via=via, status=(status,))
+    return decide(Verdict.ACCEPTED, changed, t, via=via, status=(status,))
 
 
 # -- TVS ------------------------------------------------------------------------
 
 
-def _ask_tvs(state: PhoneTrust, need: NeedTvs, now: float, t: _Trace) -> Decision:
+def ask_tvs(state: PhoneTrust, need: NeedTvs, now: float, t: Trace) -> Decision:
     """Use a cached TVS answer, or ask TVS when the phone can, or fail."""
     unknown = Reason.CERT_UNKNOWN if need.purpose is Purpose.HTTPS_SERVER else Reason.SIGNER_UNKNOWN
     if not state.model.security_by_default:  # D7
@@ -419,7 +420,7 @@ def _ask_tvs(state: PhoneTrust, need: NeedTvs, now: float, t: _Trace) -> Decisio
         t.error(f"processTvsClntReq: cannot ask TVS: {why}")
         return _fail(state, need, unknown, why, t)
     t.note("setupSocketToTvsProxy: Connected to TVS proxy server")
-    return _decide(Verdict.PENDING, state, t, need_tvs=need)
+    return decide(Verdict.PENDING, state, t, need_tvs=need)
 
 
 def _why_no_tvs(state: PhoneTrust) -> str:
@@ -435,7 +436,7 @@ def resume_with_tvs(
     state: PhoneTrust, need: NeedTvs, answer: TvsAnswer | None, now: float
 ) -> Decision:
     """Finish a pending decision with TVS's answer (None: no TVS reached and trusted)."""
-    t = _Trace()
+    t = Trace()
     if answer is None:
         t.error("processTvsClntReq: no TVS server could be reached and trusted")
         return _fail(state, need, Reason.TVS_UNAVAILABLE, "", t)
@@ -465,27 +466,27 @@ def resume_with_tvs(
     return _finish(state, need, Via.TVS, t)
 
 
-def _finish(state: PhoneTrust, need: NeedTvs, via: Via, t: _Trace) -> Decision:
+def _finish(state: PhoneTrust, need: NeedTvs, via: Via, t: Trace) -> Decision:
     if need.purpose is Purpose.CTL_SIGNER:
         return _install(state, Kind.CTL, need.data, via, t)
     if need.purpose is Purpose.ITL_SIGNER:
         return _install(state, Kind.ITL, need.data, via, t)
     if need.purpose is Purpose.CONFIG_SIGNER:
-        return _finish_config(state, need, via, t)
+        return finish_config(state, need, via, t)
     t.important("Authenticated the HTTPS conn via TVS")
-    return _decide(Verdict.ACCEPTED, state, t, via=via)
+    return decide(Verdict.ACCEPTED, state, t, via=via)
 
 
-def _fail(state: PhoneTrust, need: NeedTvs, reason: Reason, detail: str, t: _Trace) -> Decision:
+def _fail(state: PhoneTrust, need: NeedTvs, reason: Reason, detail: str, t: Trace) -> Decision:
     """A rejection worded for what was being judged."""
     if need.purpose in (Purpose.CTL_SIGNER, Purpose.ITL_SIGNER):
         t.error(f"tlUpdate: {need.filename} rejected: {reason.value}")
         status: tuple[str, ...] = (_list_failed(state),)
-        return _decide(Verdict.REJECTED, state, t, reason=reason, detail=detail, status=status)
+        return decide(Verdict.REJECTED, state, t, reason=reason, detail=detail, status=status)
     if need.purpose is Purpose.CONFIG_SIGNER:
-        return _config_failed(state, need.filename, reason, detail, t)
+        return config_failed(state, need.filename, reason, detail, t)
     t.error(f"https_cert_vfy: HTTPS conn not authenticated, <{need.address}>")
-    return _decide(Verdict.REJECTED, state, t, reason=reason, detail=detail, display=HOST_NOT_FOUND)
+    return decide(Verdict.REJECTED, state, t, reason=reason, detail=detail, display=HOST_NOT_FOUND)
 
 
 def check_tvs_server(state: PhoneTrust, certificate_der: bytes, *, address: str = "") -> Decision:
@@ -493,10 +494,10 @@ def check_tvs_server(state: PhoneTrust, certificate_der: bytes, *, address: str 
 
     The certificate must match a TVS record of the ITL in force, by hash.
     """
-    t = _Trace()
+    t = Trace()
     if not state.model.security_by_default:
         t.note(f"tvs_cert_vfy: model {state.model.name} has no TVS client")
-        return _decide(Verdict.REJECTED, state, t, reason=Reason.NOT_SUPPORTED)
+        return decide(Verdict.REJECTED, state, t, reason=Reason.NOT_SUPPORTED)
     t.note("srvr_cert_vfy: Server Certificate Validation needs to be done")
     if state.ctl is not None:
         t.note("findByIssuerAndSerialAndRoleInTL: Searching TL from CTL file")
@@ -507,13 +508,13 @@ def check_tvs_server(state: PhoneTrust, certificate_der: bytes, *, address: str 
     if any(r.matches_certificate(certificate_der) for r in tvs_records):
         t.note("verifyCertWithHashFromTL: cert hash and hash in TL MATCH")
         t.note(f"tvs_cert_vfy: TVS cert verified with hash from TL, <{address}>")
-        return _decide(Verdict.ACCEPTED, state, t, via=Via.TRUST_LIST)
+        return decide(Verdict.ACCEPTED, state, t, via=Via.TRUST_LIST)
     if tvs_records:
         t.error("verifyCertWithHashFromTL: cert hash and hash in TL MISMATCH")
     else:
         t.error("verifyCertWithHashFromTL: no TVS record in TL")
     t.error(f"tvs_cert_vfy: TVS cert verification failed, <{address}>")
-    return _decide(Verdict.REJECTED, state, t, reason=Reason.TVS_SERVER_UNTRUSTED)
+    return decide(Verdict.REJECTED, state, t, reason=Reason.TVS_SERVER_UNTRUSTED)
 
 
 def check_capf_server(state: PhoneTrust, certificate_der: bytes, *, address: str = "") -> Decision:
@@ -522,45 +523,50 @@ def check_capf_server(state: PhoneTrust, certificate_der: bytes, *, address: str
     The certificate must be a CAPF record of the CTL or the ITL in force; with
     no list in force (a phone fresh from the factory) the first CAPF is trusted.
     """
-    t = _Trace()
+    t = Trace()
     t.note("srvr_cert_vfy: Server Certificate Validation needs to be done")
     if not state.has_anchors:
         t.note(f"capf_cert_vfy: no trust list in force, CAPF trusted on first use, <{address}>")
-        return _decide(Verdict.ACCEPTED, state, t, via=Via.TOFU)
+        return decide(Verdict.ACCEPTED, state, t, via=Via.TOFU)
     capf_roles = frozenset({Role.CAPF})
     searcher = "findByIssuerAndSerialAndRoleInTL"
     if _find(
         state, certificate_der, t, ctl_roles=capf_roles, itl_roles=capf_roles, searcher=searcher
     ):
         t.note(f"capf_cert_vfy: CAPF cert verified with the CAPF record, <{address}>")
-        return _decide(Verdict.ACCEPTED, state, t, via=Via.TRUST_LIST)
+        return decide(Verdict.ACCEPTED, state, t, via=Via.TRUST_LIST)
     t.error(f"capf_cert_vfy: No valid CAPF server, <{address}>")
-    return _decide(Verdict.REJECTED, state, t, reason=Reason.CAPF_SERVER_UNTRUSTED)
+    return decide(Verdict.REJECTED, state, t, reason=Reason.CAPF_SERVER_UNTRUSTED)
 
 
 def check_https_server(
     state: PhoneTrust, certificate_der: bytes, now: float, *, address: str = ""
 ) -> Decision:
     """Whether the phone trusts an HTTPS server's certificate: CTL/ITL, else TVS (A7)."""
-    t = _Trace()
+    t = Trace()
     t.note("srvr_cert_vfy: Server Certificate Validation needs to be done")
     if _find(state, certificate_der, t, searcher="findByCertAndRoleInTL"):
         t.note(f"https_cert_vfy: HTTPS cert found in TL, <{address}>")
-        return _decide(Verdict.ACCEPTED, state, t, via=Via.TRUST_LIST)
+        return decide(Verdict.ACCEPTED, state, t, via=Via.TRUST_LIST)
     t.error(f"https_cert_vfy: HTTPS cert not in CTL, <{address}>")
     need = NeedTvs(certificate_der, Purpose.HTTPS_SERVER, address=address)
-    return _ask_tvs(state, need, now, t)
+    return ask_tvs(state, need, now, t)
 
 
-# -- configuration verdicts (TVS resumes into these; the rules are in configs.py) --
+# -- configuration verdicts (TVS resumes into these; the rules are in phone_configs.py) --
 
 
-def _plain_name(filename: str) -> str:
+def plain_name(filename: str) -> str:
+    """The file's name in console lines (``/usr/ram/SEP....cnf.xml``), whatever form it came in."""
     return filename.removesuffix(".sgn").removesuffix(".enc") or "configuration file"
 
 
-def _finish_config(state: PhoneTrust, need: NeedTvs, via: Via, t: _Trace) -> Decision:
-    path = f"/usr/ram/{_plain_name(need.filename)}"
+def finish_config(state: PhoneTrust, need: NeedTvs, via: Via, t: Trace) -> Decision:
+    """Accept a configuration whose signer is trusted: decrypt, read, take its TVS servers.
+
+    Here rather than in :mod:`.phone_configs` because a TVS answer resumes into it.
+    """
+    path = f"/usr/ram/{plain_name(need.filename)}"
     if via is Via.UNCHECKED:
         t.note(f"verifyFile: no trust list in force, file not verified <{path}>")
     else:
@@ -571,7 +577,7 @@ def _finish_config(state: PhoneTrust, need: NeedTvs, via: Via, t: _Trace) -> Dec
         except (DecryptionError, KeyMaterialError) as exc:
             own = "LSC" if state.has_lsc else "MIC"
             t.error(f"decryptFile: decrypt FAILED with the {own} key <{path}>: {exc}")
-            return _config_failed(state, need.filename, Reason.CANNOT_DECRYPT, str(exc), t)
+            return config_failed(state, need.filename, Reason.CANNOT_DECRYPT, str(exc), t)
         t.note(f"decryptFile: decrypt SUCCESS <{path}>")
     elif need.form is ConfigForm.PLAIN:
         document = need.data
@@ -581,23 +587,24 @@ def _finish_config(state: PhoneTrust, need: NeedTvs, via: Via, t: _Trace) -> Dec
         parsed = read(document)
     except ParseError as exc:
         t.error(f"cfgParse: configuration cannot be read: {exc}")
-        return _config_failed(state, need.filename, Reason.CONFIG_UNREADABLE, str(exc), t)
+        return config_failed(state, need.filename, Reason.CONFIG_UNREADABLE, str(exc), t)
     if not parsed.full_config:  # the stub beside an .enc.sgn: settings come with the real file
         t.note(f"cfgParse: encrypted configuration stub, fetching the encrypted file <{path}>")
-        return _decide(Verdict.ACCEPTED, state, t, via=via, content=document, config=parsed)
+        return decide(Verdict.ACCEPTED, state, t, via=via, content=document, config=parsed)
     servers = tuple((s.address, s.port) for s in parsed.tvs)
     listed = ", ".join(f"{a}:{p}" for a, p in servers) or "none"
     t.note(f"getTvsServerInfo: TVS servers from configuration: {listed}")
     changed = replace(state, tvs_servers=servers, security_mode=parsed.device_security_mode)
-    return _decide(Verdict.ACCEPTED, changed, t, via=via, content=document, config=parsed)
+    return decide(Verdict.ACCEPTED, changed, t, via=via, content=document, config=parsed)
 
 
-def _config_failed(
-    state: PhoneTrust, filename: str, reason: Reason, detail: str, t: _Trace
+def config_failed(
+    state: PhoneTrust, filename: str, reason: Reason, detail: str, t: Trace
 ) -> Decision:
+    """A refused configuration, with the status message the phone shows (A5, A6)."""
     template = CONFIG_DECRYPT_FAILED if reason is Reason.CANNOT_DECRYPT else CONFIG_AUTH_FAILED
     status = (template.format(file=filename or "configuration file"),)
-    return _decide(Verdict.REJECTED, state, t, reason=reason, detail=detail, status=status)
+    return decide(Verdict.REJECTED, state, t, reason=reason, detail=detail, status=status)
 
 
 # -- the settings menu and the TFTP client ---------------------------------------------
@@ -605,10 +612,10 @@ def _config_failed(
 
 def erase(state: PhoneTrust) -> Decision:
     """Settings > Security > Trust List > Erase (G2): both lists and the TVS cache go."""
-    t = _Trace()
+    t = Trace()
     t.note("tlErase: Erasing CTL and ITL files")
     cleared = flush_tvs_cache(replace(state, ctl_file=None, itl_file=None))
-    return _decide(Verdict.ACCEPTED, cleared, t, status=(ERASING,))
+    return decide(Verdict.ACCEPTED, cleared, t, status=(ERASING,))
 
 
 def on_file_not_found(state: PhoneTrust, filename: str) -> Decision:
@@ -618,10 +625,10 @@ def on_file_not_found(state: PhoneTrust, filename: str) -> Decision:
     ``CTLFile.tlv`` on a model without Security By Default) and the phone
     holds none, it also shows "No Trust List installed" (H1).
     """
-    t = _Trace()
+    t = Trace()
     t.tftp(f"File not found <{filename}>")
     status: tuple[str, ...] = (FILE_NOT_FOUND.format(file=filename),)
     last_list = "ITLFile.tlv" if state.model.security_by_default else "CTLFile.tlv"
     if filename == last_list and state.ctl_file is None and state.itl_file is None:
         status += (NO_TRUST_LIST,)
-    return _decide(Verdict.REJECTED, state, t, reason=Reason.NOT_FOUND, status=status)
+    return decide(Verdict.REJECTED, state, t, reason=Reason.NOT_FOUND, status=status)

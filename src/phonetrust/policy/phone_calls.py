@@ -22,7 +22,7 @@ from enum import Enum
 
 from phonetrust.formats.tags import Role
 from phonetrust.policy.domain import DeviceSecurityMode as SecurityMode
-from phonetrust.sim.trust import PhoneTrust
+from phonetrust.policy.phone_trust import PhoneTrust
 
 CALLMANAGER_ROLES = frozenset({Role.CCM, Role.CCM_TFTP})
 """The CTL roles that authenticate a call manager's TLS certificate."""
