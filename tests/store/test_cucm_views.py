@@ -227,3 +227,12 @@ def test_0006_upgrades_an_existing_database_and_downgrades_cleanly(db_url: str) 
             assert "certificate_facts" not in inspect(conn).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_informix_skip_and_first_become_offset_and_limit(repo: SqlRepository) -> None:
+    """CUCM's dbaccess reads ``SELECT SKIP n FIRST m``; administrators type it."""
+    query = "SELECT SKIP 1 FIRST 2 enum FROM typetrustrole ORDER BY enum"
+    assert run_select(repo.engine, query).rows == ((1,), (2,))
+    assert run_select(repo.engine, "select first 1 name from typetrustrole").columns == ("name",)
+    with pytest.raises(SqlRefused, match="FIRST goes with one plain SELECT"):
+        run_select(repo.engine, "select first 1 enum from typetrustrole limit 5")

@@ -27,6 +27,7 @@ could run for ever).
 from __future__ import annotations
 
 import logging
+import re
 from typing import Final
 
 import sqlglot
@@ -77,6 +78,13 @@ FORBIDDEN_CLAUSES: Final = ("into", "locks", "with")
 """``SELECT ... INTO`` makes a table, ``FOR UPDATE`` locks rows, ``WITH`` is refused above."""
 
 
+_INFORMIX_ROWS: Final = re.compile(
+    r"\A\s*select\s+(?:skip\s+(\d{1,9})\s+)?first\s+(\d{1,9})\s+", re.IGNORECASE
+)
+"""Informix's ``SELECT [SKIP n] FIRST m``, which CUCM administrators type and sqlglot does
+not read: taken off the text, then put back on the tree as ``LIMIT m OFFSET n``."""
+
+
 class SqlRefused(LocalError):
     """The text is not one SELECT over the CUCM views; the message says what is wrong."""
 
@@ -95,6 +103,7 @@ def checked(text: str, backend: str, views: frozenset[str]) -> str:
         raise SqlRefused(f"run sql: the query is longer than {MAX_LENGTH} characters")
     if "\0" in text:
         raise SqlRefused("run sql: the query contains a NUL character")
+    text, first, skip = _informix_rows(text)
     try:
         statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
     except SqlglotError as exc:
@@ -109,10 +118,25 @@ def checked(text: str, backend: str, views: frozenset[str]) -> str:
     if not isinstance(statement, exp.Query):
         raise SqlRefused(f"run sql: only SELECT statements are allowed, not {_kind(statement)}")
     _check_tree(statement, views)
+    if first is not None:
+        if not isinstance(statement, exp.Select) or statement.args.get("limit"):
+            raise SqlRefused("run sql: FIRST goes with one plain SELECT, without LIMIT")
+        statement = statement.limit(first)
+        if skip is not None:
+            statement = statement.offset(skip)
     try:
         return statement.sql(dialect=dialect, comments=False)
     except SqlglotError as exc:
         raise SqlRefused(f"run sql: cannot run this query: {_first_line(exc)}") from None
+
+
+def _informix_rows(text: str) -> tuple[str, int | None, int | None]:
+    """``text`` without Informix's ``SKIP n FIRST m``, and m and n."""
+    found = _INFORMIX_ROWS.match(text)
+    if found is None:
+        return text, None, None
+    skip = int(found[1]) if found[1] else None
+    return "SELECT " + text[found.end() :], int(found[2]), skip
 
 
 def _check_tree(statement: exp.Expr, views: frozenset[str]) -> None:
