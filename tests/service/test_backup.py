@@ -54,9 +54,10 @@ def test_restore_serves_byte_identical_files_and_keeps_the_keys(lab: Lab, tmp_pa
     config = "SEP001122334455.cnf.xml.sgn"
     with ctx.repo.unit_of_work() as uow:
         changed = {name: uow.published_file("cucm-pub", name) for name in (config, "ITLFile.tlv")}
-    assert changed[config] is not None
-    assert changed[config] != original["cucm-pub", config], "the change was not published"
-    assert SignedFile.from_wire(changed[config]).verify(cm).verified
+    new_config = changed[config]
+    assert new_config is not None
+    assert new_config != original["cucm-pub", config], "the change was not published"
+    assert SignedFile.from_wire(new_config).verify(cm).verified
     assert signed_by(trust_list(changed["ITLFile.tlv"]), cm)
     # Every key, ITLRecovery's included, is in the restored database under its new cluster
     # key, and the security password of the archive opens them.
