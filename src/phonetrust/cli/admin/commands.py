@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from phonetrust.cli.admin import activelog_cmds, grammar, show, sql_cmds
+from phonetrust.cli.admin import activelog_cmds, grammar, sftpget, show, sql_cmds
 from phonetrust.cli.admin.grammar import Command, Handler, UnknownCommand
 from phonetrust.cli.admin.session import Session
 from phonetrust.errors import LocalError, PhonetrustError
@@ -157,7 +157,7 @@ def _reset_remote(s: Session, args: list[str]) -> None:
         password,
         path,
         known_hosts=s.where.root / "known_hosts",
-        accept_new_host=_host_question(s),
+        accept_new_host=sftpget.host_question(s),
     )
     _check_admin_password(s)
     s.say("", *security.itl_reset(s.ctx, s.node, data))
@@ -173,62 +173,34 @@ def _host_port(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _host_question(s: Session) -> Callable[[str, str], bool]:
-    def ask(label: str, fingerprint: str) -> bool:
-        s.say(
-            f"The authenticity of host '{label}' can't be established.",
-            f"RSA key fingerprint is {fingerprint}.",
-        )
-        return s.prompts.confirm(
-            "Are you sure you want to continue connecting (yes/no)? ", yes="yes"
-        )
-
-    return ask
-
-
 # -- file ------------------------------------------------------------------------------
 
 
+TFTP_DIRECTORY = "/usr/local/cm/tftp"
+"""Where CUCM's ``file get tftp`` says the file came from (reference 003)."""
+
+
 def _file_get(s: Session, args: list[str]) -> None:
+    """The shared ``file get`` dialogue, recording its outcome (C5).
+
+    Only a completed upload is an export: answering no records nothing, a failed
+    upload is audited as failed with its destination, and both leave the alert open.
+    """
     area, name = args
     if area.lower() != "tftp" or name != security.RECOVERY_P12:
         raise LocalError("only 'file get tftp ITLRecovery.p12' is supported")
-    data = security.export_recovery(s.ctx, s.node)
-    s.say(
-        "Please wait while the system is gathering files info ...done.",
-        "Sub-directories were not traversed.",
-        "Number of files affected: 1",
-        f"Total size in Bytes: {len(data)}",
-        f"Total size in Kbytes: {len(data) / 1024:.7g}",
-    )
-    if not s.prompts.confirm("Would you like to proceed [y/n]? "):
+    files = [(security.RECOVERY_P12, security.export_recovery(s.ctx, s.node))]
+    to = sftpget.ask(s, files)
+    if to is None:
         return
-    server = s.prompts.ask("SFTP server IP: ")
-    port = s.prompts.ask("SFTP server port [22]: ", "22")
-    if not port.isdigit():
-        raise LocalError(f"invalid port {port!r}")
-    user = s.prompts.ask("User ID: ")
-    password = s.prompts.secret("Password: ")
-    directory = s.prompts.ask("Download directory: ")
-    where = f"{user}@{server}:{port}:{directory}"
     try:
-        sftp.upload(
-            server,
-            int(port),
-            user,
-            password,
-            directory,
-            security.RECOVERY_P12,
-            data,
-            known_hosts=s.where.root / "known_hosts",
-            accept_new_host=_host_question(s),
-        )
+        sftpget.send(s, to, files)
     except (PhonetrustError, OSError) as exc:
         # Recorded, then reported by the shell as any failure is.
-        security.recovery_export_failed(s.ctx, s.node, where, str(exc))
+        security.recovery_export_failed(s.ctx, s.node, to.where, str(exc))
         raise
-    security.recovery_exported(s.ctx, s.node, where)
-    s.say("", "Transfer completed.", "", "Downloading file: /usr/local/cm/tftp/ITLRecovery.p12")
+    security.recovery_exported(s.ctx, s.node, to.where)
+    sftpget.completed(s, TFTP_DIRECTORY, [security.RECOVERY_P12])
 
 
 LIST_DATE = "%d %b,%Y %H:%M:%S"
