@@ -494,13 +494,6 @@ _rmem_max = int(RMEM_MAX.read_text()) if RMEM_MAX.is_file() else 0
 
 
 @pytest.mark.skipif(not RMEM_MAX.is_file(), reason="Linux's socket buffer rules")
-@pytest.mark.xfail(
-    WANTED_BUFFER // 2 <= _rmem_max < WANTED_BUFFER,
-    strict=True,
-    reason="bug: _grow_receive_buffer compares the kernel's doubled figure with the undoubled "
-    "request, so a request capped at an rmem_max of at least half of it looks granted: no "
-    "SO_RCVBUFFORCE, no warning",
-)
 def test_the_listener_gets_the_receive_buffer_linux_grants(
     cluster: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:

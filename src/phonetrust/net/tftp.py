@@ -64,6 +64,7 @@ import random
 import resource
 import select
 import socket
+import sys
 from collections import deque
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -656,17 +657,27 @@ def _drain(sock: socket.socket) -> None:
             continue
 
 
+_LINUX_SO_RCVBUFFORCE = 33
+"""asm-generic/socket.h; Python's socket module does not export it."""
+
+
 def _grow_receive_buffer(sock: socket.socket, wanted: int) -> int:
-    """Ask for ``wanted`` bytes of receive buffer; warn when the OS grants less."""
+    """Ask for ``wanted`` bytes of receive buffer; warn when the OS grants less.
+
+    Linux doubles the figure it grants (half goes to bookkeeping) and reports
+    the doubled one, so a request capped at ``net.core.rmem_max`` can still
+    read back as ``wanted``; the comparison is with the doubled request there.
+    """
+    full = 2 * wanted if sys.platform.startswith("linux") else wanted
     with contextlib.suppress(OSError):
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, wanted)
     granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    force = getattr(socket, "SO_RCVBUFFORCE", None)
-    if granted < wanted and force is not None:
+    force = getattr(socket, "SO_RCVBUFFORCE", _LINUX_SO_RCVBUFFORCE if full > wanted else None)
+    if granted < full and force is not None:
         with contextlib.suppress(OSError):  # allowed with CAP_NET_ADMIN only
             sock.setsockopt(socket.SOL_SOCKET, force, wanted)
         granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
-    if granted < wanted:
+    if granted < full:
         log.warning(
             "TFTP: the OS caps the receive buffer at %d bytes (asked for %d); "
             "raise net.core.rmem_max so that boot storms are not dropped",
