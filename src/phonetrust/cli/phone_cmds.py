@@ -13,18 +13,16 @@ it is locked (a list or its configuration refused) or cannot boot at all
 prints what they came to, grouped: which ITL and CTL they hold, how many are
 locked and why. Without ``--tftp`` it serves the cluster's nodes itself, in
 this process on free loopback ports, exactly as ``phonetrust serve`` would.
+The serving, routing and node choice are :mod:`phonetrust.sim.fleet`'s; this
+module parses options and prints.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
-import logging
-import signal
-import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,23 +33,17 @@ from phonetrust.cli.app import data_options, locate, open_context
 from phonetrust.cli.boundary import Failed
 from phonetrust.errors import PhonetrustError
 from phonetrust.net.ports import STANDARD_PORTS
-from phonetrust.policy.domain import Device, Node, Service
 from phonetrust.policy.models import MODELS, PhoneModel
 from phonetrust.policy.models import model as phone_model
-from phonetrust.service import inventory
-from phonetrust.service.changes import reading
-from phonetrust.service.context import Context
-from phonetrust.sim.network import Endpoint, Routes, route_services, split_endpoint
+from phonetrust.sim.network import Endpoint, Routes, split_endpoint, tftp_address
 
 if TYPE_CHECKING:  # the simulator is imported by the commands that run it: a fast --help
-    from phonetrust.sim.fleet import FleetSummary, PhoneOutcome
+    from phonetrust.sim.fleet import PhoneOutcome
     from phonetrust.sim.phone import BootReport, Phone, UrlResult
 
 DEFAULT_CONCURRENCY = 50
 
 DEFAULT_MODEL = "8845"
-START_TIMEOUT = 300.0
-"""Seconds the in-process services may take to load (a large cluster's files)."""
 
 
 @click.group("phone")
@@ -111,25 +103,6 @@ def _routes(_: click.Context, __: click.Parameter, value: tuple[str, ...]) -> Ro
         return Routes.parse(value)
     except PhonetrustError as exc:
         raise click.BadParameter(str(exc)) from None
-
-
-def tftp_address(host: str, port: int, routes: Routes) -> str:
-    """The address the phone knows its TFTP server by (DHCP option 150 gives an IP address).
-
-    A name the routes know stays a name; any other name is resolved, as the
-    phone's address is what a CTL's TFTP record is compared with (D8).
-    """
-    if routes.resolve(host, port) != (host, port):
-        return host
-    with contextlib.suppress(ValueError):
-        return str(ipaddress.ip_address(host))
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-    except OSError as exc:
-        raise Failed(
-            f"TFTP server {host}: cannot resolve the name: {exc.strerror or exc}"
-        ) from None
-    return str(found[0][4][0])
 
 
 timeout_option = click.option(
@@ -393,56 +366,36 @@ def fleet(
     locked and why, how many applied their configuration, TVS queries, and
     phones per second. Exit status 0 when no phone ends locked, else 1.
     """
+    from phonetrust.sim import fleet as runner  # noqa: PLC0415 - see TYPE_CHECKING
+
     ctx = open_context(data, db)
-    devices = _devices(ctx, models, count)
+    devices = runner.cluster_devices(ctx, models, count)
     if tftp is not None:
-        address = tftp_address(tftp[0], tftp[1], routes)
-        phones = _phones(devices, (address, tftp[1]), routes, timeout)
-        summary = asyncio.run(_run(phones, len(devices), concurrency))
-    else:
-        summary = asyncio.run(
-            _in_process(ctx, devices, node, routes, concurrency, timeout, locate(data, db).tftp_dir)
+        boots = runner.boot_against(
+            tftp, devices, routes, concurrency=concurrency, timeout=timeout, progress=_progress_bar
         )
+    else:
+        boots = runner.boot_in_process(
+            ctx,
+            devices,
+            node=node,
+            routes=routes,
+            concurrency=concurrency,
+            timeout=timeout,
+            tftp_dir=locate(data, db).tftp_dir,
+            progress=_progress_bar,
+            announce=lambda text: click.echo(text, err=True),
+        )
+    summary = asyncio.run(boots)
     for line in summary.lines():
         click.echo(line)
     if summary.locked_phones or summary.failed_phones:
         raise click.exceptions.Exit(1)
 
 
-def _devices(ctx: Context, models: frozenset[str] | None, count: int | None) -> list[Device]:
-    devices = inventory.list_devices(ctx)
-    if models is not None:
-        devices = [d for d in devices if phone_model(d.model).name in models]
-    which = "" if models is None else " of models " + ", ".join(sorted(models))
-    if not devices:
-        raise Failed(f"the cluster has no devices{which}")
-    if count is not None:
-        if count > len(devices):
-            raise Failed(f"--count {count}: the cluster has only {len(devices)} devices{which}")
-        devices = devices[:count]
-    return devices
-
-
-def _phones(
-    devices: list[Device], tftp: Endpoint, routes: Routes, timeout: float
-) -> Iterator[Phone]:
-    """Made one at a time as the runner takes them: a fleet holds only the phones in flight."""
-    from phonetrust.sim.phone import Phone  # noqa: PLC0415 - see TYPE_CHECKING
-
-    for device in devices:
-        yield Phone(
-            device.name,
-            phone_model(device.model),
-            tftp,
-            routes=routes,
-            timeout=timeout,
-            tvs_timeout=timeout,
-        )
-
-
-async def _run(phones: Iterator[Phone], total: int, concurrency: int) -> FleetSummary:
-    from phonetrust.sim.fleet import run_fleet  # noqa: PLC0415 - see TYPE_CHECKING
-
+@contextlib.contextmanager
+def _progress_bar(total: int) -> Iterator[Callable[[PhoneOutcome], None]]:
+    """A bar on stderr that moves by one phone: stdout keeps only the summary."""
     with click.progressbar(
         length=total,
         label=f"Booting {total:,} phones",
@@ -451,86 +404,7 @@ async def _run(phones: Iterator[Phone], total: int, concurrency: int) -> FleetSu
         update_min_steps=max(1, total // 200),
     ) as bar:
 
-        def progress(_: PhoneOutcome) -> None:
+        def done(_: PhoneOutcome) -> None:
             bar.update(1)
 
-        return await run_fleet(phones, concurrency=concurrency, progress=progress)
-
-
-async def _in_process(
-    ctx: Context,
-    devices: list[Device],
-    tftp_node: str | None,
-    extra_routes: Routes,
-    concurrency: int,
-    timeout: float,
-    tftp_dir: Path,
-) -> FleetSummary:
-    """Serve every node of the cluster here on free ports, route the cluster's addresses to them."""
-    from phonetrust.net.serve import ServeOptions, serving  # noqa: PLC0415 - servers
-
-    def nodes() -> list[Node]:
-        with reading(ctx) as uow:
-            return uow.list_nodes()
-
-    # The servers' periodic alerts (back up ITLRecovery, ...) are not the fleet's business.
-    logging.getLogger("phonetrust.serve").setLevel(logging.ERROR)
-    cluster_nodes = await asyncio.to_thread(nodes)
-    phones_use = _tftp_node(cluster_nodes, tftp_node)
-    served = [n for n in cluster_nodes if n.services & {Service.TFTP, Service.TVS, Service.CAPF}]
-    routes = extra_routes
-    loop = asyncio.get_running_loop()
-    click.echo(f"Starting the services of {len(served)} node(s)...", err=True)
-    async with contextlib.AsyncExitStack() as servers:
-        for each in served:
-            options = ServeOptions(
-                node=each.host,
-                tftp_port=0,
-                tvs_port=0,
-                capf_port=0,
-                https_port=0,
-                tftp_dir=tftp_dir,
-            )
-            running = await servers.enter_async_context(
-                serving(ctx, options, start_timeout=START_TIMEOUT)
-            )
-            routes = route_services(routes, (each.host, str(each.ip)), running.ports)
-        interrupted = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C stops the fleet, then the servers
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, interrupted.set)
-        try:
-            tftp = (str(phones_use.ip), STANDARD_PORTS["tftp"])
-            phones = _phones(devices, tftp, routes, timeout)
-            fleet_task = asyncio.create_task(_run(phones, len(devices), concurrency))
-            waiter = asyncio.create_task(interrupted.wait())
-            await asyncio.wait({fleet_task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            if not fleet_task.done():
-                fleet_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await fleet_task
-                raise Failed("interrupted")
-            return fleet_task.result()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                    loop.remove_signal_handler(sig)
-
-
-def _tftp_node(cluster_nodes: list[Node], wanted: str | None) -> Node:
-    tftp_nodes = [n for n in cluster_nodes if n.runs(Service.TFTP)]
-    if wanted is not None:
-        for n in cluster_nodes:
-            if n.host.lower() == wanted.lower():
-                if not n.runs(Service.TFTP):
-                    raise Failed(f"--node {n.host}: that node does not run TFTP")
-                return n
-        known = ", ".join(n.host for n in cluster_nodes) or "none"
-        raise Failed(f"--node {wanted}: unknown node (nodes: {known})")
-    for n in tftp_nodes:
-        if n.publisher:
-            return n
-    if not tftp_nodes:
-        raise Failed("no node of the cluster runs TFTP")
-    return tftp_nodes[0]
+        yield done

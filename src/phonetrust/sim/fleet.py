@@ -10,21 +10,44 @@ TVS queries they sent. A boot storm of 10,000 phones must not keep 10,000
 console logs: a finished phone's log is dropped unless ``keep_logs`` asks
 for it, and outcomes are kept only when ``keep_outcomes`` asks.
 
-No click, no terminal: the caller gives a ``progress`` callback.
+The fleet command's work is here too, so that the CLI only parses options
+and prints: which devices boot (:func:`cluster_devices`), which node's TFTP
+they use (:func:`tftp_node`), and a fleet against a given TFTP server
+(:func:`boot_against`) or against the cluster's own nodes served in this
+process on free loopback ports, the cluster's addresses routed to them
+(:func:`boot_in_process`).
+
+No click, no terminal: the caller gives a ``progress`` callback, or a
+:data:`Progress` that opens one when the boots begin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from phonetrust.errors import LocalError
+from phonetrust.net.ports import STANDARD_PORTS
+from phonetrust.policy.domain import Device, Node, Service
+from phonetrust.policy.models import model as phone_model
+from phonetrust.service import inventory
+from phonetrust.service.changes import reading
+from phonetrust.service.context import Context
 from phonetrust.sim.console import PhoneLog
+from phonetrust.sim.network import Endpoint, Routes, route_services, tftp_address
 from phonetrust.sim.phone import BootReport, Phone
 
 DEFAULT_CONCURRENCY = 50
+START_TIMEOUT = 300.0
+"""Seconds the in-process services may take to load (a large cluster's files)."""
 NONE = "none"
 """How the summary names the absence of a list (a non-secure cluster has no CTL)."""
 
@@ -175,3 +198,173 @@ async def run_fleet(
     finally:
         summary.elapsed = time.perf_counter() - started
     return summary
+
+
+# -- the fleet command: which phones, which servers -----------------------------------
+
+Progress = Callable[[int], AbstractContextManager[Callable[[PhoneOutcome], None]]]
+"""Given how many phones will boot, a context that hears of each one done.
+
+Opened only when the boots begin, so that what a caller prints while the
+servers start comes before it.
+"""
+
+
+def cluster_devices(ctx: Context, models: frozenset[str] | None, count: int | None) -> list[Device]:
+    """The cluster's devices of ``models`` (all when None), the first ``count`` of them."""
+    devices = inventory.list_devices(ctx)
+    if models is not None:
+        devices = [d for d in devices if phone_model(d.model).name in models]
+    which = "" if models is None else " of models " + ", ".join(sorted(models))
+    if not devices:
+        raise LocalError(f"the cluster has no devices{which}")
+    if count is not None:
+        if count > len(devices):
+            raise LocalError(f"--count {count}: the cluster has only {len(devices)} devices{which}")
+        devices = devices[:count]
+    return devices
+
+
+def tftp_node(cluster_nodes: list[Node], wanted: str | None) -> Node:
+    """The node whose TFTP the phones use: ``wanted``, else the publisher, else the first."""
+    tftp_nodes = [n for n in cluster_nodes if n.runs(Service.TFTP)]
+    if wanted is not None:
+        for n in cluster_nodes:
+            if n.host.lower() == wanted.lower():
+                if not n.runs(Service.TFTP):
+                    raise LocalError(f"--node {n.host}: that node does not run TFTP")
+                return n
+        known = ", ".join(n.host for n in cluster_nodes) or "none"
+        raise LocalError(f"--node {wanted}: unknown node (nodes: {known})")
+    for n in tftp_nodes:
+        if n.publisher:
+            return n
+    if not tftp_nodes:
+        raise LocalError("no node of the cluster runs TFTP")
+    return tftp_nodes[0]
+
+
+def phones_for(
+    devices: list[Device], tftp: Endpoint, routes: Routes, timeout: float
+) -> Iterator[Phone]:
+    """Made one at a time as the runner takes them: a fleet holds only the phones in flight."""
+    for device in devices:
+        yield Phone(
+            device.name,
+            phone_model(device.model),
+            tftp,
+            routes=routes,
+            timeout=timeout,
+            tvs_timeout=timeout,
+        )
+
+
+async def _boot(
+    devices: list[Device],
+    tftp: Endpoint,
+    routes: Routes,
+    *,
+    concurrency: int,
+    timeout: float,
+    progress: Progress,
+) -> FleetSummary:
+    with progress(len(devices)) as done:
+        phones = phones_for(devices, tftp, routes, timeout)
+        return await run_fleet(phones, concurrency=concurrency, progress=done)
+
+
+async def boot_against(
+    tftp: Endpoint,
+    devices: list[Device],
+    routes: Routes,
+    *,
+    concurrency: int,
+    timeout: float,
+    progress: Progress,
+) -> FleetSummary:
+    """Boot ``devices`` against a TFTP server that is already running."""
+    address = tftp_address(tftp[0], tftp[1], routes)
+    return await _boot(
+        devices,
+        (address, tftp[1]),
+        routes,
+        concurrency=concurrency,
+        timeout=timeout,
+        progress=progress,
+    )
+
+
+async def boot_in_process(
+    ctx: Context,
+    devices: list[Device],
+    *,
+    node: str | None,
+    routes: Routes,
+    concurrency: int,
+    timeout: float,
+    tftp_dir: Path,
+    progress: Progress,
+    announce: Callable[[str], None] = lambda _: None,
+) -> FleetSummary:
+    """Serve every node of the cluster here on free ports, route the cluster's addresses to them.
+
+    The phones use ``node``'s TFTP (see :func:`tftp_node`); Ctrl-C (SIGINT,
+    SIGTERM) stops the fleet, then the servers, and ends in a
+    :class:`~phonetrust.errors.LocalError`.
+    """
+    from phonetrust.net.serve import ServeOptions, serving  # noqa: PLC0415 - servers
+
+    def nodes() -> list[Node]:
+        with reading(ctx) as uow:
+            return uow.list_nodes()
+
+    # The servers' periodic alerts (back up ITLRecovery, ...) are not the fleet's business.
+    logging.getLogger("phonetrust.serve").setLevel(logging.ERROR)
+    cluster_nodes = await asyncio.to_thread(nodes)
+    phones_use = tftp_node(cluster_nodes, node)
+    served = [n for n in cluster_nodes if n.services & {Service.TFTP, Service.TVS, Service.CAPF}]
+    loop = asyncio.get_running_loop()
+    announce(f"Starting the services of {len(served)} node(s)...")
+    async with contextlib.AsyncExitStack() as servers:
+        for each in served:
+            options = ServeOptions(
+                node=each.host,
+                tftp_port=0,
+                tvs_port=0,
+                capf_port=0,
+                https_port=0,
+                tftp_dir=tftp_dir,
+            )
+            running = await servers.enter_async_context(
+                serving(ctx, options, start_timeout=START_TIMEOUT)
+            )
+            routes = route_services(routes, (each.host, str(each.ip)), running.ports)
+        interrupted = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C stops the fleet, then the servers
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, interrupted.set)
+        try:
+            tftp = (str(phones_use.ip), STANDARD_PORTS["tftp"])
+            fleet_task = asyncio.create_task(
+                _boot(
+                    devices,
+                    tftp,
+                    routes,
+                    concurrency=concurrency,
+                    timeout=timeout,
+                    progress=progress,
+                )
+            )
+            waiter = asyncio.create_task(interrupted.wait())
+            await asyncio.wait({fleet_task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            if not fleet_task.done():
+                fleet_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await fleet_task
+                raise LocalError("interrupted")
+            return fleet_task.result()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)

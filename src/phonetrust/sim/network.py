@@ -11,6 +11,9 @@ real CUCM resolves names through DNS as a real phone does.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -65,6 +68,25 @@ def route_services(
         for name in names:
             routes = routes.with_route(name, STANDARD_PORTS[service], (host, port))
     return routes
+
+
+def tftp_address(host: str, port: int, routes: Routes) -> str:
+    """The address the phone knows its TFTP server by (DHCP option 150 gives an IP address).
+
+    A name the routes know stays a name; any other name is resolved, as the
+    phone's address is what a CTL's TFTP record is compared with (D8).
+    """
+    if routes.resolve(host, port) != (host, port):
+        return host
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(host))
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    except OSError as exc:
+        raise LocalError(
+            f"TFTP server {host}: cannot resolve the name: {exc.strerror or exc}"
+        ) from None
+    return str(found[0][4][0])
 
 
 def split_endpoint(text: str, default_port: int) -> Endpoint:
