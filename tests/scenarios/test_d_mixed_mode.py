@@ -217,7 +217,7 @@ async def _d6(lab: Lab) -> None:  # noqa: F811
         await site.admin("set cert regen CallManager", "yes")
         new_cm = current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
         assert served_ctl(lab) == old_ctl  # the CTL waits for `utils ctl update CTLFile`
-        out = await site.admin(UPDATE)
+        out = await site.admin(UPDATE, "y")
         assert "Please Restart the TFTP" in out
         ctl_bytes = served_ctl(lab)
         assert served_ctl(lab, "cucm-sub1") == ctl_bytes
@@ -262,7 +262,7 @@ async def _d7(lab: Lab) -> None:  # noqa: F811
         assert old.state.itl is None  # no Security By Default: never an ITL
         before = phone_ctl_raw(old)
         await site.admin("set cert regen CallManager", "yes")
-        await site.admin(UPDATE)
+        await site.admin(UPDATE, "y")
         broken = await old.boot()
         assert broken.locked
         assert ctl_step(broken)[0] == "rejected"
@@ -336,7 +336,7 @@ async def _d8(lab: Lab) -> None:  # noqa: F811
                 services=frozenset({Service.TFTP}),
             ),
         )
-        await site.admin(UPDATE)
+        await site.admin(UPDATE, "y")
         await site.start("cucm-tftp2")
         point_at(site, old, "10.0.0.10")
         updated = await old.boot()
@@ -564,7 +564,7 @@ async def _d4(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
         for phone in (modern, old):
             await phone.boot()
         await hardware_mixed(site, hsm, modern, old)
-        out = await site.admin(UPDATE)
+        out = await site.admin(UPDATE, "y")
         assert "Please Restart the TFTP" in out
         ctl_bytes = served_ctl(lab)
         assert served_ctl(lab, "cucm-sub1") == ctl_bytes

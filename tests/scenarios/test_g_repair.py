@@ -138,7 +138,7 @@ async def _g1(lab: Lab) -> None:  # noqa: F811
         assert "cucm-pub: CTL CallManager serial" in found
         assert "cucm-pub: the CTL is older than the CallManager certificate" in found
         assert not any(p.startswith("cucm-sub1") for p in found)
-        await site.admin("utils ctl update CTLFile")
+        await site.admin("utils ctl update CTLFile", "y")
         assert checklist(lab, NODES) == []
         updated = await phone.boot()
         assert not updated.locked

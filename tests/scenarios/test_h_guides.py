@@ -88,7 +88,7 @@ async def _h1_lists(lab: Lab) -> None:  # noqa: F811
         assert (await fresh.boot()).status == [CTL_INSTALLED, CTL_AND_ITL_INSTALLED]
         # A new publisher CallManager certificate and an updated CTL.
         await site.admin("set cert regen CallManager", "yes")
-        await site.admin("utils ctl update CTLFile")
+        await site.admin("utils ctl update CTLFile", "y")
         assert (await modern.boot()).status == [TRUST_LIST_UPDATED, TRUST_LIST_UPDATED]
         # The 7960 has no TVS to vouch for the new signer (D7): its CTL and config both fail.
         assert (await old.boot()).status == [
@@ -176,7 +176,7 @@ async def _h2(lab: Lab) -> None:  # noqa: F811
         assert len(phone.state.tvs_cache) == 1
         before = lab.file("cucm-pub", "CTLFile.tlv")
         lab.later(60)
-        await site.admin("utils ctl update CTLFile")
+        await site.admin("utils ctl update CTLFile", "y")
         assert lab.file("cucm-pub", "CTLFile.tlv") != before
         report = await phone.boot()
         assert TRUST_LIST_UPDATED in report.status
@@ -319,7 +319,7 @@ async def _h5(cluster: Lab) -> None:
         await site.admin("set cert regen CallManager", "yes")
         cluster.later(301)
         await site.admin("set cert regen TVS", "yes")
-        await site.admin("utils ctl update CTLFile")
+        await site.admin("utils ctl update CTLFile", "y")
         report = await phone.boot()
         assert not report.locked, report.summary()
         assert report.config_applied
