@@ -3,15 +3,21 @@
 Names are CUCM's own (System > Enterprise Parameters), so an administrator
 can type what they see in CUCM's page. ClusterSecurityMode is shown but set
 only by ``utils ctl``.
+
+The store keeps each parameter as the text an administrator set (normalised
+by its :class:`Param`), so backups and the database stay readable; the rules
+read an :class:`EnterpriseParams`, parsed once from that text, so none of
+them compares strings.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from phonetrust.errors import LocalError
+from phonetrust.formats.algorithms import Digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,3 +155,58 @@ def lookup(name: str) -> Param:
 def effective(stored: dict[str, str]) -> dict[str, str]:
     """Every parameter's value: the stored one, else its default."""
     return {name: stored.get(name, p.default) for name, p in PARAMS.items()}
+
+
+Server = tuple[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class EnterpriseParams:
+    """The enterprise parameters the rules read, typed; a missing one has its default.
+
+    ClusterSecurityMode is not here: the cluster's record is what holds the
+    mode (``utils ctl`` changes it), and ``param list`` shows it from there.
+    """
+
+    rollback: bool = False
+    """Prepare Cluster for Rollback to pre 8.0 (E1)."""
+    tftp_digest: Digest = Digest.SHA1
+    capf_expiry_days: int = 10
+    tvs_ttl: int = 86_400
+    auto_registration: bool = True
+    alternate_file_servers: tuple[Server, ...] = ()
+
+    @classmethod
+    def from_stored(cls, stored: Mapping[str, str]) -> EnterpriseParams:
+        """Parse what the store keeps; a value no ``param set`` could have written is an error
+        naming the parameter, rather than a silent default."""
+
+        def text(name: str) -> str:
+            value = stored.get(name, PARAMS[name].default)
+            try:
+                return PARAMS[name].normalise(value)
+            except LocalError as exc:
+                raise LocalError(f"enterprise parameter {name!r} holds {value!r}: {exc}") from None
+
+        return cls(
+            rollback=text(ROLLBACK) == "True",
+            tftp_digest=Digest.SHA512 if text(TFTP_DIGEST) == "SHA-512" else Digest.SHA1,
+            capf_expiry_days=int(text(CAPF_EXPIRY_DAYS)),
+            tvs_ttl=int(text(TVS_TTL)),
+            auto_registration=text(AUTO_REGISTRATION) == "True",
+            alternate_file_servers=tuple(parse_servers(text(ALTERNATE_FILE_SERVERS))),
+        )
+
+    def stored(self) -> dict[str, str]:
+        """The text the store keeps for each of these parameters (the inverse of
+        :meth:`from_stored`)."""
+        return {
+            ROLLBACK: str(self.rollback),
+            TFTP_DIGEST: "SHA-512" if self.tftp_digest is Digest.SHA512 else "SHA-1",
+            CAPF_EXPIRY_DAYS: str(self.capf_expiry_days),
+            TVS_TTL: str(self.tvs_ttl),
+            AUTO_REGISTRATION: str(self.auto_registration),
+            ALTERNATE_FILE_SERVERS: _servers(
+                ", ".join(f"{h}:{p}" for h, p in self.alternate_file_servers)
+            ),
+        }

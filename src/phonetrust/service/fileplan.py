@@ -37,7 +37,6 @@ from phonetrust.formats.sgnlayout import SignedLayouts
 from phonetrust.formats.signing import Signer
 from phonetrust.formats.stub import build_stub
 from phonetrust.formats.trustlist import TrustList, build_trust_list
-from phonetrust.policy import params as P
 from phonetrust.policy.domain import (
     CallManagerGroup,
     CapfOperation,
@@ -51,6 +50,7 @@ from phonetrust.policy.domain import (
     Service,
     SignerOption,
 )
+from phonetrust.policy.params import EnterpriseParams
 from phonetrust.policy.trustlists import NodeCerts, itl_records
 from phonetrust.service.context import Context, cluster, itl_recovery, publisher, signer_of, x509_of
 from phonetrust.store.repository import UnitOfWork
@@ -66,8 +66,7 @@ def publish(ctx: Context, uow: UnitOfWork) -> int:
 
 
 def digest_of(uow: UnitOfWork) -> Digest:
-    value = P.effective(uow.get_params())[P.TFTP_DIGEST]
-    return Digest.SHA512 if value == "SHA-512" else Digest.SHA1
+    return EnterpriseParams.from_stored(uow.get_params()).tftp_digest
 
 
 def node_certs(uow: UnitOfWork) -> list[NodeCerts]:
@@ -104,7 +103,7 @@ class Catalog:
     catalog only: a new build reads a new catalog.
     """
 
-    params: dict[str, str]
+    enterprise: EnterpriseParams
     nodes: dict[str, Node]
     groups: dict[str, CallManagerGroup]
     profiles: dict[str, SecurityProfile]
@@ -133,10 +132,16 @@ class Catalog:
             self._capf[pending] = entries
         return entries
 
+    @property
+    def params(self) -> dict[str, str]:
+        """The parameters as text, for the frozen copy of the old renderer that
+        ``tests/service/fileplan_original.py`` keeps until issue 11 item 4 deletes it."""
+        return self.enterprise.stored()
+
     @classmethod
     def read(cls, uow: UnitOfWork) -> Catalog:
         return cls(
-            P.effective(uow.get_params()),
+            EnterpriseParams.from_stored(uow.get_params()),
             {n.host: n for n in uow.list_nodes()},
             {g.name: g for g in uow.list_groups()},
             {p.name: p for p in uow.list_profiles()},
@@ -298,7 +303,7 @@ def itl_files(
     otherwise).
     """
     state = cluster(uow)
-    rollback = P.effective(uow.get_params())[P.ROLLBACK] == "True"
+    rollback = EnterpriseParams.from_stored(uow.get_params()).rollback
     recovery = itl_recovery(uow)
     digest = digest_of(uow)
     out: dict[str, bytes] = {}
@@ -419,7 +424,6 @@ def _group_parts(catalog: Catalog, group_name: str) -> GroupParts:
 
 def config_document(catalog: Catalog, device: Device) -> bytes:
     """The device's SEP<MAC>.cnf.xml, from its group, profile and settings (config-xml.md)."""
-    params = catalog.params
     group = catalog.group_parts(device.group)
     profile = catalog.profiles.get(device.profile)
     mode = profile.mode if profile is not None else DeviceSecurityMode.NON_SECURE
@@ -443,7 +447,7 @@ def config_document(catalog: Catalog, device: Device) -> bytes:
         vendor_config=tuple(
             (k, v) for k, v in sorted(device.settings.items()) if k != "loadInformation"
         ),
-        secure_urls=params[P.ROLLBACK] != "True",
+        secure_urls=not catalog.enterprise.rollback,
         version_stamp="",
     )
     return cnfxml.render(config)

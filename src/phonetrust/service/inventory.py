@@ -316,7 +316,7 @@ def schedule_capf(
     count starts again and the lock's alert is cleared.
     """
     with reading(ctx) as uow:
-        days = int(P.effective(uow.get_params())[P.CAPF_EXPIRY_DAYS])
+        days = P.EnterpriseParams.from_stored(uow.get_params()).capf_expiry_days
     digest = ""
     if auth_mode is CapfAuthMode.AUTH_STRING:
         digest = hash_auth_string(check_format(auth_string))
