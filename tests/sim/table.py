@@ -1,7 +1,7 @@
 """The phone's trust behaviour as a table: trust state x input -> expected outcome.
 
-:data:`TABLE` is the whole behaviour of :mod:`phonetrust.sim.trust` and
-:mod:`phonetrust.sim.configs` for a Security By Default model with TVS
+:data:`TABLE` is the whole behaviour of :mod:`phonetrust.policy.phone_trust` and
+:mod:`phonetrust.policy.phone_configs` for a Security By Default model with TVS
 servers configured; ``test_state_table.py`` sweeps it cell by cell, and
 :func:`table_text` prints it. It is what the tests expect, not what the
 phone runs, so it lives with the tests.
