@@ -1,4 +1,4 @@
-"""The simulated phone's trust: an immutable state and pure decisions (scenarios A2-A7).
+"""How a phone judges trust lists and servers: an immutable state and pure decisions (A2-A7).
 
 A :class:`PhoneTrust` is what a phone keeps in flash: its CTL and ITL (or
 none), the TVS servers of its last configuration, its TVS answer cache, its
