@@ -5,16 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import re
 from collections.abc import Iterator
 
 import pytest
 
-from phonetrust.cli.admin import grammar, unsupported
-from phonetrust.cli.admin.commands import COMMANDS
-from phonetrust.cli.admin.prompts import Prompter
-from phonetrust.cli.admin.session import Session
+from phonetrust.cli.admin import unsupported
 from phonetrust.errors import LocalError
 from phonetrust.net import tftp_remote
 from phonetrust.net.serve import ServeOptions, serving
@@ -130,16 +126,9 @@ def test_missing_paths_are_one_clear_error(lab: Lab) -> None:
 
 # -- what phonetrust does not have ----------------------------------------------------------
 
-TABLE = (*COMMANDS, *unsupported.COMMANDS)
-"""The admin table as it is once commands.py gathers unsupported.COMMANDS."""
-
 
 def _run(lab: Lab, line: str) -> str:
-    out = io.StringIO()
-    prompts = Prompter(stdin=io.StringIO(""), out=out.write, interactive=False)
-    command, args = grammar.parse(TABLE, line)
-    command.run(Session(lab.ctx, "cucm-pub", lab.where, prompts, out.write), args)
-    return out.getvalue()
+    return lab.admin(line)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from phonetrust.cli.admin import activelog_cmds, grammar, sftpget, show, sql_cmds
+from phonetrust.cli.admin import activelog_cmds, grammar, sftpget, show, sql_cmds, unsupported
 from phonetrust.cli.admin.grammar import Command, Handler, UnknownCommand
 from phonetrust.cli.admin.session import Session
 from phonetrust.errors import LocalError, PhonetrustError
@@ -357,6 +357,7 @@ COMMANDS: tuple[Command, ...] = (
         _password,
     ),
     *activelog_cmds.COMMANDS,
+    *unsupported.COMMANDS,
     *sql_cmds.COMMANDS,
     Command(("help",), (), "this list", _help),
 )
