@@ -113,3 +113,13 @@ def test_confined_resolves_links_and_refuses_what_leaves(tmp_path: Path) -> None
         confined(root, "a/\0")
     assert [e.name for e in entries(root / "a")] == []
     assert newest(root / "a") is None
+
+
+def test_an_active_log_that_is_itself_a_link_is_refused(tmp_path: Path) -> None:
+    """A data directory whose ``activelog`` was swapped for a link to / lists nothing of /."""
+    root = tmp_path / "activelog"
+    os.symlink("/", root)
+    with pytest.raises(OutsideActiveLog, match="symbolic link"):
+        confined(root, "etc")
+    with pytest.raises(OutsideActiveLog, match="symbolic link"):
+        confined(root, "")

@@ -253,12 +253,15 @@ def confined(root: Path, path: str) -> Path:
     An empty path or ``.`` is the root itself. Absolute paths and ``..``
     parts are refused as written, before the disk is asked; the resolved
     path is then checked again, so a symbolic link pointing out is refused
-    too.
+    too. The root itself must not be a link, or whatever it points to would
+    become the active log.
     """
     text = path.strip()
     pure = PurePosixPath(text)
     if pure.is_absolute() or "\\" in text or "\0" in text or ".." in pure.parts:
         raise OutsideActiveLog(f"{path}: only paths inside the active log can be named")
+    if root.is_symlink():
+        raise OutsideActiveLog(f"{root} is a symbolic link: the active log must be a directory")
     base = root.resolve()
     target = (base / pure).resolve()
     if target != base and base not in target.parents:
