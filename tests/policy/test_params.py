@@ -65,3 +65,12 @@ def test_a_stored_value_no_param_set_could_write_is_named(name: str, text: str) 
         LocalError, match=re.escape(f"enterprise parameter '{name}' holds '{text}'")
     ):
         EnterpriseParams.from_stored({name: text})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"tftp_digest": Digest.SHA256}, {"capf_expiry_days": 0}, {"tvs_ttl": -1}],
+)
+def test_a_value_param_set_would_refuse_cannot_be_built(changes: dict[str, object]) -> None:
+    with pytest.raises(LocalError):
+        EnterpriseParams(**changes)  # type: ignore[arg-type]

@@ -158,6 +158,9 @@ def effective(stored: dict[str, str]) -> dict[str, str]:
 
 
 Server = tuple[str, int]
+_DIGESTS = {"SHA-1": Digest.SHA1, "SHA-512": Digest.SHA512}
+"""The digests TFTP File Signature Digest Algorithm offers, by the text ``_digest`` leaves."""
+_DIGEST_TEXT = {digest: text for text, digest in _DIGESTS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +179,13 @@ class EnterpriseParams:
     auto_registration: bool = True
     alternate_file_servers: tuple[Server, ...] = ()
 
+    def __post_init__(self) -> None:
+        """A value ``param set`` would refuse cannot be built either, so none is ever stored."""
+        if self.tftp_digest not in _DIGEST_TEXT:
+            raise LocalError(f"{TFTP_DIGEST} is SHA-1 or SHA-512, not {self.tftp_digest.name}")
+        for name, text in self.stored().items():
+            PARAMS[name].normalise(text)
+
     @classmethod
     def from_stored(cls, stored: Mapping[str, str]) -> EnterpriseParams:
         """Parse what the store keeps; a value no ``param set`` could have written is an error
@@ -190,7 +200,7 @@ class EnterpriseParams:
 
         return cls(
             rollback=text(ROLLBACK) == "True",
-            tftp_digest=Digest.SHA512 if text(TFTP_DIGEST) == "SHA-512" else Digest.SHA1,
+            tftp_digest=_DIGESTS[text(TFTP_DIGEST)],
             capf_expiry_days=int(text(CAPF_EXPIRY_DAYS)),
             tvs_ttl=int(text(TVS_TTL)),
             auto_registration=text(AUTO_REGISTRATION) == "True",
@@ -202,7 +212,7 @@ class EnterpriseParams:
         :meth:`from_stored`)."""
         return {
             ROLLBACK: str(self.rollback),
-            TFTP_DIGEST: "SHA-512" if self.tftp_digest is Digest.SHA512 else "SHA-1",
+            TFTP_DIGEST: _DIGEST_TEXT[self.tftp_digest],
             CAPF_EXPIRY_DAYS: str(self.capf_expiry_days),
             TVS_TTL: str(self.tvs_ttl),
             AUTO_REGISTRATION: str(self.auto_registration),
