@@ -39,7 +39,10 @@ _NOT_HERE: tuple[tuple[tuple[str, ...], str], ...] = (
         ("utils", "dbreplication"),
         "every node reads the one cluster database; replicate PostgreSQL with its own tools",
     ),
-    (("utils", "diagnose"), "the doctor is not built yet: use show itl, show ctl and the traces in the active log"),
+    (
+        ("utils", "diagnose"),
+        "the doctor is not built yet: use show itl, show ctl and the traces in the active log",
+    ),
     (("utils", "core"), "use the host's core dump tools"),
     (("utils", "ntp"), "the host keeps the time: use chronyc or timedatectl"),
     (("utils", "os"), "use the host's own administration"),
