@@ -54,7 +54,7 @@ def _build_once(ctx: Context, change: Callable[[UnitOfWork], None]) -> None:
     with ctx.repo.unit_of_work() as uow:
         change(uow)
         started = time.perf_counter()
-        fileplan.build(ctx, uow)
+        fileplan.build(ctx, uow, fileplan.PlanInputs())
         raise _Rollback(time.perf_counter() - started)
 
 

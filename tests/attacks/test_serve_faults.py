@@ -239,7 +239,8 @@ def test_a_served_node_removed_keeps_serving_its_last_good_state(
     async def main() -> None:
         async with serving(cluster.ctx, _options("cucm-sub1")) as running:
             await _answers(cluster.ctx, running)
-            with change(cluster.ctx, "test", "remove cucm-sub1") as uow:
+            with change(cluster.ctx, "test", "remove cucm-sub1") as ch:
+                uow = ch.uow
                 uow.delete_node("cucm-sub1")
             await _keep_answering(cluster.ctx, running, 2.0)
             assert running.node.host == "cucm-sub1"

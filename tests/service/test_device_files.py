@@ -54,7 +54,7 @@ def test_encrypted_profile_serves_enc_sgn_and_stub_only(lab: Lab) -> None:
     profile = "Encrypted Phone Profile with TFTP Encryption"
     inventory.add_devices(lab.ctx, [Device(NAME, "8845", profile=profile)])
     assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is None
-    assert any("no LSC or MIC" in note for note in lab.ctx.notes)
+    assert any("no LSC or MIC" in note for note in inventory.plan_notes(lab.ctx))
     phone = make_identity(plain_name(NAME), bits=2048, slot=3)
     inventory.update_device(lab.ctx, NAME, lsc=phone.certificate.public_bytes(Encoding.DER))
     enc = lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn")
@@ -100,11 +100,12 @@ def test_an_ec_device_certificate_cannot_take_an_encrypting_profile(lab: Lab) ->
     with pytest.raises(KeyMaterialError, match="RSA"):
         inventory.update_device(lab.ctx, NAME, profile=profile)
     # A store that holds one anyway (a restore, an older version) still publishes the others.
-    with change(lab.ctx, "test", "restored device") as uow:
+    with change(lab.ctx, "test", "restored device") as ch:
+        uow = ch.uow
         device = uow.get_device(NAME)
         assert device is not None
         uow.put_device(replace(device, profile=profile))
-    assert any("not RSA" in note for note in lab.ctx.notes)
+    assert any("not RSA" in note for note in ch.notes)
     assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is None
     inventory.update_device(lab.ctx, "SEP0011223344AA", settings={"webAccess": "1"})
     other = lab.file("cucm-pub", "SEP0011223344AA.cnf.xml.sgn")

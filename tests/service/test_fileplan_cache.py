@@ -56,12 +56,12 @@ class _Rollback(Exception):
 
 
 def _original_build(
-    ctx: Context, uow: UnitOfWork, monkeypatch: pytest.MonkeyPatch
+    ctx: Context, uow: UnitOfWork, inputs: fileplan.PlanInputs, monkeypatch: pytest.MonkeyPatch
 ) -> fileplan.Plan:
     with monkeypatch.context() as m:
         m.setattr(fileplan, "config_document", fileplan_original.config_document)
         m.setattr(fileplan.NodeSigner, "signed", fileplan_original.signed)
-        return fileplan.build(ctx, uow)
+        return fileplan.build(ctx, uow, inputs).files
 
 
 def _compare(
@@ -76,12 +76,15 @@ def _compare(
             assert data == expected[key], key
 
 
-def _both(ctx: Context, uow: UnitOfWork, monkeypatch: pytest.MonkeyPatch) -> fileplan.Plan:
+def _both(
+    ctx: Context,
+    uow: UnitOfWork,
+    monkeypatch: pytest.MonkeyPatch,
+    inputs: fileplan.PlanInputs = fileplan.PlanInputs(),  # noqa: B008 - frozen
+) -> fileplan.Plan:
     """The cached build, checked against the original build of the same state and moment."""
-    update, restart, notes = ctx.ctl_update, ctx.tftp_restart, list(ctx.notes)
-    expected = _original_build(ctx, uow, monkeypatch)
-    ctx.ctl_update, ctx.tftp_restart, ctx.notes = update, restart, notes
-    got = fileplan.build(ctx, uow)
+    expected = _original_build(ctx, uow, inputs, monkeypatch)
+    got = fileplan.build(ctx, uow, inputs).files
     hosts = {host for host, _ in got}
     served = {h: uow.published_files(h) for h in hosts}
     _compare(got, expected, lambda host, name: served[host].get(name))
@@ -101,11 +104,12 @@ def checked(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> Checked:
     """Every change's plan is checked against the original build before it is published."""
     seen = Checked()
 
-    def publish(ctx: Context, uow: UnitOfWork) -> int:
-        plan = _both(ctx, uow, monkeypatch)
+    def publish(ctx: Context, uow: UnitOfWork, inputs: fileplan.PlanInputs) -> tuple[str, ...]:
+        plan = _both(ctx, uow, monkeypatch, inputs)
         seen.builds += 1
         seen.plans.append(plan)
-        return uow.publish(plan)
+        uow.publish(plan)
+        return ()
 
     monkeypatch.setattr(fileplan, "publish", publish)
     return seen

@@ -28,7 +28,7 @@ from phonetrust.service.context import Context
 
 
 def _notes(ctx: Context) -> None:
-    for note in ctx.notes:
+    for note in inventory.plan_notes(ctx):
         click.echo(f"Warning: {note}", err=True)
 
 

@@ -51,9 +51,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Final
@@ -227,7 +227,7 @@ class CapfService:
     _closed: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
-        self._own = Context(self.ctx.repo, self.ctx.keys, self.ctx.clock, actor=ACTOR)
+        self._own = replace(self.ctx, actor=ACTOR)  # the same context, audited as CAPF
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._active = {}
@@ -630,10 +630,14 @@ class CapfService:
         if self._stale:
             self._republish()
 
-    def _transaction(self, batch: list[_Job]) -> AbstractContextManager[UnitOfWork]:
+    @contextmanager
+    def _transaction(self, batch: list[_Job]) -> Iterator[UnitOfWork]:
         if any(job.plan for job in batch):
-            return change(self._own, "capf", "LSCs of devices with encrypted configuration")
-        return self._own.repo.unit_of_work()
+            with change(self._own, "capf", "LSCs of devices with encrypted configuration") as ch:
+                yield ch.uow
+        else:
+            with self._own.repo.unit_of_work() as uow:
+                yield uow
 
     def _run_batch(self, batch: list[_Job]) -> None:
         """Run ``batch`` in one transaction; if the transaction fails, each job alone."""

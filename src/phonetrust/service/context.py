@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cryptography import x509
@@ -17,26 +17,18 @@ from phonetrust.store.repository import ClusterState, Repository, UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
-class CtlUpdate:
-    """A CTL operation's outcome: new CTL bytes (None deletes) for some nodes (None: all)."""
-
-    data: bytes | None
-    nodes: frozenset[str] | None = None
-
-
-@dataclass
 class Context:
+    """Who acts, on which store and keys, at which time: shared by every change, never changed.
+
+    What one change asks of the file plan travels on that change
+    (:class:`~phonetrust.service.changes.Change`), so one context can serve
+    concurrent changes (the CAPF thread's and the administrator's).
+    """
+
     repo: Repository
     keys: KeyStore
     clock: Clock
     actor: str = "admin"
-    notes: list[str] = field(default_factory=list)
-    """Warnings the last change produced (a file left out of the plan), for the caller to show."""
-    ctl_update: CtlUpdate | None = None
-    """Set by a CTL operation inside :func:`change`; the next publish applies it."""
-    tftp_restart: bool = False
-    """Set by a TFTP restart (or ITL reset) inside :func:`change`: the ITLs take the current
-    ITLRecovery certificate; otherwise they keep the one they carry (C4)."""
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)

@@ -61,8 +61,39 @@ ITL_NAME = "ITLFile.tlv"
 Plan = dict[tuple[str, str], bytes]
 
 
-def publish(ctx: Context, uow: UnitOfWork) -> int:
-    return uow.publish(build(ctx, uow))
+@dataclass(frozen=True, slots=True)
+class CtlUpdate:
+    """A CTL operation's outcome: new CTL bytes (None deletes) for some nodes (None: all)."""
+
+    data: bytes | None
+    nodes: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PlanInputs:
+    """What a change asks of its plan beyond what the database holds."""
+
+    ctl_update: CtlUpdate | None = None
+    """Set by a CTL operation: the CTL the nodes serve from now on."""
+    tftp_restart: bool = False
+    """Set by a TFTP restart (or ITL reset): the ITLs take the current ITLRecovery
+    certificate; otherwise they keep the one they carry (C4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltPlan:
+    """A plan ready to publish, and what its build had to say about it."""
+
+    files: Plan
+    notes: tuple[str, ...]
+    """Warnings for the caller to show (a device whose configuration is left out)."""
+
+
+def publish(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> tuple[str, ...]:
+    """Build and publish the plan in ``uow``; returns the build's notes."""
+    built = build(ctx, uow, inputs)
+    uow.publish(built.files)
+    return built.notes
 
 
 def digest_of(uow: UnitOfWork) -> Digest:
@@ -251,17 +282,28 @@ class NodeSigner:
         ).to_wire()
 
 
-def build(ctx: Context, uow: UnitOfWork) -> Plan:
+def build(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> BuiltPlan:
+    """Every TFTP node's files as ``uow`` and ``inputs`` say; nothing is written."""
     now = int(ctx.now().timestamp())
     digest = digest_of(uow)
     all_certs = node_certs(uow)
     tftp_nodes = [c for c in all_certs if c.node.runs(Service.TFTP)]
-    update, ctx.ctl_update = ctx.ctl_update, None
-    restart, ctx.tftp_restart = ctx.tftp_restart, False
+    update = inputs.ctl_update
     served = {e.node.host: uow.published_files(e.node.host) for e in tftp_nodes}
-    itls = itl_files(ctx, uow, all_certs, tftp_nodes, now, tftp_restart=restart, published=served)
+    itls = itl_files(
+        ctx, uow, all_certs, tftp_nodes, now, tftp_restart=inputs.tftp_restart, published=served
+    )
     catalog = Catalog.read(uow)
-    devices = [(d, config_document(catalog, d)) for d in uow.list_devices()]
+    devices = []
+    notes = []
+    for device in uow.list_devices():
+        profile = catalog.profiles.get(device.profile)
+        note = left_out(device, profile)
+        if note is not None:
+            notes.append(note)
+            continue
+        encrypted = profile is not None and profile.tftp_encrypted
+        devices.append((device, config_document(catalog, device), encrypted))
     files: Plan = {}
     for entry in tftp_nodes:
         host = entry.node.host
@@ -277,12 +319,10 @@ def build(ctx: Context, uow: UnitOfWork) -> Plan:
         if cm is None:
             continue
         node_signer = NodeSigner(published, host, signer_of(ctx, cm, uow), digest, now)
-        for device, document in devices:
-            profile = catalog.profiles.get(device.profile)
-            encrypted = profile is not None and profile.tftp_encrypted
-            for name, data in device_files(ctx, node_signer, device, document, encrypted).items():
+        for device, document, encrypted in devices:
+            for name, data in device_files(node_signer, device, document, encrypted).items():
                 files[host, name] = data
-    return files
+    return BuiltPlan(files, tuple(notes))
 
 
 def itl_files(
@@ -356,23 +396,38 @@ def _recovery_in_force(
     return None
 
 
-def device_files(
-    ctx: Context, node: NodeSigner, device: Device, document: bytes, encrypted: bool
-) -> dict[str, bytes]:
-    base = f"{device.name}.cnf.xml"
-    if not encrypted:
-        return {base: document, base + ".sgn": node.signed(base + ".sgn", document)}
+def left_out(device: Device, profile: SecurityProfile | None) -> str | None:
+    """Why the device gets no configuration file at all (None: it gets them)."""
+    if profile is None or not profile.tftp_encrypted:
+        return None
     if device.certificate is None:
-        ctx.notes.append(
+        return (
             f"{device.name}: its profile encrypts the configuration but it has no LSC or MIC; "
             "no configuration is served until CAPF issues one"
         )
-        return {}
     if not encryptable(device):  # refused at update time; a restored store may still hold one
-        ctx.notes.append(
+        return (
             f"{device.name}: its profile encrypts the configuration but its certificate's key "
             "is not RSA; no configuration is served until CAPF issues an RSA LSC"
         )
+    return None
+
+
+def unserved(uow: UnitOfWork) -> tuple[str, ...]:
+    """What the plan built from ``uow`` leaves out, and why: the notes of :func:`build`."""
+    profiles = {p.name: p for p in uow.list_profiles()}
+    found = (left_out(d, profiles.get(d.profile)) for d in uow.list_devices())
+    return tuple(note for note in found if note is not None)
+
+
+def device_files(
+    node: NodeSigner, device: Device, document: bytes, encrypted: bool
+) -> dict[str, bytes]:
+    """The device's files on one node (a device :func:`left_out` says has none is not asked)."""
+    base = f"{device.name}.cnf.xml"
+    if not encrypted:
+        return {base: document, base + ".sgn": node.signed(base + ".sgn", document)}
+    if device.certificate is None:  # left_out() gave the note
         return {}
     device_cert = x509.load_der_x509_certificate(device.certificate)
     stub_name, enc_name = base + ".sgn", base + ".enc.sgn"

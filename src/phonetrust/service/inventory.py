@@ -25,7 +25,7 @@ from phonetrust.policy.domain import (
 )
 from phonetrust.service.changes import change, reading
 from phonetrust.service.context import Context, cluster
-from phonetrust.service.fileplan import encryptable
+from phonetrust.service.fileplan import encryptable, unserved
 from phonetrust.store.repository import UnitOfWork
 
 DEVICE_FIELDS = ("name", "model", "protocol", "group", "profile", "description")
@@ -52,9 +52,8 @@ def add_devices(ctx: Context, devices: list[Device]) -> int:
     names = [d.name for d in devices]
     if len(set(names)) != len(names):
         raise LocalError("the same device is listed twice")
-    with change(
-        ctx, "device add", ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")
-    ) as uow:
+    with change(ctx, "device add", ", ".join(names[:5]) + (" ..." if len(names) > 5 else "")) as ch:
+        uow = ch.uow
         cluster(uow)
         for device in devices:
             _check_new_device(uow, device)
@@ -64,7 +63,8 @@ def add_devices(ctx: Context, devices: list[Device]) -> int:
 
 def update_device(ctx: Context, name: str, **changes: object) -> Device:
     """Change a device's fields or settings; unknown fields are refused."""
-    with change(ctx, "device set", f"{name} {sorted(changes)}") as uow:
+    with change(ctx, "device set", f"{name} {sorted(changes)}") as ch:
+        uow = ch.uow
         current = uow.get_device(device_name(name))
         if current is None:
             raise LocalError(f"Unknown device {name}")
@@ -85,8 +85,15 @@ def update_device(ctx: Context, name: str, **changes: object) -> Device:
     return updated
 
 
+def plan_notes(ctx: Context) -> tuple[str, ...]:
+    """Devices the published plan leaves out, and why: what to warn about after a change."""
+    with reading(ctx) as uow:
+        return unserved(uow)
+
+
 def remove_device(ctx: Context, name: str) -> None:
-    with change(ctx, "device remove", name) as uow:
+    with change(ctx, "device remove", name) as ch:
+        uow = ch.uow
         if not uow.delete_device(device_name(name)):
             raise LocalError(f"Unknown device {name}")
 
@@ -345,12 +352,14 @@ def put_profile(
 ) -> None:
     if tftp_encrypted and mode is DeviceSecurityMode.NON_SECURE:
         raise LocalError("TFTP encrypted configuration needs an authenticated or encrypted profile")
-    with change(ctx, "profile set", name) as uow:
+    with change(ctx, "profile set", name) as ch:
+        uow = ch.uow
         uow.put_profile(SecurityProfile(name, mode, tftp_encrypted))
 
 
 def remove_profile(ctx: Context, name: str) -> None:
-    with change(ctx, "profile remove", name) as uow:
+    with change(ctx, "profile remove", name) as ch:
+        uow = ch.uow
         users = [d.name for d in uow.list_devices() if d.profile == name]
         if users:
             raise LocalError(f"profile {name!r} is used by {len(users)} device(s), e.g. {users[0]}")
@@ -359,7 +368,8 @@ def remove_profile(ctx: Context, name: str) -> None:
 
 
 def put_group(ctx: Context, name: str, members: list[str]) -> None:
-    with change(ctx, "group set", f"{name}: {members}") as uow:
+    with change(ctx, "group set", f"{name}: {members}") as ch:
+        uow = ch.uow
         for host in members:
             found = uow.get_node(host)
             if found is None:
@@ -384,7 +394,8 @@ def set_param(ctx: Context, name: str, value: str) -> tuple[str, str]:
     if param.read_only:
         raise LocalError(f"{param.name} is read-only here: use utils ctl set-cluster")
     normalised = param.normalise(value)
-    with change(ctx, "param set", f"{param.name} = {normalised}") as uow:
+    with change(ctx, "param set", f"{param.name} = {normalised}") as ch:
+        uow = ch.uow
         uow.set_param(param.name, normalised)
     return param.name, normalised
 

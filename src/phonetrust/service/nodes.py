@@ -62,7 +62,8 @@ def init_cluster(
     ]
     _check_unique(nodes)
     now = ctx.now()
-    with change(ctx, "cluster init", f"{name}: " + ", ".join(n.host for n in nodes)) as uow:
+    with change(ctx, "cluster init", f"{name}: " + ", ".join(n.host for n in nodes)) as ch:
+        uow = ch.uow
         if uow.get_cluster() is not None:
             raise LocalError("a cluster already exists in this data directory")
         if vault is not None:
@@ -85,7 +86,8 @@ def init_cluster(
 def add_node(ctx: Context, new: Node) -> None:
     """A subscriber joins: it gets its own certificates in the cluster's organisation."""
     now = ctx.now()
-    with change(ctx, "cluster add-node", f"{new.host} {new.ip}") as uow:
+    with change(ctx, "cluster add-node", f"{new.host} {new.ip}") as ch:
+        uow = ch.uow
         cluster(uow)
         if uow.get_node(new.host) is not None:
             raise LocalError(f"a node named {new.host} already exists")
@@ -104,7 +106,8 @@ def rename_node(ctx: Context, old: str, new_host: str, new_domain: str | None = 
     ITLRecovery keeps its original name (C4). Returns what was regenerated.
     """
     now = ctx.now()
-    with change(ctx, "cluster rename-node", f"{old} -> {new_host}") as uow:
+    with change(ctx, "cluster rename-node", f"{old} -> {new_host}") as ch:
+        uow = ch.uow
         current = node(uow, old)
         renamed = Node(
             new_host,
@@ -140,7 +143,8 @@ def check_hold(ctx: Context, host: str, cert_name: CertName) -> None:
 def regenerate(ctx: Context, host: str, cert_name: CertName) -> None:
     """``set cert regen NAME``: a new key and certificate, refused within the hold time (B3)."""
     now = ctx.now()
-    with change(ctx, "set cert regen", f"{host} {cert_name.value}") as uow:
+    with change(ctx, "set cert regen", f"{host} {cert_name.value}") as ch:
+        uow = ch.uow
         n = node(uow, host)
         histories = {c: uow.certificate_history(host, c) for c in CertName}
         check_regeneration_hold(histories, cert_name, now)

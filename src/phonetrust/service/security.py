@@ -26,7 +26,6 @@ from phonetrust.service import alerts, fileplan
 from phonetrust.service.changes import change, reading
 from phonetrust.service.context import (
     Context,
-    CtlUpdate,
     certificate,
     cluster,
     itl_recovery,
@@ -64,10 +63,11 @@ def _build_ctl(ctx: Context, uow: UnitOfWork, etokens: tuple[x509.Certificate, .
 
 def set_mixed_mode(ctx: Context, host: str) -> list[str]:
     """``utils ctl set-cluster mixed-mode`` (D1): tokenless CTL, mode 1, no auto-registration."""
-    with change(ctx, "utils ctl set-cluster mixed-mode") as uow:
+    with change(ctx, "utils ctl set-cluster mixed-mode") as ch:
+        uow = ch.uow
         require_publisher(node(uow, host), "utils ctl")
         state = cluster(uow)
-        ctx.ctl_update = CtlUpdate(_build_ctl(ctx, uow))
+        ch.ctl_update = fileplan.CtlUpdate(_build_ctl(ctx, uow))
         uow.put_cluster(replace(state, security_mode=SecurityMode.MIXED, ctl_deleted=False))
         uow.set_param(P.AUTO_REGISTRATION, "False")
     return ["Moving Cluster to Mixed Mode", "Cluster set to Mixed Mode", RESTART_SERVICES]
@@ -75,7 +75,8 @@ def set_mixed_mode(ctx: Context, host: str) -> list[str]:
 
 def set_non_secure_mode(ctx: Context, host: str) -> list[str]:
     """``utils ctl set-cluster non-secure-mode`` (D9): the CTL stays until deleted."""
-    with change(ctx, "utils ctl set-cluster non-secure-mode") as uow:
+    with change(ctx, "utils ctl set-cluster non-secure-mode") as ch:
+        uow = ch.uow
         require_publisher(node(uow, host), "utils ctl")
         state = cluster(uow)
         uow.put_cluster(replace(state, security_mode=SecurityMode.NON_SECURE))
@@ -89,11 +90,12 @@ def set_non_secure_mode(ctx: Context, host: str) -> list[str]:
 
 def update_ctl(ctx: Context, host: str) -> list[str]:
     """``utils ctl update CTLFile`` (D4, D6): re-sign with the publisher key, drop eTokens."""
-    with change(ctx, "utils ctl update CTLFile") as uow:
+    with change(ctx, "utils ctl update CTLFile") as ch:
+        uow = ch.uow
         require_publisher(node(uow, host), "utils ctl")
         state = cluster(uow)
         _require_mixed(state)
-        ctx.ctl_update = CtlUpdate(_build_ctl(ctx, uow))
+        ch.ctl_update = fileplan.CtlUpdate(_build_ctl(ctx, uow))
         uow.put_cluster(replace(state, ctl_deleted=False))
     return ["Updating CTL file", "CTL file Updated", RESTART_SERVICES]
 
@@ -125,20 +127,22 @@ def has_ctl(ctx: Context, host: str) -> bool:
 
 def publish_hardware_ctl(ctx: Context, data: bytes) -> None:
     """Install a CTL the eToken CTL client signed (D3, D5) on every TFTP node."""
-    with change(ctx, "ctl-client update CTLFile") as uow:
+    with change(ctx, "ctl-client update CTLFile") as ch:
+        uow = ch.uow
         state = cluster(uow)
-        ctx.ctl_update = CtlUpdate(data)
+        ch.ctl_update = fileplan.CtlUpdate(data)
         uow.put_cluster(replace(state, security_mode=SecurityMode.MIXED, ctl_deleted=False))
         uow.set_param(P.AUTO_REGISTRATION, "False")
 
 
 def delete_ctl(ctx: Context, host: str) -> list[str]:
     """``file delete tftp CTLFile.tlv`` on one node (D9 clean-up, D5 migration)."""
-    with change(ctx, "file delete tftp CTLFile.tlv", host) as uow:
+    with change(ctx, "file delete tftp CTLFile.tlv", host) as ch:
+        uow = ch.uow
         n = node(uow, host)
         if uow.published_file(n.host, fileplan.CTL_NAME) is None:
             raise LocalError("CTLFile.tlv: file not found")
-        ctx.ctl_update = CtlUpdate(None, frozenset({n.host}))
+        ch.ctl_update = fileplan.CtlUpdate(None, frozenset({n.host}))
     return ["files: found = 1, deleted = 1"]
 
 
@@ -156,7 +160,8 @@ def itl_reset(
     With a remote .p12, its key replaces the local recovery key first; it is opened with
     ``p12_password`` [default: the one the security password derives].
     """
-    with change(ctx, "utils itl reset", "remotekey" if remote_p12 else "localkey") as uow:
+    with change(ctx, "utils itl reset", "remotekey" if remote_p12 else "localkey") as ch:
+        uow = ch.uow
         pub = node(uow, host)
         require_publisher(pub, "utils itl reset")
         if remote_p12 is not None:
@@ -166,7 +171,7 @@ def itl_reset(
             raise LocalError("the publisher has no ITLRecovery key")
         state = cluster(uow)
         uow.put_cluster(replace(state, itl_reset_active=True))
-        ctx.tftp_restart = True
+        ch.tftp_restart = True
         nodes = tftp_nodes(uow)
     lines = [
         "Locating active Tftp servers in the cluster.....",
@@ -209,8 +214,9 @@ def _import_recovery(
 
 def restart_tftp(ctx: Context) -> list[str]:
     """A TFTP restart: files are rebuilt, and an ITL reset ends (C1: CallManager signs again)."""
-    with change(ctx, "restart Cisco Tftp") as uow:
-        ctx.tftp_restart = True
+    with change(ctx, "restart Cisco Tftp") as ch:
+        uow = ch.uow
+        ch.tftp_restart = True
         state = cluster(uow)
         if state.itl_reset_active:
             uow.put_cluster(replace(state, itl_reset_active=False))
@@ -247,7 +253,8 @@ def export_recovery(ctx: Context, host: str, p12_password: bytes | None = None) 
 
 def recovery_exported(ctx: Context, host: str, where: str) -> None:
     """A completed upload of ITLRecovery.p12 to ``where``: audited, and the C5 alert cleared."""
-    with change(ctx, f"file get tftp {RECOVERY_P12}", f"{host} -> {where}") as uow:
+    with change(ctx, f"file get tftp {RECOVERY_P12}", f"{host} -> {where}") as ch:
+        uow = ch.uow
         now = ctx.now()
         uow.put_cluster(replace(cluster(uow), p12_exported_at=now))
         uow.clear_alert(alerts.RECOVERY_BACKUP, now)
@@ -326,7 +333,8 @@ def change_security_password(ctx: Context, old: str, new: str) -> None:
     """
     if len(new) < 8:
         raise LocalError("the security password must have at least 8 characters")
-    with change(ctx, "set password user security") as uow:
+    with change(ctx, "set password user security") as ch:
+        uow = ch.uow
         ctx.keys.check_password(old, uow)  # in the transaction: against the vault it replaces
         now = ctx.now()
         uow.put_cluster(replace(cluster(uow), password_changed_at=now))

@@ -55,7 +55,8 @@ def upload(ctx: Context, name: str, data: bytes) -> ExtraFile:
             "an extra TFTP file may have"
         )
     found = ExtraFile.of(name, data)
-    with change(ctx, "tftp upload", f"{name} ({found.size} bytes, sha1 {found.sha1})") as uow:
+    with change(ctx, "tftp upload", f"{name} ({found.size} bytes, sha1 {found.sha1})") as ch:
+        uow = ch.uow
         uow.put_tftp_extra(name, data, ctx.now())
     return found
 
@@ -69,6 +70,7 @@ def list_files(ctx: Context) -> list[ExtraFile]:
 
 def delete(ctx: Context, name: str) -> None:
     """Remove the extra file ``name``; an unknown name changes nothing and says so."""
-    with change(ctx, "tftp delete", name) as uow:
+    with change(ctx, "tftp delete", name) as ch:
+        uow = ch.uow
         if not uow.delete_tftp_extra(name):
             raise LocalError(f"no extra TFTP file named {name!r}")
