@@ -46,6 +46,29 @@ class ParseError(RemoteError):
         self.offset = offset
 
 
+class ProtocolError(RemoteError):
+    """A peer broke a wire protocol (CAPF, TVS, TFTP): a malformed message, or one out of place.
+
+    A sibling of :class:`ParseError` rather than a kind of it, because a
+    conversation can go wrong where no byte is at fault (a message in the
+    wrong state, a closed connection): ``offset`` is then None. When the
+    bytes are at fault, ``offset`` counts from the first byte of the
+    offending message, the unit a packet capture shows. The socket adapter
+    that catches it answers with the protocol's own code (a CAPF REASON, a
+    TFTP error number) and drops that one connection or transfer.
+    """
+
+    def __init__(self, reason: str, offset: int | None = None) -> None:
+        super().__init__(reason if offset is None else f"{reason} (at byte {offset})")
+        self.reason = reason
+        self.offset = offset
+
+    @classmethod
+    def at(cls, exc: ParseError, shift: int = 0, prefix: str = "") -> ProtocolError:
+        """A parse failure inside a message's payload, placed within the whole message."""
+        return cls(prefix + exc.reason, shift + exc.offset)
+
+
 class VerificationError(RemoteError):
     """A signature or hash does not hold, or the signer is not known."""
 

@@ -6,7 +6,7 @@ ITL TVS record), send one request, read until the response, close.
 
 Errors leave here typed, and only here: :class:`TvsUnavailable` (refused,
 unreachable, TLS failure, timeout), :class:`TvsServerUntrusted` (the server
-is not the expected TVS), :class:`TvsProtocolError` (a malformed or
+is not the expected TVS), :class:`ProtocolError` (a malformed or
 mismatched response).
 """
 
@@ -17,17 +17,16 @@ import secrets
 import ssl
 from collections.abc import Callable
 
-from phonetrust.errors import RemoteError
+from phonetrust.errors import ProtocolError, RemoteError
 from phonetrust.net.tls import client_context, close_stream
 from phonetrust.protocols.tvs.messages import (
     Answer,
     Command,
-    TvsProtocolError,
     TvsServerUntrusted,
 )
 from phonetrust.protocols.tvs.session import ClientSession, ProtocolFailed, ResponseReceived
 
-__all__ = ["TvsProtocolError", "TvsServerUntrusted", "TvsUnavailable", "query"]
+__all__ = ["ProtocolError", "TvsServerUntrusted", "TvsUnavailable", "query"]
 
 
 class TvsUnavailable(RemoteError):
@@ -108,4 +107,4 @@ async def _exchange(
         if isinstance(event, ProtocolFailed):
             raise event.error
         if event is not None:  # PeerClosed: cannot happen while a request is unanswered
-            raise TvsProtocolError("the server closed the connection without answering")
+            raise ProtocolError("the server closed the connection without answering")

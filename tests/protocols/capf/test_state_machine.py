@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from phonetrust.errors import ProtocolError
 from phonetrust.protocols.capf.client import PHONE_TABLE, PhoneSession, PhoneState
 from phonetrust.protocols.capf.messages import (
-    CapfProtocolError,
     CertificateBlob,
     CertificateType,
     Command,
@@ -451,7 +451,7 @@ def test_every_phone_state_and_command(state: PhoneState, command: Command) -> N
         phone.receive_data(message(command).to_wire())  # ignored once done
         assert phone.state is PhoneState.DONE
     elif entry is None:
-        with pytest.raises(CapfProtocolError, match="unexpected"):
+        with pytest.raises(ProtocolError, match="unexpected"):
             phone.receive_data(message(command).to_wire())
     else:
         phone.receive_data(message(command).to_wire())
@@ -477,9 +477,9 @@ def test_the_phone_refuses_a_certificate_for_another_key() -> None:
 
 def test_the_phone_checks_the_session_id_and_the_end() -> None:
     phone = phone_at(PhoneState.AWAIT_OPERATION)
-    with pytest.raises(CapfProtocolError, match="session id"):
+    with pytest.raises(ProtocolError, match="session id"):
         phone.receive_data(message(Command.END_SESSION, sid=SID + 1).to_wire())
-    with pytest.raises(CapfProtocolError, match="closed the connection"):
+    with pytest.raises(ProtocolError, match="closed the connection"):
         phone.receive_eof()
-    with pytest.raises(CapfProtocolError, match="not ended"):
+    with pytest.raises(ProtocolError, match="not ended"):
         phone.result()

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phonetrust.errors import BuildError, RemoteError
+from phonetrust.errors import BuildError, ProtocolError, RemoteError
 from phonetrust.protocols.tvs.messages import (
     DEFAULT_TTL,
     HEADER_SIZE,
@@ -25,7 +25,6 @@ from phonetrust.protocols.tvs.messages import (
     Request,
     Response,
     Status,
-    TvsProtocolError,
     device_name,
     from_wire,
 )
@@ -143,7 +142,7 @@ def test_decode_byte_by_byte_matches_the_table(case: Case) -> None:
 def test_trailing_junk_is_refused_whole_and_left_for_the_next_message(
     case: Case, junk: bytes
 ) -> None:
-    with pytest.raises(TvsProtocolError, match="after the message"):
+    with pytest.raises(ProtocolError, match="after the message"):
         from_wire(case.wire + junk)
     if isinstance(case.value, Request):
         server = ServerSession()
@@ -158,7 +157,7 @@ def test_trailing_junk_is_refused_whole_and_left_for_the_next_message(
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_every_proper_prefix_is_refused(case: Case) -> None:
     for end in range(len(case.wire)):
-        with pytest.raises(TvsProtocolError):
+        with pytest.raises(ProtocolError):
             from_wire(case.wire[:end])
 
 
@@ -204,13 +203,13 @@ HOSTILE = (
 
 @pytest.mark.parametrize(("data", "reason"), [c[1:] for c in HOSTILE], ids=[c[0] for c in HOSTILE])
 def test_hostile_bytes_raise_the_typed_error(data: bytes, reason: str) -> None:
-    with pytest.raises(TvsProtocolError, match=reason) as caught:
+    with pytest.raises(ProtocolError, match=reason) as caught:
         from_wire(data)
     assert isinstance(caught.value, RemoteError)
 
 
 def test_header_errors_point_at_their_byte() -> None:
-    with pytest.raises(TvsProtocolError) as caught:
+    with pytest.raises(ProtocolError) as caught:
         from_wire(h("57 02 01 00 00000000 0000"))
     assert caught.value.offset == 1
     assert str(caught.value).endswith("(at byte 1)")
@@ -294,10 +293,10 @@ def test_every_value_round_trips(message: Message) -> None:
 @settings(max_examples=500, deadline=None)
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_give_a_message_or_the_typed_error(data: bytes) -> None:
-    # We either parse it, or raise TvsProtocolError - never any other error.
+    # We either parse it, or raise ProtocolError - never any other error.
     try:
         message = from_wire(data)
-    except TvsProtocolError:
+    except ProtocolError:
         return
     assert from_wire(message.to_wire()) == message
 
@@ -311,7 +310,7 @@ def test_mutated_messages_give_a_message_or_the_typed_error(
     for _ in range(data.draw(st.integers(1, 4))):
         at = data.draw(st.integers(0, len(wire) - 1))
         wire[at] = data.draw(st.integers(0, 255))
-    with contextlib.suppress(TvsProtocolError):
+    with contextlib.suppress(ProtocolError):
         from_wire(bytes(wire))
 
 

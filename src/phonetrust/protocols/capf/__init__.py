@@ -10,7 +10,6 @@
 from phonetrust.protocols.capf.client import PhoneResult, PhoneSession, generate_key
 from phonetrust.protocols.capf.messages import (
     AuthType,
-    CapfProtocolError,
     CapfServerUntrusted,
     CertificateBlob,
     CertificateType,
@@ -40,7 +39,6 @@ from phonetrust.protocols.capf.server import (
 __all__ = [
     "AuthInput",
     "AuthType",
-    "CapfProtocolError",
     "CapfServerUntrusted",
     "CapfSessionError",
     "CertificateBlob",

@@ -3,12 +3,12 @@
 Call order for an adapter: after the TLS handshake (and the check of the
 server certificate against the CTL/ITL CAPF record), loop::
 
-    session.receive_data(read())      # or receive_eof(); CapfProtocolError on bad bytes
+    session.receive_data(read())      # or receive_eof(); ProtocolError on bad bytes
     write(session.data_to_send())     # header and payload in one write
     until session.done; then session.result()
 
 Table (:data:`PHONE_TABLE`; a test sweeps every state x command; any other
-cell is a :class:`~phonetrust.protocols.capf.messages.CapfProtocolError`)::
+cell is a :class:`~phonetrust.protocols.capf.messages.ProtocolError`)::
 
     AWAIT_AUTH_REQUEST  AUTH REQUEST                 AWAIT_OPERATION (auth response sent)
     AWAIT_OPERATION     KEY GENERATE REQUEST         AWAIT_STORE (in progress + public key sent)
@@ -35,11 +35,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from phonetrust.errors import BuildError
+from phonetrust.errors import BuildError, ProtocolError
 from phonetrust.protocols.capf.messages import (
     VERSION,
     AuthType,
-    CapfProtocolError,
     CertificateBlob,
     CertificateType,
     Command,
@@ -208,7 +207,7 @@ class PhoneSession:
         return out
 
     def receive_data(self, data: bytes) -> None:
-        """Feed bytes from the server; raises :class:`CapfProtocolError` on bad ones."""
+        """Feed bytes from the server; raises :class:`ProtocolError` on bad ones."""
         if self.done:
             return
         self._reader.feed(data)
@@ -220,11 +219,11 @@ class PhoneSession:
 
     def receive_eof(self) -> None:
         if not self.done:
-            raise CapfProtocolError(f"the server closed the connection while {self.state.value}")
+            raise ProtocolError(f"the server closed the connection while {self.state.value}")
 
     def result(self) -> PhoneResult:
         if not self.done:
-            raise CapfProtocolError(f"the session has not ended ({self.state.value})")
+            raise ProtocolError(f"the session has not ended ({self.state.value})")
         return PhoneResult(
             device=self.device,
             operation=self._operation,
@@ -250,16 +249,14 @@ class PhoneSession:
     # -- the table at work -----------------------------------------------------------------
     def _handle(self, message: Message) -> None:
         if self.session_id is not None and message.session_id != self.session_id:
-            raise CapfProtocolError(
+            raise ProtocolError(
                 f"session id {message.session_id:#010x} is not this session's "
                 f"({self.session_id:#010x})",
                 2,
             )
         entry = PHONE_TABLE.get((self.state, message.command))
         if entry is None:
-            raise CapfProtocolError(
-                f"{message.command.name} is unexpected while {self.state.value}"
-            )
+            raise ProtocolError(f"{message.command.name} is unexpected while {self.state.value}")
         name, following = entry
         getattr(self, name)(message)
         self.state = following

@@ -43,7 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurve
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from phonetrust.errors import BuildError, ParseError, RemoteError, VerificationError
+from phonetrust.errors import BuildError, ParseError, ProtocolError, VerificationError
 from phonetrust.wire import Reader, Writer
 
 PROTOCOL_ID = 85
@@ -64,21 +64,6 @@ class Reason(IntEnum):
     UPDATE_CERTIFICATE = 1
     INVALID_ELEMENT = 7
     UNKNOWN_DEVICE = 9
-
-
-class CapfProtocolError(RemoteError):
-    """CAPF bytes are malformed or out of place; ``code`` is the REASON the peer is told.
-
-    ``offset`` counts from the first byte of the offending message when known.
-    """
-
-    def __init__(
-        self, reason: str, offset: int | None = None, *, code: Reason = Reason.INVALID_ELEMENT
-    ) -> None:
-        super().__init__(reason if offset is None else f"{reason} (at byte {offset})")
-        self.reason = reason
-        self.offset = offset
-        self.code = code
 
 
 class CapfServerUntrusted(VerificationError):
@@ -445,12 +430,12 @@ class Header:
     def from_wire(cls, data: bytes | bytearray) -> Header:
         """The header in the first 8 bytes of ``data`` (later bytes are not looked at)."""
         if len(data) < HEADER_SIZE:
-            raise CapfProtocolError(f"a header needs {HEADER_SIZE} bytes, got {len(data)}", 0)
+            raise ProtocolError(f"a header needs {HEADER_SIZE} bytes, got {len(data)}", 0)
         protocol, command, session_id, length = _HEADER.unpack_from(data)
         if protocol != PROTOCOL_ID:
-            raise CapfProtocolError(f"protocol id {protocol} is not CAPF ({PROTOCOL_ID})", 0)
+            raise ProtocolError(f"protocol id {protocol} is not CAPF ({PROTOCOL_ID})", 0)
         if command not in Command._value2member_map_:
-            raise CapfProtocolError(f"unknown command {command}", 1)
+            raise ProtocolError(f"unknown command {command}", 1)
         return cls(Command(command), session_id, length)
 
 
@@ -484,7 +469,7 @@ class Message:
         """Exactly one message: trailing bytes are an error."""
         header = Header.from_wire(data)
         if len(data) != HEADER_SIZE + header.payload_length:
-            raise CapfProtocolError(
+            raise ProtocolError(
                 f"message declares {header.payload_length} payload bytes, "
                 f"{len(data) - HEADER_SIZE} follow the header",
                 6,
@@ -504,14 +489,14 @@ class Message:
                 value = r.read(r.u16("element length"), "element value")
                 problem = _problem(tag, value)
                 if problem is not None:
-                    raise CapfProtocolError(problem, HEADER_SIZE + start)
+                    raise ProtocolError(problem, HEADER_SIZE + start)
                 if tag in seen and tag in _DECODERS:
-                    raise CapfProtocolError(f"{_tag_name(tag)} appears twice", HEADER_SIZE + start)
+                    raise ProtocolError(f"{_tag_name(tag)} appears twice", HEADER_SIZE + start)
                 seen.add(tag)
                 elements.append(Element.checked(tag, value))
         except ParseError as exc:
             where = f"{_tag_name(tag)}: " if tag >= 0 else ""
-            raise CapfProtocolError(where + exc.reason, HEADER_SIZE + exc.offset) from None
+            raise ProtocolError.at(exc, HEADER_SIZE, where) from None
         # Checked above, element by element: built without checking again.
         message = object.__new__(cls)
         object.__setattr__(message, "command", header.command)
@@ -591,12 +576,12 @@ class MessageReader:
         """The next whole message, None when more bytes are needed; raises on bad bytes."""
         if self._header is None:
             if self._buffer and self._buffer[0] != PROTOCOL_ID:
-                raise CapfProtocolError(f"protocol id {self._buffer[0]} is not CAPF", 0)
+                raise ProtocolError(f"protocol id {self._buffer[0]} is not CAPF", 0)
             if len(self._buffer) < HEADER_SIZE:
                 return None
             header = Header.from_wire(self._buffer)
             if header.payload_length > self.max_payload:
-                raise CapfProtocolError(
+                raise ProtocolError(
                     f"a payload of {header.payload_length} bytes is more than the "
                     f"{self.max_payload} accepted",
                     6,
@@ -665,16 +650,16 @@ class KeySpec:
             if kind in (None, KeyType.RSA):
                 size = message.number(Tag.KEY_SIZE)
                 if size is None:
-                    raise CapfProtocolError("an RSA key-generate request without KEY SIZE")
+                    raise ProtocolError("an RSA key-generate request without KEY SIZE")
                 return cls.rsa(size)
             if kind == KeyType.EC:
                 curve = message.number(Tag.CURVE)
                 if curve is None or curve not in Curve._value2member_map_:
-                    raise CapfProtocolError(f"an EC key-generate request with curve {curve}")
+                    raise ProtocolError(f"an EC key-generate request with curve {curve}")
                 return cls.ec(Curve(curve))
         except BuildError as exc:
-            raise CapfProtocolError(str(exc)) from None
-        raise CapfProtocolError(f"unknown key type {kind}")
+            raise ProtocolError(str(exc)) from None
+        raise ProtocolError(f"unknown key type {kind}")
 
     @classmethod
     def of_key(cls, key: PublicKeyTypes) -> KeySpec | None:

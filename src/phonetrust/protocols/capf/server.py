@@ -64,11 +64,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from phonetrust.errors import LocalError
+from phonetrust.errors import LocalError, ProtocolError
 from phonetrust.protocols.capf.messages import (
     VERSION,
     AuthType,
-    CapfProtocolError,
     CertificateBlob,
     CertificateType,
     Command,
@@ -414,7 +413,7 @@ class ServerSession:
         while self.state in READING and not self._events:
             try:
                 message = self._reader.pop()
-            except CapfProtocolError as exc:
+            except ProtocolError as exc:
                 self._protocol_error(exc)
                 return
             if message is None:
@@ -426,38 +425,37 @@ class ServerSession:
     def _handle(self, message: Message) -> None:
         try:
             self._dispatch(message)
-        except CapfProtocolError as exc:
+        except ProtocolError as exc:
             self._protocol_error(exc)
 
     def _dispatch(self, message: Message) -> None:
         if message.session_id != self.session_id:
-            raise CapfProtocolError(
+            raise ProtocolError(
                 f"session id {message.session_id:#010x} is not this session's "
                 f"({self.session_id:#010x})",
                 2,
             )
         entry = PEER_TABLE.get((self.state, message.command))
         if entry is None:
-            raise CapfProtocolError(
-                f"{message.command.name} is unexpected while {self.state.value}"
-            )
+            raise ProtocolError(f"{message.command.name} is unexpected while {self.state.value}")
         name, allowed = entry
         before = self.state
         getattr(self, name)(message)
         assert self.state in allowed, (before, message.command, self.state)  # noqa: S101
 
-    def _protocol_error(self, exc: CapfProtocolError) -> None:
+    def _protocol_error(self, exc: ProtocolError) -> None:
+        # Every protocol fault is told to the phone as INVALID ELEMENT: CAPF has no finer code.
         info = f"protocol error: {exc}"
         if self.state in OPERATING:
-            self._record(False, exc.code, info)
+            self._record(False, Reason.INVALID_ELEMENT, info)
         else:
-            self._end_now(False, exc.code, info)
+            self._end_now(False, Reason.INVALID_ELEMENT, info)
 
     # -- peer handlers -----------------------------------------------------------------------
     def _on_auth(self, message: Message) -> None:
         device = message.text(Tag.DEVICE_NAME)
         if device is None:
-            raise CapfProtocolError("an AUTH RESPONSE without DEVICE NAME")
+            raise ProtocolError("an AUTH RESPONSE without DEVICE NAME")
         self.device = device
         blob, problem = message.certificate, None
         if blob is not None:
@@ -496,7 +494,7 @@ class ServerSession:
     def _on_in_progress(self, _message: Message) -> None:
         self._in_progress += 1
         if self._in_progress > self._max_in_progress:
-            raise CapfProtocolError(f"more than {self._max_in_progress} REQUEST IN PROGRESS")
+            raise ProtocolError(f"more than {self._max_in_progress} REQUEST IN PROGRESS")
 
     def _on_key(self, message: Message) -> None:
         self._in_progress = 0
@@ -511,7 +509,7 @@ class ServerSession:
         try:
             key = serialization.load_der_public_key(der)
         except (ValueError, UnsupportedAlgorithm):
-            raise CapfProtocolError("PUBLIC KEY is not a SubjectPublicKeyInfo") from None
+            raise ProtocolError("PUBLIC KEY is not a SubjectPublicKeyInfo") from None
         got = KeySpec.of_key(key)
         assert self._key is not None  # noqa: S101 - set with the INSTALL decision
         if got != self._key:

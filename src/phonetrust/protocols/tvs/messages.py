@@ -44,7 +44,7 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
-from phonetrust.errors import BuildError, ParseError, RemoteError, VerificationError
+from phonetrust.errors import BuildError, ParseError, ProtocolError, VerificationError
 from phonetrust.wire import Reader, Writer
 
 PROTOCOL_ID = 87
@@ -57,18 +57,6 @@ DEVICE_NAME_PREFIX = 0x01
 MAX_DEVICE_NAME = 64
 _HEADER = struct.Struct(">BBBBIH")
 _DEVICE_TEXT = re.compile(r"^[\x21-\x7e]{1,%d}$" % MAX_DEVICE_NAME)  # noqa: UP031 - a regex
-
-
-class TvsProtocolError(RemoteError):
-    """A TVS message is malformed or out of place; the connection that sent it is closed.
-
-    ``offset`` counts from the first byte of the offending message when known.
-    """
-
-    def __init__(self, reason: str, offset: int | None = None) -> None:
-        super().__init__(reason if offset is None else f"{reason} (at byte {offset})")
-        self.reason = reason
-        self.offset = offset
 
 
 class TvsServerUntrusted(VerificationError):
@@ -161,16 +149,16 @@ class Header:
     def from_wire(cls, data: bytes) -> Header:
         """The header in the first 10 bytes of ``data`` (later bytes are not looked at)."""
         if len(data) < HEADER_SIZE:
-            raise TvsProtocolError(f"a header needs {HEADER_SIZE} bytes, got {len(data)}", 0)
+            raise ProtocolError(f"a header needs {HEADER_SIZE} bytes, got {len(data)}", 0)
         protocol, version, command, reserved, session_id, length = _HEADER.unpack_from(data)
         if protocol != PROTOCOL_ID:
-            raise TvsProtocolError(f"protocol id {protocol} is not TVS ({PROTOCOL_ID})", 0)
+            raise ProtocolError(f"protocol id {protocol} is not TVS ({PROTOCOL_ID})", 0)
         if version != VERSION:
-            raise TvsProtocolError(f"TVS version {version} is not supported (only {VERSION})", 1)
+            raise ProtocolError(f"TVS version {version} is not supported (only {VERSION})", 1)
         if command not in Command._value2member_map_:
-            raise TvsProtocolError(f"unknown command {command}", 2)
+            raise ProtocolError(f"unknown command {command}", 2)
         if reserved != 0:
-            raise TvsProtocolError(f"reserved byte is {reserved}, not 0", 3)
+            raise ProtocolError(f"reserved byte is {reserved}, not 0", 3)
         return cls(Command(command), session_id, length)
 
 
@@ -290,16 +278,16 @@ def _encode(command: Command, session_id: int, elements: list[tuple[int, bytes]]
 
 
 def from_wire(data: bytes) -> Message:
-    """Exactly one whole message; anything else raises :class:`TvsProtocolError`."""
+    """Exactly one whole message; anything else raises :class:`ProtocolError`."""
     header = Header.from_wire(data)
     if len(data) < header.message_size:
-        raise TvsProtocolError(
+        raise ProtocolError(
             f"message declares {header.payload_length} payload bytes, only "
             f"{len(data) - HEADER_SIZE} present",
             len(data),
         )
     if len(data) > header.message_size:
-        raise TvsProtocolError(
+        raise ProtocolError(
             f"{len(data) - header.message_size} bytes after the message", header.message_size
         )
     return parse_payload(header, data)
@@ -310,7 +298,7 @@ def parse_payload(header: Header, data: bytes) -> Message:
     try:
         return _parse(header, Reader(data, HEADER_SIZE, header.message_size))
     except ParseError as exc:
-        raise TvsProtocolError(exc.reason, exc.offset) from None
+        raise ProtocolError.at(exc) from None
 
 
 def _parse(header: Header, r: Reader) -> Message:
@@ -322,13 +310,13 @@ def _parse(header: Header, r: Reader) -> Message:
         length = r.u16(f"length of element {tag}")
         value = r.read(length, f"value of element {tag}")
         if tag not in Tag._value2member_map_:
-            raise TvsProtocolError(f"unknown element tag {tag}", start)
+            raise ProtocolError(f"unknown element tag {tag}", start)
         if tag not in allowed:
-            raise TvsProtocolError(
+            raise ProtocolError(
                 f"element {Tag(tag).name} does not belong in a {header.command.name}", start
             )
         if tag in values:
-            raise TvsProtocolError(f"element {Tag(tag).name} appears twice", start)
+            raise ProtocolError(f"element {Tag(tag).name} appears twice", start)
         _check_value(Tag(tag), value, start)
         values[tag] = value
     try:
@@ -336,23 +324,23 @@ def _parse(header: Header, r: Reader) -> Message:
             return _request(header, values)
         return _response(header, values)
     except BuildError as exc:
-        raise TvsProtocolError(str(exc), HEADER_SIZE) from None
+        raise ProtocolError(str(exc), HEADER_SIZE) from None
 
 
 def _check_value(tag: Tag, value: bytes, offset: int) -> None:
     sizes = {Tag.STATUS: 1, Tag.TTL: 4}
     if tag in sizes and len(value) != sizes[tag]:
-        raise TvsProtocolError(f"{tag.name} must be {sizes[tag]} byte(s), not {len(value)}", offset)
+        raise ProtocolError(f"{tag.name} must be {sizes[tag]} byte(s), not {len(value)}", offset)
     if tag is Tag.STATUS and value[0] not in Status._value2member_map_:
-        raise TvsProtocolError(f"STATUS {value[0]} is neither 0 (valid) nor 1 (invalid)", offset)
+        raise ProtocolError(f"STATUS {value[0]} is neither 0 (valid) nor 1 (invalid)", offset)
     if tag is Tag.DEVICE_NAME and (not value or value[0] != DEVICE_NAME_PREFIX):
-        raise TvsProtocolError("DEVICE NAME must start with the byte 0x01", offset)
+        raise ProtocolError("DEVICE NAME must start with the byte 0x01", offset)
 
 
 def _request(header: Header, values: dict[int, bytes]) -> Request:
     certificate = values.get(Tag.CERTIFICATE)
     if not certificate:
-        raise TvsProtocolError("the request carries no certificate", HEADER_SIZE)
+        raise ProtocolError("the request carries no certificate", HEADER_SIZE)
     raw_device = values.get(Tag.DEVICE_NAME)
     device = None
     if raw_device is not None:
@@ -363,7 +351,7 @@ def _request(header: Header, values: dict[int, bytes]) -> Request:
 def _response(header: Header, values: dict[int, bytes]) -> Response:
     status = values.get(Tag.STATUS)
     if status is None:
-        raise TvsProtocolError("the response carries no STATUS", HEADER_SIZE)
+        raise ProtocolError("the response carries no STATUS", HEADER_SIZE)
     roles = values.get(Tag.ROLES)
     ttl = values.get(Tag.TTL)
     return Response(

@@ -38,7 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from phonetrust.errors import LocalError
+from phonetrust.errors import LocalError, ProtocolError
 from phonetrust.formats import legacy
 from phonetrust.protocols.tvs.messages import (
     HEADER_SIZE,
@@ -48,7 +48,6 @@ from phonetrust.protocols.tvs.messages import (
     Message,
     Request,
     Response,
-    TvsProtocolError,
     TvsServerUntrusted,
     parse_payload,
 )
@@ -99,7 +98,7 @@ class ResponseReceived:
 class ProtocolFailed:
     """The peer sent something malformed or out of place; close the connection."""
 
-    error: TvsProtocolError
+    error: ProtocolError
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +140,7 @@ class _Framer:
                 return None
             header = Header.from_wire(bytes(self._buffer[:HEADER_SIZE]))
             if header.message_size > self.max_message:
-                raise TvsProtocolError(
+                raise ProtocolError(
                     f"message of {header.message_size} bytes exceeds the limit of "
                     f"{self.max_message}",
                     8,
@@ -204,7 +203,7 @@ class ServerSession:
             return None
         try:
             message = self._framer.pop()
-        except TvsProtocolError as exc:
+        except ProtocolError as exc:
             self._move(Input.MALFORMED)
             self._framer.clear()
             return ProtocolFailed(exc)
@@ -216,13 +215,13 @@ class ServerSession:
             self._framer.clear()
             if left:
                 return ProtocolFailed(
-                    TvsProtocolError(f"connection closed inside a message ({left} bytes)")
+                    ProtocolError(f"connection closed inside a message ({left} bytes)")
                 )
             return PeerClosed()
         if not isinstance(message, Request):
             self._move(Input.MALFORMED)
             self._framer.clear()
-            return ProtocolFailed(TvsProtocolError(f"a client sent {message.command.name}", 2))
+            return ProtocolFailed(ProtocolError(f"a client sent {message.command.name}", 2))
         self._move(Input.REQUEST)
         self._pending = message
         return RequestReceived(message)
@@ -320,24 +319,24 @@ class ClientSession:
                 self._state = ClientState.CLOSED
                 if self._sent is not None or self._framer.pending:
                     return ProtocolFailed(
-                        TvsProtocolError("the server closed the connection without answering")
+                        ProtocolError("the server closed the connection without answering")
                     )
                 return PeerClosed()
             return ResponseReceived(self._check(message))
-        except TvsProtocolError as exc:
+        except ProtocolError as exc:
             self._state = ClientState.CLOSED
             self._framer.clear()
             return ProtocolFailed(exc)
 
     def _check(self, message: Message) -> Response:
         if self._state is not ClientState.WAITING or self._sent is None:
-            raise TvsProtocolError(f"unsolicited {message.command.name} from the server", 2)
+            raise ProtocolError(f"unsolicited {message.command.name} from the server", 2)
         if not isinstance(message, Response):
-            raise TvsProtocolError(f"the server sent {message.command.name}", 2)
+            raise ProtocolError(f"the server sent {message.command.name}", 2)
         if message.command is not self._sent.response:
-            raise TvsProtocolError(f"{message.command.name} does not answer {self._sent.name}", 2)
+            raise ProtocolError(f"{message.command.name} does not answer {self._sent.name}", 2)
         if message.session_id != self.session_id:
-            raise TvsProtocolError(
+            raise ProtocolError(
                 f"response for session {message.session_id}, not {self.session_id}", 4
             )
         self._sent = None
