@@ -39,9 +39,9 @@ from phonetrust.protocols.capf.messages import (
     Command,
     Element,
     Message,
-    MessageReader,
     Reason,
     Tag,
+    framer,
 )
 from phonetrust.protocols.capf.server import AuthInput, Operation
 from phonetrust.service import inventory, nodes, truststores
@@ -421,13 +421,13 @@ async def drop(writer: asyncio.StreamWriter) -> None:
 
 async def read_messages(reader: asyncio.StreamReader, limit: float = 5.0) -> list[Message]:
     """Every message until the server closes the connection."""
-    framer = MessageReader()
+    stream = framer()
     found: list[Message] = []
     with contextlib.suppress(ConnectionError, ssl.SSLError):
         async with asyncio.timeout(limit):
             while data := await reader.read(4096):
-                framer.feed(data)
-                while (message := framer.pop()) is not None:
+                stream.feed(data)
+                while (message := stream.pop()) is not None:
                     found.append(message)
     return found
 
@@ -436,9 +436,9 @@ async def hostile(server: CapfServer, send: Callable[[int], bytes]) -> list[Mess
     """Connect, read the AUTH REQUEST, send ``send(session id)``, collect the answers."""
     reader, writer = await tls_connect(server.port)
     try:
-        framer = MessageReader()
-        while (request := framer.pop()) is None:
-            framer.feed(await reader.read(4096))
+        stream = framer()
+        while (request := stream.pop()) is None:
+            stream.feed(await reader.read(4096))
         assert request.command is Command.AUTH_REQUEST
         writer.write(send(request.session_id))
         await writer.drain()

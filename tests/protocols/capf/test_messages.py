@@ -26,12 +26,12 @@ from phonetrust.protocols.capf.messages import (
     Element,
     KeySpec,
     Message,
-    MessageReader,
     Reason,
     Sha2Signature,
     SudiData,
     Tag,
     auth_signed_bytes,
+    framer,
     sudi_signed_bytes,
 )
 from phonetrust.protocols.capf.server import verify_auth_signatures
@@ -165,7 +165,7 @@ def test_decode_whole(case: Case) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_decode_byte_by_byte(case: Case) -> None:
-    reader = MessageReader()
+    reader = framer()
     for byte in case.wire[:-1]:
         reader.feed(bytes([byte]))
         assert reader.pop() is None
@@ -178,7 +178,7 @@ def test_decode_byte_by_byte(case: Case) -> None:
 def test_decode_with_trailing_junk(case: Case) -> None:
     with pytest.raises(ProtocolError):
         Message.from_wire(case.wire + h("00ff"))
-    reader = MessageReader()
+    reader = framer()
     reader.feed(case.wire + h("00ff"))
     assert reader.pop() == case.value
     with pytest.raises(ProtocolError, match="protocol id 0"):
@@ -186,7 +186,7 @@ def test_decode_with_trailing_junk(case: Case) -> None:
 
 
 def test_two_messages_in_one_chunk() -> None:
-    reader = MessageReader()
+    reader = framer()
     reader.feed(CASES[0].wire + CASES[7].wire)
     assert reader.pop() == CASES[0].value
     assert reader.pop() == CASES[7].value
@@ -271,13 +271,13 @@ def test_hostile_bytes_are_typed_errors(name: str, wire: bytes, fragment: str) -
 
 
 def test_the_reader_fails_on_the_first_wrong_byte_and_on_oversize_headers() -> None:
-    reader = MessageReader()
+    reader = framer()
     reader.feed(h("16"))  # a TLS record, not CAPF: no need to wait for 8 bytes
     with pytest.raises(ProtocolError, match="protocol id 22"):
         reader.pop()
-    small = MessageReader(max_payload=100)
+    small = framer(100)
     small.feed(h("55 02 01020304 0065"))  # 101 bytes announced
-    with pytest.raises(ProtocolError, match="more than the 100 accepted"):
+    with pytest.raises(ProtocolError, match="109 bytes is more than the 108 accepted"):
         small.pop()
 
 
@@ -386,7 +386,7 @@ def test_mutated_messages_give_a_message_or_a_typed_error(
 ) -> None:
     at = position % len(wire)
     mutated = wire[:at] + patch + wire[at + len(patch) :]
-    reader = MessageReader()
+    reader = framer()
     reader.feed(mutated)
     try:
         while reader.pop() is not None:

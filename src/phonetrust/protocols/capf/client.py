@@ -47,12 +47,12 @@ from phonetrust.protocols.capf.messages import (
     KeySpec,
     KeyType,
     Message,
-    MessageReader,
     Reason,
     Sha2Signature,
     SudiData,
     Tag,
     auth_signed_bytes,
+    framer,
     sudi_signed_bytes,
 )
 from phonetrust.protocols.capf.server import Operation
@@ -187,7 +187,7 @@ class PhoneSession:
         self._prefer_mic = prefer_mic
         self._key_for = key_for
         self._report_progress = report_progress
-        self._reader = MessageReader(max_payload)
+        self._reader = framer(max_payload)
         self._out: list[bytes] = []
         self._operation = Operation.NONE
         self._key: PrivateKey | None = None

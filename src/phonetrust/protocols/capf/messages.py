@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurve
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from phonetrust.errors import BuildError, ParseError, ProtocolError, VerificationError
+from phonetrust.protocols.framing import Framer, Framing
 from phonetrust.wire import Reader, Writer
 
 PROTOCOL_ID = 85
@@ -474,11 +475,12 @@ class Message:
                 f"{len(data) - HEADER_SIZE} follow the header",
                 6,
             )
-        return cls.from_parts(header, bytes(data[HEADER_SIZE:]))
+        return cls.framed(header, data)
 
     @classmethod
-    def from_parts(cls, header: Header, payload: bytes) -> Message:
-        r = Reader(payload)
+    def framed(cls, header: Header, data: bytes) -> Message:
+        """The message ``header`` begins, in ``data`` exactly; offsets count from its first byte."""
+        r = Reader(data, HEADER_SIZE)
         elements: list[Element] = []
         seen: set[int] = set()
         tag = -1
@@ -489,14 +491,14 @@ class Message:
                 value = r.read(r.u16("element length"), "element value")
                 problem = _problem(tag, value)
                 if problem is not None:
-                    raise ProtocolError(problem, HEADER_SIZE + start)
+                    raise ProtocolError(problem, start)
                 if tag in seen and tag in _DECODERS:
-                    raise ProtocolError(f"{_tag_name(tag)} appears twice", HEADER_SIZE + start)
+                    raise ProtocolError(f"{_tag_name(tag)} appears twice", start)
                 seen.add(tag)
                 elements.append(Element.checked(tag, value))
         except ParseError as exc:
             where = f"{_tag_name(tag)}: " if tag >= 0 else ""
-            raise ProtocolError.at(exc, HEADER_SIZE, where) from None
+            raise ProtocolError.at(exc, 0, where) from None
         # Checked above, element by element: built without checking again.
         message = object.__new__(cls)
         object.__setattr__(message, "command", header.command)
@@ -550,50 +552,12 @@ class Message:
         return value if isinstance(value, SudiData) else None
 
 
-class MessageReader:
-    """Buffers bytes from a stream and cuts whole messages out of them.
+FRAMING = Framing("CAPF", PROTOCOL_ID, HEADER_SIZE, Header.from_wire, Message.framed)
 
-    The header is checked as soon as its 8 bytes are in: a wrong protocol id
-    or command, or a payload above ``max_payload``, fails at once.
-    """
 
-    __slots__ = ("_buffer", "_header", "max_payload")
-
-    def __init__(self, max_payload: int = MAX_PAYLOAD) -> None:
-        self.max_payload = max_payload
-        self._buffer = bytearray()
-        self._header: Header | None = None
-
-    @property
-    def pending(self) -> int:
-        """Bytes received and not yet returned as a message."""
-        return len(self._buffer)
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    def pop(self) -> Message | None:
-        """The next whole message, None when more bytes are needed; raises on bad bytes."""
-        if self._header is None:
-            if self._buffer and self._buffer[0] != PROTOCOL_ID:
-                raise ProtocolError(f"protocol id {self._buffer[0]} is not CAPF", 0)
-            if len(self._buffer) < HEADER_SIZE:
-                return None
-            header = Header.from_wire(self._buffer)
-            if header.payload_length > self.max_payload:
-                raise ProtocolError(
-                    f"a payload of {header.payload_length} bytes is more than the "
-                    f"{self.max_payload} accepted",
-                    6,
-                )
-            self._header = header
-        size = HEADER_SIZE + self._header.payload_length
-        if len(self._buffer) < size:
-            return None
-        payload = bytes(self._buffer[HEADER_SIZE:size])
-        del self._buffer[:size]
-        header, self._header = self._header, None
-        return Message.from_parts(header, payload)
+def framer(max_payload: int = MAX_PAYLOAD) -> Framer[Header, Message]:
+    """A stream's CAPF messages, one by one; a payload above ``max_payload`` fails at once."""
+    return Framer(FRAMING, HEADER_SIZE + max_payload)
 
 
 # -- key specifications ---------------------------------------------------------------

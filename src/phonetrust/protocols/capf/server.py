@@ -75,11 +75,11 @@ from phonetrust.protocols.capf.messages import (
     HashAlgorithm,
     KeySpec,
     Message,
-    MessageReader,
     Reason,
     Sha2Signature,
     Tag,
     auth_signed_bytes,
+    framer,
     sudi_signed_bytes,
 )
 
@@ -284,7 +284,7 @@ class ServerSession:
         self.state = State.START
         self.device: str | None = None
         self.operation: Operation | None = None
-        self._reader = MessageReader(max_payload)
+        self._reader = framer(max_payload)
         self._max_in_progress = max_in_progress
         self._in_progress = 0
         self._key: KeySpec | None = None

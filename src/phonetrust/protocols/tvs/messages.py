@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from phonetrust.errors import BuildError, ParseError, ProtocolError, VerificationError
+from phonetrust.protocols.framing import Framer, Framing
 from phonetrust.wire import Reader, Writer
 
 PROTOCOL_ID = 87
@@ -361,3 +362,11 @@ def _response(header: Header, values: dict[int, bytes]) -> Response:
         None if ttl is None else int.from_bytes(ttl, "big"),
         header.command,
     )
+
+
+FRAMING = Framing("TVS", PROTOCOL_ID, HEADER_SIZE, Header.from_wire, parse_payload)
+
+
+def framer(max_message: int = HEADER_SIZE + MAX_PAYLOAD) -> Framer[Header, Message]:
+    """A stream's TVS messages, one by one; one above ``max_message`` bytes fails at once."""
+    return Framer(FRAMING, max_message)

@@ -41,15 +41,13 @@ from enum import Enum
 from phonetrust.errors import LocalError, ProtocolError
 from phonetrust.formats import legacy
 from phonetrust.protocols.tvs.messages import (
-    HEADER_SIZE,
     Answer,
     Command,
-    Header,
     Message,
     Request,
     Response,
     TvsServerUntrusted,
-    parse_payload,
+    framer,
 )
 
 MAX_MESSAGE = 16 * 1024
@@ -110,56 +108,11 @@ ServerEvent = RequestReceived | ProtocolFailed | PeerClosed
 ClientEvent = ResponseReceived | ProtocolFailed | PeerClosed
 
 
-class _Framer:
-    """Buffers bytes and cuts whole messages out of them, checking each header early."""
-
-    __slots__ = ("_buffer", "_header", "max_message")
-
-    def __init__(self, max_message: int) -> None:
-        if max_message < HEADER_SIZE:
-            raise TvsSessionError(f"max_message must be at least {HEADER_SIZE}")
-        self.max_message = max_message
-        self._buffer = bytearray()
-        self._header: Header | None = None
-
-    def feed(self, data: bytes) -> None:
-        self._buffer += data
-
-    @property
-    def pending(self) -> int:
-        return len(self._buffer)
-
-    def clear(self) -> None:
-        self._buffer.clear()
-        self._header = None
-
-    def pop(self) -> Message | None:
-        """The next whole message, None when more bytes are needed; raises on bad bytes."""
-        if self._header is None:
-            if len(self._buffer) < HEADER_SIZE:
-                return None
-            header = Header.from_wire(bytes(self._buffer[:HEADER_SIZE]))
-            if header.message_size > self.max_message:
-                raise ProtocolError(
-                    f"message of {header.message_size} bytes exceeds the limit of "
-                    f"{self.max_message}",
-                    8,
-                )
-            self._header = header
-        header = self._header
-        if len(self._buffer) < header.message_size:
-            return None
-        data = bytes(self._buffer[: header.message_size])
-        del self._buffer[: header.message_size]
-        self._header = None
-        return parse_payload(header, data)
-
-
 class ServerSession:
     """One TVS connection seen from the server."""
 
     def __init__(self, *, max_message: int = MAX_MESSAGE) -> None:
-        self._framer = _Framer(max_message)
+        self._framer = framer(max_message)
         self._state = State.READING
         self._eof = False
         self._pending: Request | None = None
@@ -263,7 +216,7 @@ class ClientSession:
             raise TvsSessionError("a SHA-1 hash is 20 bytes")
         self.session_id = session_id
         self._expected = expected_tvs_sha1
-        self._framer = _Framer(max_message)
+        self._framer = framer(max_message)
         self._state = ClientState.READY if expected_tvs_sha1 is None else ClientState.CHECKING
         self._sent: Command | None = None
         self._eof = False
