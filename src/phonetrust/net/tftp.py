@@ -16,10 +16,9 @@ Call order (all on the event loop; ``now`` is the loop's monotonic clock)::
     transfer readable -> the transfer sockets sit in one epoll of our own that
                          the loop watches, so one loop callback serves every
                          socket that is ready (``now`` read once per wake-up):
-                         recv one datagram; transfer.fast_ack(data, now) gives
-                         the next DATA of a lock-step transfer's usual ACK (one
-                         comparison, one send), else core.receive_from_peer
-                         (a refused send, i.e. ICMP unreachable: core.abort)
+                         recv one datagram, core.receive_from_peer(tid, data,
+                         now), send what it returns from that socket (a refused
+                         recv, i.e. ICMP unreachable: core.abort)
     timer             -> core.handle_timer(now); one loop timer follows
                          core.next_timer()
     actions, in order:
@@ -89,7 +88,7 @@ from phonetrust.protocols.tftp.server import (
     TftpServerCore,
     TransferEnded,
 )
-from phonetrust.protocols.tftp.transfer import Address, ServerConfig, Transfer
+from phonetrust.protocols.tftp.transfer import Address, ServerConfig
 from phonetrust.service.tftpfiles import DownloadLog, Missing, Resolved, TftpSource
 
 log = logging.getLogger("phonetrust.tftp")
@@ -162,8 +161,8 @@ class TftpServer:
         """``source.lookup`` of names found: a source never changes, so neither do they."""
         self._idle: deque[tuple[float, socket.socket]] = deque()
         self._idle_fds: dict[int, socket.socket] = {}
-        self._links: dict[int, tuple[socket.socket, int, Transfer]] = {}
-        """By socket fd: the transfer socket, its tid and its transfer (the hot path's lookup)."""
+        self._links: dict[int, tuple[socket.socket, int]] = {}
+        """By socket fd: the transfer socket and its tid (the hot path's lookup)."""
         self._epoll = select.epoll() if hasattr(select, "epoll") else None
         if self._epoll is not None:
             loop.add_reader(self._epoll.fileno(), self._on_transfers)
@@ -343,8 +342,8 @@ class TftpServer:
         """One datagram from each ready transfer socket (one that holds more stays ready).
 
         The boot storm's hot path: its sockets are connected, so every
-        datagram is from the transfer's peer, and the usual ACK is answered
-        by ``Transfer.fast_ack`` with one send and no action objects.
+        datagram is from the transfer's peer, and the core answers the usual
+        ACK with one DATA and no action objects.
         """
         links, core = self._links, self._core
         now = self._loop.time()
@@ -356,7 +355,7 @@ class TftpServer:
                 if idle is not None:
                     _drain(idle)  # a late datagram for its last transfer
                 continue
-            sock, tid, transfer = link
+            sock, tid = link
             try:
                 data = sock.recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
@@ -364,13 +363,6 @@ class TftpServer:
             except OSError as exc:  # ICMP port unreachable: the client is gone
                 self._run(core.abort(tid, now, f"client unreachable ({exc})"))
                 changed = True
-                continue
-            packet = transfer.fast_ack(data, now)
-            if packet is not None:
-                try:  # noqa: SIM105 - contextlib.suppress would cost a context manager per packet
-                    sock.send(packet)
-                except OSError:
-                    pass  # full buffer or an unreachable peer: lost like any datagram
                 continue
             out, actions = core.receive_from_peer(tid, data, now)
             try:
@@ -463,8 +455,7 @@ class TftpServer:
         )
 
     def _open(self, action: OpenTransfer) -> list[Action]:
-        transfer = self._core.transfer(action.tid)
-        if transfer is None:  # ended before its socket was made (e.g. aborted): nothing to open
+        if self._core.transfer(action.tid) is None:  # ended before its socket was made
             return []
         sock: socket.socket | None = None
         try:
@@ -490,7 +481,7 @@ class TftpServer:
                     exc,
                 )
             return self._core.abort(action.tid, self._loop.time(), f"no socket: {exc}")
-        self._links[fd] = (sock, action.tid, transfer)
+        self._links[fd] = (sock, action.tid)
         self._socks[action.tid] = (sock, action.addr)
         return []
 

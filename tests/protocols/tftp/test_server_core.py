@@ -37,10 +37,12 @@ from phonetrust.protocols.tftp.server import (
     TransferEnded,
 )
 from phonetrust.protocols.tftp.transfer import (
+    SPLIT_LIMIT,
     TRANSITIONS,
     Address,
     Input,
     Negotiated,
+    PacketCache,
     Reaction,
     ServerConfig,
     State,
@@ -673,73 +675,111 @@ def test_random_walks_follow_the_table(start_state: State, inputs: list[Input]) 
         check_cell(transfer, what, now)
 
 
-# -- the adapter's fast path: Transfer.fast_ack ---------------------------------------------
+# -- the fast path: Transfer.receive against Transfer.step, the table alone ---------------
+
+OBSERVED = (
+    "state",
+    "acked",
+    "sent",
+    "retries",
+    "retransmissions",
+    "rto",
+    "deadline",
+    "reason",
+    "expected",
+)
 
 
-def pre_split(data: bytes, windowsize: int = 1) -> tuple[Transfer, Transfer]:
-    """The same transfer twice, its packets made in advance, with the same jitter."""
-    twins = []
+def twins(data: bytes, windowsize: int, oack: bool, pre_split: bool) -> tuple[Transfer, Transfer]:
+    """The same transfer twice, with the same jitter."""
+    pair = []
     for _ in range(2):
-        negotiated = Negotiated(None, 512, windowsize)
+        negotiated = Negotiated(
+            OptionAck((("windowsize", str(windowsize)),)).to_wire() if oack else None,
+            512,
+            windowsize,
+        )
         transfer = Transfer(
             1,
             PHONE,
             "f",
             data,
             negotiated,
-            config=ServerConfig(),
+            config=ServerConfig(retries=3),
             rng=seeded(3),
             now=T0,
-            packets=split(data, 512),
+            packets=split(data, 512) if pre_split else None,
         )
         transfer.start(T0)
-        twins.append(transfer)
-    return twins[0], twins[1]
+        pair.append(transfer)
+    return pair[0], pair[1]
+
+
+STEPS = st.one_of(
+    st.sampled_from(["expected", "next", "timeout", "error", "data", "junk", "short"]),
+    st.integers(0, 20),
+)
+
+
+def datagram(transfer: Transfer, step: str | int) -> bytes:
+    if isinstance(step, int):
+        return Ack(step).to_wire()
+    return {
+        "expected": Ack(transfer.sent & 0xFFFF).to_wire(),
+        "next": Ack((transfer.acked + 1) & 0xFFFF).to_wire(),
+        "error": Error(0, "stop").to_wire(),
+        "data": Data(1, b"x").to_wire(),
+        "junk": b"\x00\x09??",
+        "short": b"\x00\x04\x00",
+    }[step]
 
 
 @given(
     size=st.integers(0, 6000),
-    acks=st.lists(st.one_of(st.integers(0, 20), st.just(-1)), max_size=40),
+    windowsize=st.integers(1, 4),
+    oack=st.booleans(),
+    pre_split=st.booleans(),
+    steps=st.lists(STEPS, max_size=40),
 )
-def test_fast_ack_does_what_receive_does_or_leaves_it_to_receive(
-    size: int, acks: list[int]
+def test_the_fast_path_answers_exactly_what_the_table_answers(
+    size: int, windowsize: int, oack: bool, pre_split: bool, steps: list[str | int]
 ) -> None:
-    """A fast_ack that answers equals receive on a twin; one that declines changes nothing."""
+    """``receive`` (fast path, then the table) and ``step`` (the table only), same datagrams."""
     data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
-    fast, slow = pre_split(data)
+    fast, general = twins(data, windowsize, oack, pre_split)
     now = T0
-    for block in acks:
+    for step in steps:
         now += 0.01
-        datagram = Ack(block).to_wire() if block >= 0 else b"\x00\x04\x00"
-        before = (fast.state, fast.acked, fast.sent, fast.deadline)
-        packet = fast.fast_ack(datagram, now)
-        if packet is None:
-            assert (fast.state, fast.acked, fast.sent, fast.deadline) == before
-            out = fast.receive(datagram, now)
+        if step == "timeout":
+            assert fast.timeout(now) == general.timeout(now)
         else:
-            out = [packet]
-        assert out == slow.receive(datagram, now)
-        assert (fast.state, fast.acked, fast.sent, fast.retries, fast.deadline) == (
-            slow.state,
-            slow.acked,
-            slow.sent,
-            slow.retries,
-            slow.deadline,
-        )
+            packet = datagram(fast, step)
+            assert fast.receive(packet, now) == general.step(packet, now)
+        assert [getattr(fast, a) for a in OBSERVED] == [getattr(general, a) for a in OBSERVED]
 
 
-def test_fast_ack_declines_all_but_the_lock_step_ack_of_a_block_before_the_last() -> None:
-    fast, _ = pre_split(b"d" * 1100)  # blocks 1, 2 and a short 3
-    assert fast.fast_ack(Ack(1).to_wire(), T0) == Data(2, b"d" * 512).to_wire()
-    assert fast.fast_ack(Ack(1).to_wire(), T0) is None  # a duplicate: receive ignores it
-    assert fast.fast_ack(Ack(3).to_wire(), T0) is None  # ahead
-    assert fast.fast_ack(Ack(2).to_wire(), T0) == Data(3, b"d" * 76).to_wire()
-    assert fast.fast_ack(Ack(3).to_wire(), T0) is None  # the last block: receive completes
+def test_the_fast_path_takes_the_ack_of_everything_sent_and_nothing_else() -> None:
+    fast, _ = twins(b"d" * 1100, 1, oack=False, pre_split=True)  # blocks 1, 2 and a short 3
+    assert fast.expected == Ack(1).to_wire()
+    assert fast.receive(Ack(1).to_wire(), T0) == [Data(2, b"d" * 512).to_wire()]
+    assert fast.expected == Ack(2).to_wire()  # a duplicate ACK 1 is no longer it
+    assert fast.receive(Ack(2).to_wire(), T0) == [Data(3, b"d" * 76).to_wire()]
     assert fast.receive(Ack(3).to_wire(), T0) == []
-    assert fast.state is State.COMPLETE
-    windowed, _ = pre_split(b"d" * 1100, windowsize=2)
-    assert windowed.fast_ack(Ack(1).to_wire(), T0) is None
-    negotiating = transfer_in(State.NEGOTIATING)
-    assert negotiating.fast_ack(Ack(0).to_wire(), T0) is None
-    unsplit = transfer_in(State.SENDING)  # packets made as sent: the general path
-    assert unsplit.fast_ack(Ack(1).to_wire(), T0) is None
+    assert (fast.state, fast.expected) == (State.COMPLETE, None)
+    windowed, _ = twins(b"d" * 1100, 2, oack=True, pre_split=False)
+    assert windowed.expected == Ack(0).to_wire()  # NEGOTIATING: the OACK's ACK
+    assert len(windowed.receive(Ack(0).to_wire(), T0)) == 2
+    assert windowed.expected == Ack(2).to_wire()  # the ACK of the whole window
+    windowed.fail("gone")
+    assert windowed.expected is None
+
+
+def test_packets_are_kept_by_content_never_by_identity() -> None:
+    cache = PacketCache()
+    first = cache.get(b"k" * 1000, 512)
+    assert first == split(b"k" * 1000, 512)
+    assert cache.get(bytes(bytearray(b"k" * 1000)), 512) is first  # equal bytes, another object
+    assert cache.get(b"k" * 1000, 1024) is not first  # another block size: other packets
+    other = cache.get(b"j" * 1000, 512)  # may reuse a freed object's id: never its packets
+    assert other == split(b"j" * 1000, 512)
+    assert cache.get(bytes(SPLIT_LIMIT + 1), 512) is None  # too large to keep: cut as sent

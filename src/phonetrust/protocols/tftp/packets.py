@@ -241,7 +241,7 @@ class Data:
             raise BuildError("TFTP DATA larger than a UDP datagram")
 
     def to_wire(self) -> bytes:
-        return b"\x00\x03" + self.block.to_bytes(2, "big") + self.data
+        return data_packet(self.block, self.data)
 
     @classmethod
     def from_wire(cls, data: bytes) -> Data:
@@ -351,6 +351,11 @@ def parse(data: bytes) -> Packet:
         text = data[4 : nul if nul >= 0 else len(data)].decode("latin-1")
         return Error(int.from_bytes(data[2:4], "big"), text)
     return OptionAck(_options(_strings(data, 2), 2))
+
+
+def data_packet(block: int, chunk: bytes) -> bytes:
+    """DATA's wire form without making a :class:`Data`: a server cuts thousands per second."""
+    return b"\x00\x03" + block.to_bytes(2, "big") + chunk
 
 
 def error_packet(code: ErrorCode, message: str) -> bytes:

@@ -75,17 +75,15 @@ from phonetrust.protocols.tftp.packets import (
     parse,
 )
 from phonetrust.protocols.tftp.transfer import (
-    SPLIT_BUDGET,
-    SPLIT_LIMIT,
     TRANSITIONS,
     Address,
     Input,
+    PacketCache,
     Reaction,
     ServerConfig,
     State,
     Transfer,
     negotiate,
-    split,
 )
 
 LISTENER = 0
@@ -216,8 +214,7 @@ class TftpServerCore:
         (answered ones leave it when found at the front, or when they end)."""
         self._timers: list[tuple[float, int]] = []
         self._next_tid = 1
-        self._split: dict[tuple[int, int], tuple[bytes, list[bytes]]] = {}
-        self._split_bytes = 0
+        self._packets = PacketCache()
         self.accepting = True
 
     # -- inputs ----------------------------------------------------------------------
@@ -288,8 +285,7 @@ class TftpServerCore:
             running = self._transfers[current]
             if running.filename == packet.filename:
                 return [Dropped(addr, "retransmitted request")]
-            running.state = State.FAILED
-            running.reason = "the client asked for another file"
+            running.fail("the client asked for another file")
             actions.extend(self._finish(running, now))
         if packet.mode.lower() not in ("octet", "netascii"):
             self.stats.refused += 1
@@ -349,8 +345,7 @@ class TftpServerCore:
     def _evict(self, transfer: Transfer, now: float) -> list[Action]:
         """End a never-answered transfer quietly to free its slot (no queued request takes it)."""
         self.stats.evicted += 1
-        transfer.state = State.FAILED
-        transfer.reason = "evicted for a fresh request: the client never answered"
+        transfer.fail("evicted for a fresh request: the client never answered")
         return self._finish(transfer, now, refill=False)
 
     def refuse(
@@ -371,8 +366,7 @@ class TftpServerCore:
         transfer = self._transfers.get(tid)
         if transfer is None:
             return []
-        transfer.state = State.FAILED
-        transfer.reason = reason
+        transfer.fail(reason)
         return self._finish(transfer, now)
 
     def handle_timer(self, now: float) -> list[Action]:
@@ -432,17 +426,6 @@ class TftpServerCore:
         tid = self._next_tid
         self._next_tid += 1
         negotiated = negotiate(request, len(payload), self.config)
-        packets = None
-        if len(payload) <= SPLIT_LIMIT:
-            key = (id(payload), negotiated.blksize)
-            cached = self._split.get(key)
-            if cached is None or cached[0] is not payload:
-                if self._split_bytes + len(payload) > SPLIT_BUDGET:
-                    self._split.clear()
-                    self._split_bytes = 0
-                cached = self._split[key] = (payload, split(payload, negotiated.blksize))
-                self._split_bytes += len(payload)
-            packets = cached[1]
         transfer = Transfer(
             tid,
             addr,
@@ -453,7 +436,7 @@ class TftpServerCore:
             rng=self.rng,
             now=now,
             tag=tag,
-            packets=packets,
+            packets=self._packets.get(payload, negotiated.blksize),
         )
         self._transfers[tid] = transfer
         self._by_addr[addr] = tid

@@ -61,10 +61,13 @@ from enum import Enum
 from phonetrust.errors import LocalError
 from phonetrust.protocols.tftp.packets import (
     MAX_BLOCK,
+    Ack,
     Error,
     ErrorCode,
     MalformedPacket,
+    OptionAck,
     ReadRequest,
+    data_packet,
     error_packet,
     option_number,
     parse,
@@ -168,15 +171,20 @@ TRANSITIONS: dict[tuple[State, Input], Reaction] = {
 }
 
 if TRANSITIONS[State.SENDING, Input.ACK_NEXT] is not Reaction.ADVANCE:  # pragma: no cover
-    raise TftpUsageError("Transfer.receive's fast path assumes SENDING + ACK_NEXT -> ADVANCE")
+    raise TftpUsageError("Transfer.receive's fast path assumes ACK_NEXT -> ADVANCE")
+if TRANSITIONS[State.NEGOTIATING, Input.ACK_NEXT] is not Reaction.ADVANCE:  # pragma: no cover
+    raise TftpUsageError("Transfer.receive's fast path assumes ACK_NEXT -> ADVANCE")
 
-_FAST_BLOCKS = 4096
-_ACKS: tuple[bytes, ...] = tuple(b"\x00\x04" + n.to_bytes(2, "big") for n in range(_FAST_BLOCKS))
-"""The ACKs of blocks 0..4095 (2 MB at block size 512): :meth:`Transfer.fast_ack` compares
-them, never parses; later blocks take the general path."""
+_ACKS: tuple[bytes, ...] = tuple(Ack(n).to_wire() for n in range(4096))
+"""The ACKs of blocks 0..4095 (2 MB at block size 512), made once: the fast path's
+expected ACK is looked up here rather than built at every block."""
 
 _ERROR_4 = error_packet(ErrorCode.ILLEGAL_OPERATION, "Illegal TFTP operation")
 _TIMED_OUT = error_packet(ErrorCode.NOT_DEFINED, "Transfer timed out")
+
+
+def _ack_of(block: int) -> bytes:
+    return _ACKS[block] if block < len(_ACKS) else Ack(block & MAX_BLOCK).to_wire()
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +216,7 @@ def negotiate(request: ReadRequest, size: int, config: ServerConfig) -> Negotiat
             answer.append((name, str(windowsize)))
     if not answer:
         return Negotiated(None)
-    oack = b"\x00\x06" + b"".join(
-        n.encode("latin-1") + b"\0" + v.encode("latin-1") + b"\0" for n, v in answer
-    )
-    return Negotiated(oack, blksize, windowsize, timeout)
+    return Negotiated(OptionAck(tuple(answer)).to_wire(), blksize, windowsize, timeout)
 
 
 SPLIT_LIMIT = 1024 * 1024
@@ -220,17 +225,67 @@ SPLIT_BUDGET = 128 * 1024 * 1024
 """Bytes of files whose packets are kept; the cache is emptied when they would exceed it."""
 
 
-def split(data: bytes, blksize: int) -> list[bytes]:
-    """Every DATA packet of ``data`` (block numbers roll over after 65535)."""
-    count = len(data) // blksize + 1
+def data_packets(data: bytes, blksize: int, first: int, last: int) -> list[bytes]:
+    """DATA packets ``first``..``last`` of ``data`` (block numbers roll over after 65535).
+
+    The one place a server's DATA is cut from a file: :func:`split` makes a
+    whole file's in advance, a transfer of a file too large to keep makes
+    each window's as it sends it.
+    """
     return [
-        b"\x00\x03" + (n & MAX_BLOCK).to_bytes(2, "big") + data[(n - 1) * blksize : n * blksize]
-        for n in range(1, count + 1)
+        data_packet(n & MAX_BLOCK, data[(n - 1) * blksize : n * blksize])
+        for n in range(first, last + 1)
     ]
 
 
+def split(data: bytes, blksize: int) -> list[bytes]:
+    """Every DATA packet of ``data``."""
+    return data_packets(data, blksize, 1, len(data) // blksize + 1)
+
+
+class PacketCache:
+    """Files' DATA packets by content and block size, made once for every transfer of them.
+
+    Keyed by the bytes themselves, not by who holds them: a file served to a
+    thousand phones is one bytes object whose hash Python keeps, so a hit
+    costs a dict lookup; equal contents share packets whoever made them, and
+    a key can never stand for other bytes (an ``id`` can, once its object is
+    gone). Files over :data:`SPLIT_LIMIT` are cut as they are sent.
+    """
+
+    __slots__ = ("_bytes", "_packets")
+
+    def __init__(self) -> None:
+        self._packets: dict[tuple[bytes, int], list[bytes]] = {}
+        self._bytes = 0
+
+    def get(self, data: bytes, blksize: int) -> list[bytes] | None:
+        """The packets of ``data`` at ``blksize``, or None for a file too large to keep."""
+        if len(data) > SPLIT_LIMIT:
+            return None
+        key = (data, blksize)
+        packets = self._packets.get(key)
+        if packets is None:
+            if self._bytes + len(data) > SPLIT_BUDGET:
+                self._packets.clear()
+                self._bytes = 0
+            packets = self._packets[key] = split(data, blksize)
+            self._bytes += len(data)
+        return packets
+
+
 class Transfer:
-    """One file going to one client: the state machine of the table above."""
+    """One file going to one client: the state machine of the table above.
+
+    Every datagram from the peer goes through :meth:`receive`. Its fast path
+    is one cell of the table, ACK_NEXT -> ADVANCE, for the ACK that a
+    transfer waits for nearly every time: the ACK of the last block sent (of
+    block 0 while NEGOTIATING). That ACK is kept made (``expected``), so a
+    boot storm's usual datagram costs one bytes comparison before the same
+    :meth:`_advance` the table reaches; anything else takes :meth:`step`,
+    the table itself. A test drives both with the same datagrams and
+    asserts the same output.
+    """
 
     __slots__ = (
         "acked",
@@ -239,6 +294,7 @@ class Transfer:
         "config",
         "data",
         "deadline",
+        "expected",
         "filename",
         "jitter",
         "last_block",
@@ -290,6 +346,8 @@ class Transfer:
         self.retries = 0
         self.retransmissions = 0
         self.state = State.NEGOTIATING if self.oack is not None else State.SENDING
+        self.expected: bytes | None = _ACKS[0] if self.oack is not None else None
+        """The ACK of everything sent, which :meth:`receive` answers without the table."""
         self.started = now
         self.deadline = now
         self.reason = ""
@@ -302,22 +360,6 @@ class Transfer:
     def answered(self) -> bool:
         """The peer has acknowledged something: the OACK or a DATA block."""
         return self.acked > 0 or (self.oack is not None and self.state is not State.NEGOTIATING)
-
-    def _arm(self, now: float) -> None:
-        self.deadline = now + self.rto * (1.0 + self.jitter * self.rng.random())
-
-    def _window(self) -> list[bytes]:
-        """DATA packets from the first unacknowledged block to the end of the window."""
-        first = self.acked + 1
-        last = min(self.acked + self.windowsize, self.last_block)
-        self.sent = last
-        if self.packets is not None:
-            return self.packets[first - 1 : last]
-        size, data = self.blksize, self.data
-        return [
-            b"\x00\x03" + (n & MAX_BLOCK).to_bytes(2, "big") + data[(n - 1) * size : n * size]
-            for n in range(first, last + 1)
-        ]
 
     def start(self, now: float) -> list[bytes]:
         self._arm(now)
@@ -345,79 +387,31 @@ class Transfer:
             return Input.ERROR, packet.code
         return Input.OTHER, 0
 
-    def fast_ack(self, data: bytes, now: float) -> bytes | None:
-        """The next DATA packet when ``data`` is the usual ACK of a lock-step transfer, else None.
-
-        The hot path of a boot storm, for an adapter that calls it before
-        :meth:`receive`: a pre-split file (``packets``), window 1, SENDING, and
-        ``data`` exactly the ACK of the block in flight, which is not the
-        last. That is SENDING + ACK_NEXT -> ADVANCE of the table, done with
-        one bytes comparison and one list lookup. None changes nothing: the
-        caller then passes ``data`` to :meth:`receive` (the general path,
-        which also completes the transfer on the last block's ACK).
-        """
-        sent = self.sent
-        if (
-            self.state is not State.SENDING
-            or self.windowsize != 1
-            or sent >= self.last_block
-            or sent >= _FAST_BLOCKS
-            or data != _ACKS[sent]
-        ):
-            return None
-        packets = self.packets
-        if packets is None:
-            return None
-        # the ACK of block `sent`, which is acked + 1: advance by one block
-        self.acked = sent
-        self.sent = sent + 1
-        self.retries = 0
-        rto = self.rto = self.base_rto
-        self.deadline = now + rto * (1.0 + self.jitter * self.rng.random())
-        return packets[sent]
-
     def receive(self, data: bytes, now: float) -> list[bytes]:
-        if len(data) == 4 and data[1] == 4 and data[0] == 0 and self.state is State.SENDING:
-            # the common case, ACK_NEXT while SENDING (ADVANCE), without the general path
-            acked = self.acked
-            step = (((data[2] << 8) | data[3]) - acked) & MAX_BLOCK
-            if 0 < step <= self.sent - acked:
-                acked += step
-                packets = self.packets
-                if acked < self.last_block and self.windowsize == 1 and packets is not None:
-                    # _advance, inlined for the lock-step transfer of a pre-split file
-                    self.acked = acked
-                    self.sent = acked + 1
-                    self.retries = 0
-                    rto = self.rto = self.base_rto
-                    self.deadline = now + rto * (1.0 + self.jitter * self.rng.random())
-                    return [packets[acked]]
-                return self._advance(acked, now)
+        """The datagrams to answer ``data`` with: the fast path, else :meth:`step`."""
+        if data == self.expected:  # ACK_NEXT of the last block sent -> ADVANCE
+            return self._advance(self.sent, now)
+        return self.step(data, now)
+
+    def step(self, data: bytes, now: float) -> list[bytes]:
+        """:meth:`receive` through the table alone (what the fast path must equal)."""
         what, block = self.classify(data)
         reaction = TRANSITIONS[self.state, what]
         if reaction is Reaction.ADVANCE:
             return self._advance(block, now)
         if reaction is Reaction.END:
-            self.state = State.FAILED
-            self.reason = f"client sent error {block}"
+            self.fail(f"client sent error {block}")
             return []
         if reaction is Reaction.ABORT:
-            self.state = State.FAILED
-            self.reason = "client sent an illegal packet"
+            self.fail("client sent an illegal packet")
             return [_ERROR_4]
         return []
 
-    def _advance(self, block: int, now: float) -> list[bytes]:
-        self.acked = block
-        self.retries = 0
-        self.rto = self.base_rto
-        if block >= self.last_block:
-            self.state = State.COMPLETE
-            self.reason = "complete"
-            return []
-        self.state = State.SENDING
-        self.deadline = now + self.rto * (1.0 + self.jitter * self.rng.random())
-        return self._window()
+    def fail(self, reason: str) -> None:
+        """End without the last block acknowledged (the peer's doing, or the server's)."""
+        self.state = State.FAILED
+        self.reason = reason
+        self.expected = None
 
     def timeout(self, now: float) -> list[bytes]:
         if TRANSITIONS[self.state, Input.TIMEOUT] is not Reaction.RESEND:
@@ -425,21 +419,35 @@ class Transfer:
         if not self.answered:
             return self._resend_unanswered(now)
         if self.retries >= self.config.retries:
-            self.state = State.FAILED
-            self.reason = f"timed out after {self.retries} retransmissions"
+            self.fail(f"timed out after {self.retries} retransmissions")
             return [_TIMED_OUT]
         return self._resend(now, min(self.rto * 2.0, max(self.config.max_timeout, self.base_rto)))
+
+    # -- the steps the table names ------------------------------------------------------------
+
+    def _advance(self, block: int, now: float) -> list[bytes]:
+        """ADVANCE: ``block`` is acknowledged; send the next window, or complete."""
+        self.acked = block
+        self.retries = 0
+        self.rto = self.base_rto
+        if block >= self.last_block:
+            self.state = State.COMPLETE
+            self.reason = "complete"
+            self.expected = None
+            return []
+        self.state = State.SENDING
+        self._arm(now)
+        return self._window()
 
     def _resend_unanswered(self, now: float) -> list[bytes]:
         """The first datagram again, a bounded number of times, never louder (module docstring)."""
         if self.retries >= self.config.silent_retries:
-            self.state = State.FAILED
-            self.reason = f"no answer from the client after {self.retries + 1} sends"
+            self.fail(f"no answer from the client after {self.retries + 1} sends")
             return []  # no error packet: the peer may never have asked
         return self._resend(now, min(self.base_rto, self.config.silent_wait))
 
     def _resend(self, now: float, rto: float) -> list[bytes]:
-        """Retransmit what is not yet acknowledged, then wait ``rto`` (with jitter)."""
+        """RESEND: what is not yet acknowledged, then wait ``rto`` (with jitter)."""
         self.retries += 1
         self.retransmissions += 1
         self.rto = rto
@@ -447,3 +455,18 @@ class Transfer:
         if self.state is State.NEGOTIATING and self.oack is not None:
             return [self.oack]
         return self._window()
+
+    def _arm(self, now: float) -> None:
+        """The one retransmission deadline: ``rto`` stretched by up to ``jitter``."""
+        self.deadline = now + self.rto * (1.0 + self.jitter * self.rng.random())
+
+    def _window(self) -> list[bytes]:
+        """DATA from the first unacknowledged block to the end of the window (or file)."""
+        acked = self.acked
+        sent = self.sent = min(acked + self.windowsize, self.last_block)
+        # the ACK of all of it means ACK_NEXT only within half the block-number space
+        self.expected = _ack_of(sent) if sent - acked <= 0x8000 else None
+        packets = self.packets
+        if packets is not None:
+            return packets[acked:sent]
+        return data_packets(self.data, self.blksize, acked + 1, sent)
