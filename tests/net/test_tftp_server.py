@@ -26,9 +26,9 @@ from phonetrust.net.tftp import (
     IDLE_REST,
     RESERVED_DESCRIPTORS,
     TftpServer,
-    _grow_receive_buffer,
     default_max_descriptors,
 )
+from phonetrust.net.tftp_pool import grow_receive_buffer
 from phonetrust.net.tftp_remote import fetch
 from phonetrust.policy.domain import Device
 from phonetrust.protocols.tftp.packets import (
@@ -532,7 +532,7 @@ class CappedSocket:
 
 
 def test_an_os_cap_on_the_receive_buffer_is_reported(caplog: pytest.LogCaptureFixture) -> None:
-    granted = _grow_receive_buffer(CappedSocket(), 8 * 1024 * 1024)  # type: ignore[arg-type]
+    granted = grow_receive_buffer(CappedSocket(), 8 * 1024 * 1024)  # type: ignore[arg-type]
     assert granted == 425_984
     assert "the OS caps the receive buffer at 425984 bytes (asked for 8388608)" in caplog.text
 
