@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from phonetrust.errors import BuildError, ParseError
+from phonetrust.errors import BuildError, ParseError, ProtocolError
 from phonetrust.protocols.tftp.packets import (
     Ack,
     Data,
@@ -28,8 +28,10 @@ from phonetrust.protocols.tftp.packets import (
     OptionAck,
     Packet,
     PeerError,
+    ProtocolViolation,
     ReadRequest,
     TftpError,
+    TransferTimeout,
     WriteRequest,
     parse,
 )
@@ -122,7 +124,26 @@ def test_malformed_datagrams_raise_the_typed_error(wire: bytes) -> None:
         parse(wire)
     assert isinstance(caught.value, ParseError)
     assert isinstance(caught.value, TftpError)
+    assert isinstance(caught.value, ProtocolError)  # the one type of CAPF, TVS and TFTP
     assert caught.value.code == ErrorCode.ILLEGAL_OPERATION
+    assert caught.value.reason == caught.value.message
+    assert 0 <= caught.value.offset <= len(wire)
+    assert str(caught.value) == f"{caught.value.reason} (at byte {caught.value.offset})"
+
+
+def test_every_tftp_failure_is_the_protocol_error_of_capf_and_tvs() -> None:
+    timeout = TransferTimeout("no answer")
+    assert isinstance(timeout, ProtocolError)
+    assert (str(timeout), timeout.reason, timeout.offset, timeout.code) == (
+        "no answer",
+        "no answer",
+        None,
+        ErrorCode.NOT_DEFINED,
+    )
+    peer = Error(1, "File not found").exception()
+    assert isinstance(peer, ProtocolError)
+    assert peer.code == ErrorCode.FILE_NOT_FOUND
+    assert isinstance(ProtocolViolation("unexpected DATA"), ProtocolError)
 
 
 def test_repeated_options_keep_the_first_and_lookup_ignores_case() -> None:

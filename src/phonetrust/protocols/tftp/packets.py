@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from phonetrust.errors import BuildError, ParseError, RemoteError
+from phonetrust.errors import BuildError, ParseError, ProtocolError
 
 MAX_BLOCK = 0xFFFF
 MAX_DATAGRAM = 65535
@@ -73,8 +73,13 @@ class ErrorCode(IntEnum):
     OPTION_REFUSED = 8
 
 
-class TftpError(RemoteError):
-    """A TFTP failure; ``code`` is the error code that goes (or came) on the wire."""
+class TftpError(ProtocolError):
+    """A TFTP failure; ``code`` is the error code that goes (or came) on the wire.
+
+    The :class:`ProtocolError` of CAPF and TVS, so that one type covers the
+    three protocols; ``message`` is its ``reason``, and ``offset`` is the
+    byte at fault when there is one (a malformed datagram).
+    """
 
     def __init__(self, message: str, code: int = ErrorCode.NOT_DEFINED) -> None:
         super().__init__(message)
@@ -83,10 +88,16 @@ class TftpError(RemoteError):
 
 
 class MalformedPacket(TftpError, ParseError):
-    """A datagram that is not a TFTP packet (answered, if at all, with error 4)."""
+    """A datagram that is not a TFTP packet (answered, if at all, with error 4).
+
+    Also a :class:`ParseError`, as every reader's failure on bytes is: its
+    ``offset`` is never None.
+    """
+
+    offset: int
 
     def __init__(self, reason: str, offset: int) -> None:
-        ParseError.__init__(self, reason, offset)
+        ParseError.__init__(self, reason, offset)  # reason and offset, as ProtocolError has them
         self.code = ErrorCode.ILLEGAL_OPERATION
         self.message = reason
 
