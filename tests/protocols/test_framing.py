@@ -19,7 +19,7 @@ from phonetrust.protocols.tvs import messages as tvs
 session_ids = st.integers(0, 0xFFFF_FFFF)
 
 capf_messages = st.builds(
-    lambda command, session, reason, info: capf.Message(
+    lambda command, session, reason, info: capf.message(
         command,
         session,
         (

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -17,24 +18,29 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from phonetrust.errors import BuildError, ProtocolError
-from phonetrust.protocols.capf.client import rsa_sign_bare, sign_for_auth
 from phonetrust.protocols.capf.messages import (
+    AuthResponse,
     CertificateBlob,
     CertificateType,
     Command,
     Curve,
     Element,
+    EndSession,
+    KeyGenRequest,
     KeySpec,
     Message,
     Reason,
+    RetryLater,
     Sha2Signature,
+    StoreCertificateRequest,
     SudiData,
     Tag,
     auth_signed_bytes,
     framer,
+    message,
     sudi_signed_bytes,
 )
-from phonetrust.protocols.capf.server import verify_auth_signatures
+from phonetrust.protocols.capf.proofs import rsa_sign_bare, sign_for_auth, verify_auth_signatures
 from phonetrust.testing.pki import rsa_key
 
 SID = 0x01020304
@@ -54,7 +60,7 @@ class Case:
 
 
 def m(command: Command, *elements: Element, sid: int = SID) -> Message:
-    return Message(command, sid, elements)
+    return message(command, sid, elements)
 
 
 CASES = (
@@ -193,25 +199,50 @@ def test_two_messages_in_one_chunk() -> None:
     assert reader.pop() is None
 
 
+M = TypeVar("M", bound=Message)
+
+
+def typed(case: int, kind: type[M]) -> M:
+    value = CASES[case].value
+    assert isinstance(value, kind)
+    return value
+
+
 def test_typed_accessors() -> None:
-    auth = CASES[1].value
-    assert auth.text(Tag.DEVICE_NAME) == "SEP001122334455"
-    assert auth.text(Tag.PASSWORD) == ""
-    assert auth.number(Tag.VERSION) == 3
+    auth = typed(1, AuthResponse)
+    assert auth.device == "SEP001122334455"
+    assert auth.password == ""
+    assert auth.version == 3
     assert auth.reason == 1
-    assert CASES[2].value.text(Tag.PASSWORD) == "1234"
-    assert KeySpec.of_request(CASES[3].value) == KeySpec.rsa(2048)
-    assert KeySpec.of_request(CASES[4].value) == KeySpec.ec(Curve.P384)
-    store = CASES[6].value
+    assert auth.certificate is None
+    assert typed(2, AuthResponse).password == "1234"  # noqa: S105 - the golden case
+    assert typed(3, KeyGenRequest).key == KeySpec.rsa(2048)
+    assert typed(4, KeyGenRequest).key == KeySpec.ec(Curve.P384)
+    store = typed(6, StoreCertificateRequest)
     assert store.certificate == CertificateBlob(1, DER)
     assert store.certificate.kind is CertificateType.LSC
-    cert_auth = CASES[10].value
-    assert cert_auth.raw(Tag.SIGNED_DATA) == h("aabb")
+    cert_auth = typed(10, AuthResponse)
+    assert cert_auth.signed_data == h("aabb")
     assert cert_auth.sha2_signed_data == Sha2Signature(3, h("ccddeeff"))
     assert cert_auth.sudi == SudiData(h("3000"), h("aa"), Sha2Signature(3, h("bb")))
-    assert CASES[9].value.text(Tag.REASON_INFO) == "wrong"
-    assert CASES[11].value.number(Tag.RETRY_DELAY) == 60
-    assert auth.find(Tag.CURVE) is None
+    assert typed(9, EndSession).info == "wrong"
+    assert typed(11, RetryLater).delay == 60
+
+
+def test_a_missing_required_element_raises_when_read() -> None:
+    # Read leniently (the golden case has no DEVICE NAME), refused where it is needed.
+    with pytest.raises(ProtocolError, match="an AUTH RESPONSE without DEVICE NAME"):
+        _ = typed(2, AuthResponse).device
+    with pytest.raises(ProtocolError, match="without KEY SIZE"):
+        _ = KeyGenRequest(SID).key
+
+
+def test_every_command_has_its_type() -> None:
+    for command in Command:
+        assert message(command, SID).command is command
+        assert type(Message.from_wire(message(command, SID).to_wire())) is type(
+            message(command, SID)
+        )
 
 
 HOSTILE = (
@@ -288,8 +319,8 @@ BUILD_ERRORS = (
     lambda: Element.text(Tag.DEVICE_NAME, "SEPé"),
     lambda: Element.text(Tag.DEVICE_NAME, "A" * 65),
     lambda: Element(300, b""),
-    lambda: Message(Command.END_SESSION, 1 << 32),
-    lambda: Message(Command.AUTH_RESPONSE, 1, (Element.number(Tag.VERSION, 3),) * 2),
+    lambda: EndSession(1 << 32),
+    lambda: AuthResponse(1, (Element.number(Tag.VERSION, 3),) * 2),
     lambda: CertificateBlob(1, b""),
     lambda: KeySpec.rsa(1536),
     lambda: KeySpec(KeySpec.ec(Curve.P256).key_type, 255),
@@ -310,11 +341,12 @@ def test_key_specs_read_from_requests_and_keys() -> None:
         m(Command.KEY_GEN_REQUEST, Element.number(Tag.KEY_TYPE, 5)),
         m(Command.KEY_GEN_REQUEST, Element.number(Tag.KEY_SIZE, 1000)),
     )
-    for message in bad:
+    for request in bad:
+        assert isinstance(request, KeyGenRequest)
         with pytest.raises(ProtocolError):
-            KeySpec.of_request(message)
-    legacy = m(Command.KEY_GEN_REQUEST, Element.number(Tag.KEY_SIZE, 1024))
-    assert KeySpec.of_request(legacy) == KeySpec.rsa(1024)  # no KEY TYPE: RSA
+            _ = request.key
+    legacy = KeyGenRequest.of(SID, Element.number(Tag.KEY_SIZE, 1024))
+    assert legacy.key == KeySpec.rsa(1024)  # no KEY TYPE: RSA
     assert KeySpec.of_key(rsa_key(2048).public_key()) == KeySpec.rsa(2048)
     p521 = ec.generate_private_key(ec.SECP521R1()).public_key()
     assert KeySpec.of_key(p521) == KeySpec.ec(Curve.P521)
@@ -421,5 +453,5 @@ ELEMENTS = st.one_of(
     st.lists(ELEMENTS, max_size=6, unique_by=lambda e: e.tag),
 )
 def test_any_built_message_round_trips(command: Command, sid: int, elements: list[Element]) -> None:
-    message = Message(command, sid, tuple(elements))
-    assert Message.from_wire(message.to_wire()) == message
+    built = message(command, sid, tuple(elements))
+    assert Message.from_wire(built.to_wire()) == built

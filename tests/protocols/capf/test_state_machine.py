@@ -29,11 +29,16 @@ from phonetrust.protocols.capf.messages import (
     Command,
     Curve,
     Element,
+    EndSession,
+    KeyGenResponse,
     KeySpec,
     Message,
     Reason,
+    StoreCertificateRequest,
+    StoreCertificateResponse,
     Tag,
 )
+from phonetrust.protocols.capf.messages import message as build
 from phonetrust.protocols.capf.server import (
     LOCAL_TABLE,
     OPERATING,
@@ -104,7 +109,7 @@ def message(command: Command, sid: int = SID) -> Message:
         Command.AUTH_REQUEST: (Element.number(Tag.VERSION, 3), Element.number(Tag.AUTH_TYPE, 0)),
         Command.RETRY_LATER: (Element.number(Tag.RETRY_DELAY, 30),),
     }
-    return Message(command, sid, elements.get(command, ()))
+    return build(command, sid, elements.get(command, ()))
 
 
 # -- driving the server to each state ---------------------------------------------------------
@@ -190,7 +195,7 @@ def end_reasons(data: bytes) -> list[int | None]:
     while data:
         size = 8 + int.from_bytes(data[6:8], "big")
         msg = Message.from_wire(data[:size])
-        if msg.command is Command.END_SESSION:
+        if isinstance(msg, EndSession):
             out.append(msg.reason)
         data = data[size:]
     return out
@@ -382,9 +387,7 @@ def test_a_wrong_public_key_is_refused_and_recorded() -> None:
     der = other.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    session.receive_data(
-        Message(Command.KEY_GEN_RESPONSE, SID, (Element(Tag.PUBLIC_KEY, der),)).to_wire()
-    )
+    session.receive_data(KeyGenResponse.make(SID, der).to_wire())
     event = session.next_event()
     assert isinstance(event, Completed)
     assert event.outcome.recordable
@@ -461,13 +464,10 @@ def test_every_phone_state_and_command(state: PhoneState, command: Command) -> N
 def test_the_phone_refuses_a_certificate_for_another_key() -> None:
     phone = phone_at(PhoneState.AWAIT_STORE)
     other = lsc_for(ec.generate_private_key(ec.SECP256R1()))
-    store = Message(
-        Command.STORE_CERTIFICATE_REQUEST,
-        SID,
-        (Element.of(CertificateBlob(CertificateType.LSC, other)),),
-    )
+    store = StoreCertificateRequest.of(SID, Element.of(CertificateBlob(CertificateType.LSC, other)))
     phone.receive_data(store.to_wire())
     answer = Message.from_wire(phone.data_to_send())
+    assert isinstance(answer, StoreCertificateResponse)
     assert answer.reason == Reason.INVALID_ELEMENT
     phone.receive_data(message(Command.END_SESSION).to_wire())
     result = phone.result()

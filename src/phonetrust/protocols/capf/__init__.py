@@ -1,7 +1,9 @@
 """CAPF, the Certificate Authority Proxy Function: message codec and sans-I/O sessions.
 
-- :mod:`.messages` - the 8-byte header, elements, commands, reasons, key
-  specifications and the signatures of certificate authentication;
+- :mod:`.elements` - the TLV elements, reasons, key specifications and what
+  certificate authentication signs;
+- :mod:`.messages` - the 8-byte header and one frozen type per command;
+- :mod:`.proofs` - the signatures of certificate authentication, made and checked;
 - :mod:`.server` - the server session as a state table, with the events the
   program answers (device decision, certificate issuance, outcome to record);
 - :mod:`.client` - what a phone answers, for the simulator and ``phonetrust capf enroll``.

@@ -8,7 +8,8 @@ server certificate against the CTL/ITL CAPF record), loop::
     until session.done; then session.result()
 
 Table (:data:`PHONE_TABLE`; a test sweeps every state x command; any other
-cell is a :class:`~phonetrust.protocols.capf.messages.ProtocolError`)::
+cell is a :class:`~phonetrust.errors.ProtocolError`; each row names the handler
+function that answers the message, and the session moves to its state)::
 
     AWAIT_AUTH_REQUEST  AUTH REQUEST                 AWAIT_OPERATION (auth response sent)
     AWAIT_OPERATION     KEY GENERATE REQUEST         AWAIT_STORE (in progress + public key sent)
@@ -25,36 +26,47 @@ first when told ``prefer_mic`` or when the server's AUTH TYPE says 4.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from phonetrust.errors import BuildError, ProtocolError
+from phonetrust.errors import LocalError, ProtocolError
 from phonetrust.protocols.capf.messages import (
     VERSION,
+    AuthRequest,
+    AuthResponse,
     AuthType,
     CertificateBlob,
     CertificateType,
     Command,
+    DeleteCertificateRequest,
+    DeleteCertificateResponse,
     Element,
-    HashAlgorithm,
+    EndSession,
+    FetchCertificateRequest,
+    FetchCertificateResponse,
+    KeyGenRequest,
+    KeyGenResponse,
     KeySpec,
     KeyType,
     Message,
     Reason,
-    Sha2Signature,
+    RequestInProgress,
+    RetryLater,
+    StoreCertificateRequest,
+    StoreCertificateResponse,
     SudiData,
     Tag,
     auth_signed_bytes,
     framer,
     sudi_signed_bytes,
 )
+from phonetrust.protocols.capf.proofs import sign_for_auth
 from phonetrust.protocols.capf.server import Operation
 
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
@@ -67,75 +79,6 @@ class PhoneState(Enum):
     AWAIT_STORE = "awaiting the certificate"
     AWAIT_END = "awaiting the end of the session"
     DONE = "done"
-
-
-_LIVE = (
-    PhoneState.AWAIT_AUTH_REQUEST,
-    PhoneState.AWAIT_OPERATION,
-    PhoneState.AWAIT_STORE,
-    PhoneState.AWAIT_END,
-)
-
-PHONE_TABLE: Final[dict[tuple[PhoneState, Command], tuple[str, PhoneState]]] = {
-    (PhoneState.AWAIT_AUTH_REQUEST, Command.AUTH_REQUEST): (
-        "_on_auth_request",
-        PhoneState.AWAIT_OPERATION,
-    ),
-    (PhoneState.AWAIT_OPERATION, Command.KEY_GEN_REQUEST): (
-        "_on_key_request",
-        PhoneState.AWAIT_STORE,
-    ),
-    (PhoneState.AWAIT_OPERATION, Command.FETCH_CERTIFICATE_REQUEST): (
-        "_on_fetch",
-        PhoneState.AWAIT_END,
-    ),
-    (PhoneState.AWAIT_OPERATION, Command.DELETE_CERTIFICATE_REQUEST): (
-        "_on_delete",
-        PhoneState.AWAIT_END,
-    ),
-    (PhoneState.AWAIT_STORE, Command.STORE_CERTIFICATE_REQUEST): (
-        "_on_store",
-        PhoneState.AWAIT_END,
-    ),
-    **{(s, Command.END_SESSION): ("_on_end", PhoneState.DONE) for s in _LIVE},
-    **{(s, Command.RETRY_LATER): ("_on_retry", PhoneState.DONE) for s in _LIVE},
-}
-
-
-def rsa_sign_bare(key: rsa.RSAPrivateKey, digest: bytes) -> bytes:
-    """The RSA private operation on a PKCS#1 type-1 block around a bare hash (no DigestInfo).
-
-    ``cryptography`` always wraps the hash in a DigestInfo, so the block is
-    built here and exponentiated with the private numbers (CRT).
-    """
-    size = (key.key_size + 7) // 8
-    if len(digest) > size - 11:
-        raise BuildError(f"a {len(digest)}-byte hash does not fit a {key.key_size}-bit key")
-    block = b"\x00\x01" + b"\xff" * (size - 3 - len(digest)) + b"\x00" + digest
-    numbers = key.private_numbers()
-    m = int.from_bytes(block, "big")
-    s1 = pow(m, numbers.dmp1, numbers.p)
-    s2 = pow(m, numbers.dmq1, numbers.q)
-    h = (numbers.iqmp * (s1 - s2)) % numbers.p
-    return (s2 + h * numbers.q).to_bytes(size, "big")
-
-
-def sign_for_auth(
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, data: bytes
-) -> tuple[bytes, Sha2Signature]:
-    """SIGNED DATA (SHA-1) and SHA2 SIGNED DATA (SHA-512) over ``data``."""
-    if isinstance(key, rsa.RSAPrivateKey):
-        sha1 = hashlib.sha1(data).digest()  # the protocol's SIGNED DATA is SHA-1
-        sha512 = hashlib.sha512(data).digest()
-        return (
-            rsa_sign_bare(key, sha1),
-            Sha2Signature(HashAlgorithm.SHA512, rsa_sign_bare(key, sha512)),
-        )
-    sha1_ecdsa = ec.ECDSA(hashes.SHA1())  # noqa: S303 - the protocol's SIGNED DATA is SHA-1
-    return (
-        key.sign(data, sha1_ecdsa),
-        Sha2Signature(HashAlgorithm.SHA512, key.sign(data, ec.ECDSA(hashes.SHA512()))),
-    )
 
 
 def generate_key(spec: KeySpec) -> PrivateKey:
@@ -246,7 +189,7 @@ class PhoneSession:
             return self._fetched and self._reason == Reason.NO_ACTION
         return self._reason == Reason.NO_ACTION
 
-    # -- the table at work -----------------------------------------------------------------
+    # -- the table at work: the one place the state changes ---------------------------------
     def _handle(self, message: Message) -> None:
         if self.session_id is not None and message.session_id != self.session_id:
             raise ProtocolError(
@@ -254,20 +197,19 @@ class PhoneSession:
                 f"({self.session_id:#010x})",
                 2,
             )
-        entry = PHONE_TABLE.get((self.state, message.command))
-        if entry is None:
+        row = PHONE_TABLE.get((self.state, message.command))
+        if row is None:
             raise ProtocolError(f"{message.command.name} is unexpected while {self.state.value}")
-        name, following = entry
-        getattr(self, name)(message)
+        handler, following = row
+        handler(self, message)
         self.state = following
 
-    def _send(self, command: Command, *elements: Element) -> None:
-        assert self.session_id is not None  # noqa: S101 - set by the auth request
-        self._out.append(Message(command, self.session_id, elements).to_wire())
+    def _send(self, message: Message) -> None:
+        self._out.append(message.to_wire())
 
-    def _on_auth_request(self, message: Message) -> None:
-        self.session_id = message.session_id
-        prefer_mic = self._prefer_mic or message.number(Tag.AUTH_TYPE) == AuthType.MIC
+    def _on_auth_request(self, message: AuthRequest) -> None:
+        sid = self.session_id = message.session_id
+        prefer_mic = self._prefer_mic or message.auth_type == AuthType.MIC
         order = (self._mic, self.lsc) if prefer_mic else (self.lsc, self._mic)
         kinds = (
             (CertificateType.MIC, CertificateType.LSC)
@@ -285,8 +227,8 @@ class PhoneSession:
                 elements.extend(self._proof(credential, kind))
                 break
         if self._sudi is not None:
-            elements.append(Element.of(self._sudi_data(self._sudi)))
-        self._send(Command.AUTH_RESPONSE, *elements)
+            elements.append(Element.of(self._sudi_data(sid, self._sudi)))
+        self._send(AuthResponse(sid, tuple(elements)))
 
     def _proof(self, credential: Credential, kind: CertificateType) -> list[Element]:
         certificate, key = credential
@@ -298,25 +240,25 @@ class PhoneSession:
             Element.of(sha2),
         ]
 
-    def _sudi_data(self, credential: Credential) -> SudiData:
+    @staticmethod
+    def _sudi_data(session_id: int, credential: Credential) -> SudiData:
         certificate, key = credential
         der = certificate.public_bytes(serialization.Encoding.DER)
-        assert self.session_id is not None  # noqa: S101 - set just before
-        signed, sha2 = sign_for_auth(key, sudi_signed_bytes(self.session_id, der))
+        signed, sha2 = sign_for_auth(key, sudi_signed_bytes(session_id, der))
         return SudiData(der, signed, sha2)
 
-    def _on_key_request(self, message: Message) -> None:
+    def _on_key_request(self, message: KeyGenRequest) -> None:
         self._operation = Operation.INSTALL
-        spec = KeySpec.of_request(message)
+        spec = message.key
         if self._report_progress:
-            self._send(Command.REQUEST_IN_PROGRESS)
+            self._send(RequestInProgress(message.session_id))
         self._key = self._key_for(spec)
-        der = self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        self._send(Command.KEY_GEN_RESPONSE, Element(Tag.PUBLIC_KEY, der))
+        self._send(KeyGenResponse.make(message.session_id, _spki(self._key)))
 
-    def _on_store(self, message: Message) -> None:
+    def _on_store(self, message: StoreCertificateRequest) -> None:
+        key = self._key
+        if key is None:
+            raise LocalError("the phone was asked to store an LSC before making its key")
         blob = message.certificate
         problem = ""
         certificate: x509.Certificate | None = None
@@ -327,31 +269,21 @@ class PhoneSession:
                 certificate = x509.load_der_x509_certificate(blob.der)
             except ValueError:
                 problem = "the server sent a certificate that is not X.509 DER"
-        assert self._key is not None  # noqa: S101 - made for the key request
-        ours = self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
         if certificate is not None and not problem:
             theirs = certificate.public_key().public_bytes(
                 serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
             )
-            if theirs != ours:
+            if theirs != _spki(key):
                 problem = "the certificate is not for the key this phone generated"
         if problem or certificate is None:
             self._problem = problem
-            self._send(
-                Command.STORE_CERTIFICATE_RESPONSE,
-                Element.number(Tag.REASON, Reason.INVALID_ELEMENT),
-            )
+            self._send(StoreCertificateResponse.make(message.session_id, Reason.INVALID_ELEMENT))
             return
-        self.lsc = (certificate, self._key)
+        self.lsc = (certificate, key)
         self._stored = True
-        self._send(
-            Command.STORE_CERTIFICATE_RESPONSE,
-            Element.number(Tag.REASON, Reason.UPDATE_CERTIFICATE),
-        )
+        self._send(StoreCertificateResponse.make(message.session_id, Reason.UPDATE_CERTIFICATE))
 
-    def _on_fetch(self, _message: Message) -> None:
+    def _on_fetch(self, message: FetchCertificateRequest) -> None:
         self._operation = Operation.FETCH
         held = (
             (self.lsc, CertificateType.LSC)
@@ -361,31 +293,51 @@ class PhoneSession:
         credential, kind = held
         if credential is None:
             self._problem = "the phone has no LSC or MIC to give"
-            self._send(
-                Command.FETCH_CERTIFICATE_RESPONSE,
-                Element.number(Tag.REASON, Reason.INVALID_ELEMENT),
-            )
+            self._send(FetchCertificateResponse.make(message.session_id, Reason.INVALID_ELEMENT))
             return
         der = credential[0].public_bytes(serialization.Encoding.DER)
         self._fetched = True
         self._send(
-            Command.FETCH_CERTIFICATE_RESPONSE,
-            Element.number(Tag.REASON, Reason.UPDATE_CERTIFICATE),
-            Element.of(CertificateBlob(kind, der)),
+            FetchCertificateResponse.make(
+                message.session_id, Reason.UPDATE_CERTIFICATE, CertificateBlob(kind, der)
+            )
         )
 
-    def _on_delete(self, _message: Message) -> None:
+    def _on_delete(self, message: DeleteCertificateRequest) -> None:
         self._operation = Operation.DELETE
         self.lsc = None
-        self._send(
-            Command.DELETE_CERTIFICATE_RESPONSE,
-            Element.number(Tag.REASON, Reason.UPDATE_CERTIFICATE),
-        )
+        self._send(DeleteCertificateResponse.make(message.session_id, Reason.UPDATE_CERTIFICATE))
 
-    def _on_end(self, message: Message) -> None:
+    def _on_end(self, message: EndSession) -> None:
         self._reason = message.reason
-        self._info = message.text(Tag.REASON_INFO) or ""
+        self._info = message.info or ""
 
-    def _on_retry(self, message: Message) -> None:
-        self._retry = message.number(Tag.RETRY_DELAY)
-        self._info = f"the server asks to retry later ({message.number(Tag.RETRY_DELAY)} s)"
+    def _on_retry(self, message: RetryLater) -> None:
+        self._retry = message.delay
+        self._info = f"the server asks to retry later ({message.delay} s)"
+
+
+def _spki(key: PrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+Handler = Callable[[PhoneSession, Any], None]
+"""A phone handler: reads the message of its row's command and answers it."""
+
+P = PhoneState
+_LIVE = (P.AWAIT_AUTH_REQUEST, P.AWAIT_OPERATION, P.AWAIT_STORE, P.AWAIT_END)
+_P = PhoneSession
+
+PHONE_TABLE: Final[dict[tuple[PhoneState, Command], tuple[Handler, PhoneState]]] = {
+    (P.AWAIT_AUTH_REQUEST, Command.AUTH_REQUEST): (_P._on_auth_request, P.AWAIT_OPERATION),
+    (P.AWAIT_OPERATION, Command.KEY_GEN_REQUEST): (_P._on_key_request, P.AWAIT_STORE),
+    (P.AWAIT_OPERATION, Command.FETCH_CERTIFICATE_REQUEST): (_P._on_fetch, P.AWAIT_END),
+    (P.AWAIT_OPERATION, Command.DELETE_CERTIFICATE_REQUEST): (_P._on_delete, P.AWAIT_END),
+    (P.AWAIT_STORE, Command.STORE_CERTIFICATE_REQUEST): (_P._on_store, P.AWAIT_END),
+    **{(s, Command.END_SESSION): (_P._on_end, P.DONE) for s in _LIVE},
+    **{(s, Command.RETRY_LATER): (_P._on_retry, P.DONE) for s in _LIVE},
+}
+"""Each row's handler is called with a message of the row's command (one type per command);
+the session then moves to the row's state."""

@@ -1,70 +1,112 @@
-"""CAPF messages as immutable values with symmetric codecs (spec/protocols.md, CAPF).
+"""CAPF messages, one frozen type per command (spec/protocols.md, CAPF).
 
-A message is an 8-byte header followed by TLV elements::
+A message is an 8-byte header followed by TLV elements (:mod:`.elements`)::
 
     protocol id (1) = 85 | command (1) | session id (4) | payload length (2) | elements
 
-Each element is ``tag (1) | length (2) | value``. An :class:`Element` keeps
-its exact value bytes (so a message re-serialises to the very bytes it came
-from) and is validated when built: a REASON of two bytes or a CERTIFICATE
-whose inner length lies cannot be constructed, from the wire or by a caller.
+Each command has its own type, as h11 has one per event, so that the
+session tables dispatch on the type and a handler reads typed fields. A
+message keeps its elements in wire order, exactly as they came (so it
+re-serialises to the very bytes it came from); its accessors decode them.
+An accessor either returns the value or, for an element the command needs
+(an AUTH RESPONSE's DEVICE NAME, a KEY GENERATE REQUEST's key), raises
+:class:`~phonetrust.errors.ProtocolError`; an optional one returns None only
+when the element is absent, since a present element was validated when the
+message was built.
 
 Decisions where the specification is open (lenient when reading, canonical
-when writing):
-
-- Elements keep their order; a known tag twice in one message is an error
-  (two device names are an ambiguity an attacker would use); unknown tags
-  are kept as opaque bytes.
-- Text elements (DEVICE NAME, PASSWORD, REASON INFO) are written with a
-  trailing NUL and read with or without one. DEVICE NAME is 1 to 64
-  visible ASCII characters (any device type, not only ``SEP<MAC>``);
-  PASSWORD is 0 to 64 printable ASCII characters (spaces allowed).
-- RETRY DELAY is written as 4 bytes (seconds) and read from 1, 2 or 4.
-- CERTIFICATE holds exactly one ``0x01 | length (2) | 0x00 | type (1) | DER``
-  entry; the inner length must account for every byte.
-- SHA2 SIGNED DATA is ``hash algorithm (1) | length (2) | signature``;
-  SUDI DATA is three such blocks tagged 0 (certificate), 1 (SHA-1
-  signature) and the SHA-2 algorithm (3 = SHA-512).
-
-What certificate authentication signs is here too (:func:`auth_signed_bytes`,
-:func:`sudi_signed_bytes`); the phone signs in :mod:`.client`, the server
-verifies in :mod:`.server`.
+when writing): elements may come in any order and any command may carry
+any element (the accessors look only at the ones they need); a known tag
+twice in one message is an error (two device names are an ambiguity an
+attacker would use); unknown tags are kept as opaque bytes.
 """
 
 from __future__ import annotations
 
-import re
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import IntEnum
-
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurve
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from typing import ClassVar, TypeVar
 
 from phonetrust.errors import BuildError, ParseError, ProtocolError, VerificationError
+from phonetrust.protocols.capf.elements import (
+    CURVE_BITS,
+    MAX_PAYLOAD,
+    MAX_REASON_INFO,
+    MAX_TEXT,
+    RSA_SIZES,
+    AuthType,
+    CertificateBlob,
+    CertificateType,
+    Curve,
+    Element,
+    HashAlgorithm,
+    KeySpec,
+    KeyType,
+    Reason,
+    Sha2Signature,
+    SudiData,
+    Tag,
+    auth_signed_bytes,
+    known,
+    sudi_signed_bytes,
+    tag_name,
+    text_of,
+)
 from phonetrust.protocols.framing import Framer, Framing
-from phonetrust.wire import Reader, Writer
+from phonetrust.wire import Reader
+
+__all__ = [
+    "CURVE_BITS",
+    "HEADER_SIZE",
+    "MAX_PAYLOAD",
+    "MAX_REASON_INFO",
+    "MAX_TEXT",
+    "PROTOCOL_ID",
+    "RSA_SIZES",
+    "VERSION",
+    "AbortRequest",
+    "AbortResponse",
+    "AuthRequest",
+    "AuthResponse",
+    "AuthType",
+    "CapfServerUntrusted",
+    "CertificateBlob",
+    "CertificateType",
+    "Command",
+    "Curve",
+    "DeleteCertificateRequest",
+    "DeleteCertificateResponse",
+    "Element",
+    "EndSession",
+    "FetchCertificateRequest",
+    "FetchCertificateResponse",
+    "HashAlgorithm",
+    "Header",
+    "KeyGenRequest",
+    "KeyGenResponse",
+    "KeySpec",
+    "KeyType",
+    "Message",
+    "Reason",
+    "RequestInProgress",
+    "RetryLater",
+    "Sha2Signature",
+    "StoreCertificateRequest",
+    "StoreCertificateResponse",
+    "SudiData",
+    "Tag",
+    "auth_signed_bytes",
+    "framer",
+    "message",
+    "sudi_signed_bytes",
+]
 
 PROTOCOL_ID = 85
 VERSION = 3
 HEADER_SIZE = 8
-MAX_PAYLOAD = 0xFFFF
-MAX_TEXT = 64
-MAX_REASON_INFO = 1024
 _HEADER = struct.Struct(">BBIH")
-_PRINTABLE = re.compile(rb"[\x20-\x7e]*")
-_VISIBLE = re.compile(rb"[\x21-\x7e]*")
-
-
-class Reason(IntEnum):
-    """REASON codes: the outcome an END SESSION (or a response) carries."""
-
-    NO_ACTION = 0
-    UPDATE_CERTIFICATE = 1
-    INVALID_ELEMENT = 7
-    UNKNOWN_DEVICE = 9
+_ELEMENT = struct.Struct(">BH")
 
 
 class CapfServerUntrusted(VerificationError):
@@ -97,330 +139,6 @@ class Command(IntEnum):
     SIGN_CERTIFICATE_RESPONSE = 23
 
 
-class Tag(IntEnum):
-    REASON = 1
-    REASON_INFO = 2
-    CERTIFICATE_TYPE = 3
-    CERTIFICATE = 4
-    CERTIFICATE_ID = 5
-    SIGNED_DATA = 6
-    VERSION = 7
-    AUTH_TYPE = 8
-    PUBLIC_KEY = 9
-    KEY_SIZE = 10
-    PASSWORD = 11
-    RETRY_DELAY = 12
-    DEVICE_NAME = 13
-    SUDI_DATA = 16
-    KEY_TYPE = 17
-    CURVE = 18
-    DIGEST_TYPE = 19
-    SHA2_SIGNED_DATA = 20
-
-
-class AuthType(IntEnum):
-    """AUTH TYPE: same numbers as the configuration's capfAuthMode."""
-
-    NONE = 0
-    PASSWORD = 1
-    NULL_STRING = 2
-    LSC = 3
-    MIC = 4
-
-
-class CertificateType(IntEnum):
-    LSC = 1
-    MIC = 2
-
-
-class KeyType(IntEnum):
-    RSA = 0
-    EC = 1
-
-
-class Curve(IntEnum):
-    P256 = 0
-    P384 = 1
-    P521 = 2
-
-
-class HashAlgorithm(IntEnum):
-    SHA1 = 1
-    SHA256 = 2
-    SHA512 = 3
-
-
-RSA_SIZES = (1024, 2048, 3072, 4096)
-CURVE_BITS = {Curve.P256: 256, Curve.P384: 384, Curve.P521: 521}
-_CURVE_CLASSES: dict[Curve, type[EllipticCurve]] = {
-    Curve.P256: ec.SECP256R1,
-    Curve.P384: ec.SECP384R1,
-    Curve.P521: ec.SECP521R1,
-}
-
-
-# -- composite element values ------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateBlob:
-    """The value of a CERTIFICATE element: a certificate type and its DER."""
-
-    type: int
-    der: bytes
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.type <= 0xFF:
-            raise BuildError(f"certificate type {self.type} does not fit in one byte")
-        if not self.der or len(self.der) + 2 > MAX_PAYLOAD - 3:
-            raise BuildError(f"a certificate of {len(self.der)} bytes cannot be sent")
-
-    def encode(self) -> bytes:
-        return struct.pack(">BHBB", 1, len(self.der) + 2, 0, self.type) + self.der
-
-    @classmethod
-    def decode(cls, value: bytes) -> CertificateBlob:
-        r = Reader(value)
-        if r.u8("certificate entry tag") != 1:
-            raise r.fail("a certificate entry starts with 0x01", 0)
-        with r.fence(r.u16("certificate entry length"), "certificate entry"):
-            r.u8("reserved byte")
-            kind = r.u8("certificate type")
-            der = r.read(r.remaining, "certificate")
-        if not r.at_end():
-            raise r.fail("bytes after the certificate entry")
-        if not der:
-            raise r.fail("an empty certificate")
-        return cls(kind, der)
-
-    @property
-    def kind(self) -> CertificateType | None:
-        return (
-            CertificateType(self.type) if self.type in CertificateType._value2member_map_ else None
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Sha2Signature:
-    """SHA2 SIGNED DATA: a hash algorithm number and the signature made with it."""
-
-    algorithm: int
-    signature: bytes
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.algorithm <= 0xFF or not self.signature:
-            raise BuildError("a SHA-2 signature needs an algorithm byte and signature bytes")
-
-    def encode(self) -> bytes:
-        return struct.pack(">BH", self.algorithm, len(self.signature)) + self.signature
-
-    @classmethod
-    def decode(cls, value: bytes) -> Sha2Signature:
-        r = Reader(value)
-        algorithm = r.u8("hash algorithm")
-        with r.fence(r.u16("signature length"), "signature"):
-            signature = r.read(r.remaining, "signature")
-        if not r.at_end():
-            raise r.fail("bytes after the signature")
-        if not signature:
-            raise r.fail("an empty signature")
-        return cls(algorithm, signature)
-
-
-@dataclass(frozen=True, slots=True)
-class SudiData:
-    """SUDI DATA: the SUDI certificate and its SHA-1 and SHA-2 signatures over the session."""
-
-    certificate: bytes
-    sha1_signature: bytes
-    sha2_signature: Sha2Signature
-
-    def encode(self) -> bytes:
-        w = Writer()
-        w.tlv(0, self.certificate)
-        w.tlv(1, self.sha1_signature)
-        w.tlv(self.sha2_signature.algorithm, self.sha2_signature.signature)
-        return w.getvalue()
-
-    @classmethod
-    def decode(cls, value: bytes) -> SudiData:
-        r = Reader(value)
-        blocks: list[tuple[int, bytes]] = []
-        for expected in ("certificate", "SHA-1 signature", "SHA-2 signature"):
-            tag = r.u8(f"SUDI {expected} tag")
-            blocks.append((tag, r.read(r.u16(f"SUDI {expected} length"), f"SUDI {expected}")))
-        if not r.at_end():
-            raise r.fail("bytes after the SUDI data")
-        (t0, cert), (t1, sha1), (t2, sha2) = blocks
-        if (t0, t1) != (0, 1) or not cert or not sha1 or not sha2:
-            raise r.fail("SUDI data is certificate (0), SHA-1 (1), SHA-2 blocks, none empty", 0)
-        return cls(cert, sha1, Sha2Signature(t2, sha2))
-
-
-# -- elements -----------------------------------------------------------------------
-
-
-def _u8(value: bytes) -> int:
-    if len(value) != 1:
-        raise ValueError(f"{len(value)} bytes where one is expected")
-    return value[0]
-
-
-def _u16(value: bytes) -> int:
-    if len(value) != 2:
-        raise ValueError(f"{len(value)} bytes where two are expected")
-    return int.from_bytes(value, "big")
-
-
-def _delay(value: bytes) -> int:
-    if len(value) not in (1, 2, 4):
-        raise ValueError(f"a retry delay of {len(value)} bytes (1, 2 or 4 expected)")
-    return int.from_bytes(value, "big")
-
-
-def _text(limit: int, *, empty: bool, pattern: re.Pattern[bytes]) -> Callable[[bytes], str]:
-    def decode(value: bytes) -> str:
-        raw = value[:-1] if value.endswith(b"\0") else value
-        if len(raw) > limit or (not raw and not empty) or not pattern.fullmatch(raw):
-            what = "0" if empty else "1"
-            raise ValueError(f"not {what} to {limit} printable ASCII characters")
-        return raw.decode("ascii")
-
-    return decode
-
-
-def _reason_info(value: bytes) -> str:
-    raw = value[:-1] if value.endswith(b"\0") else value
-    if len(raw) > MAX_REASON_INFO:
-        raise ValueError(f"reason info of {len(raw)} bytes")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("reason info is not UTF-8 text") from None
-
-
-def _opaque(limit: int) -> Callable[[bytes], bytes]:
-    def decode(value: bytes) -> bytes:
-        if not value or len(value) > limit:
-            raise ValueError(f"{len(value)} bytes (1 to {limit} expected)")
-        return value
-
-    return decode
-
-
-def _structured(decode: Callable[[bytes], object]) -> Callable[[bytes], object]:
-    def check(value: bytes) -> object:
-        try:
-            return decode(value)
-        except (ParseError, BuildError) as exc:
-            raise ValueError(str(exc)) from None
-
-    return check
-
-
-_DECODERS: dict[int, Callable[[bytes], object]] = {
-    Tag.REASON: _u8,
-    Tag.REASON_INFO: _reason_info,
-    Tag.CERTIFICATE_TYPE: _u8,
-    Tag.CERTIFICATE: _structured(CertificateBlob.decode),
-    Tag.CERTIFICATE_ID: _opaque(1024),
-    Tag.SIGNED_DATA: _opaque(1024),
-    Tag.VERSION: _u8,
-    Tag.AUTH_TYPE: _u8,
-    Tag.PUBLIC_KEY: _opaque(4096),
-    Tag.KEY_SIZE: _u16,
-    Tag.PASSWORD: _text(MAX_TEXT, empty=True, pattern=_PRINTABLE),
-    Tag.RETRY_DELAY: _delay,
-    Tag.DEVICE_NAME: _text(MAX_TEXT, empty=False, pattern=_VISIBLE),
-    Tag.SUDI_DATA: _structured(SudiData.decode),
-    Tag.KEY_TYPE: _u8,
-    Tag.CURVE: _u8,
-    Tag.DIGEST_TYPE: _u8,
-    Tag.SHA2_SIGNED_DATA: _structured(Sha2Signature.decode),
-}
-
-
-def _problem(tag: int, value: bytes) -> str | None:
-    decoder = _DECODERS.get(tag)
-    if decoder is None:
-        return None
-    try:
-        decoder(value)
-    except ValueError as exc:
-        return f"{_tag_name(tag)}: {exc}"
-    return None
-
-
-def _tag_name(tag: int) -> str:
-    return Tag(tag).name if tag in Tag._value2member_map_ else f"element {tag}"
-
-
-@dataclass(frozen=True, slots=True)
-class Element:
-    """One TLV element; the value is checked against its tag when built."""
-
-    tag: int
-    value: bytes
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.tag <= 0xFF:
-            raise BuildError(f"tag {self.tag} does not fit in one byte")
-        if len(self.value) > MAX_PAYLOAD - 3:
-            raise BuildError(f"{_tag_name(self.tag)} of {len(self.value)} bytes does not fit")
-        problem = _problem(self.tag, self.value)
-        if problem is not None:
-            raise BuildError(problem)
-
-    @classmethod
-    def checked(cls, tag: int, value: bytes) -> Element:
-        """An element whose value the parser has just validated (not validated twice)."""
-        element = object.__new__(cls)
-        object.__setattr__(element, "tag", tag)
-        object.__setattr__(element, "value", value)
-        return element
-
-    def decoded(self) -> object:
-        decoder = _DECODERS.get(self.tag)
-        return self.value if decoder is None else decoder(self.value)
-
-    @classmethod
-    def number(cls, tag: Tag, value: int) -> Element:
-        """An integer element: KEY SIZE in 2 bytes, RETRY DELAY in 4, the others in 1."""
-        size = _NUMBER_SIZES.get(tag, 1)
-        if not 0 <= value < 1 << (8 * size):
-            raise BuildError(f"{_tag_name(tag)} {value} does not fit in {size} byte(s)")
-        return cls(tag, value.to_bytes(size, "big"))
-
-    @classmethod
-    def text(cls, tag: Tag, text: str) -> Element:
-        """A text element (DEVICE NAME, PASSWORD, REASON INFO), NUL-terminated."""
-        try:
-            raw = text.encode("ascii" if tag is not Tag.REASON_INFO else "utf-8")
-        except UnicodeEncodeError:
-            raise BuildError(f"{_tag_name(tag)} {text!r} is not ASCII") from None
-        return cls(tag, raw + b"\0")
-
-    @classmethod
-    def of(cls, value: CertificateBlob | Sha2Signature | SudiData) -> Element:
-        """CERTIFICATE, SHA2 SIGNED DATA or SUDI DATA from its structured value."""
-        if type(value) is CertificateBlob:
-            # Its constructor already enforced what decoding checks (type byte, non-empty
-            # DER, size), so the LSC the server sends is not decoded again to be validated.
-            return cls.checked(Tag.CERTIFICATE, value.encode())
-        tag = {
-            CertificateBlob: Tag.CERTIFICATE,
-            Sha2Signature: Tag.SHA2_SIGNED_DATA,
-            SudiData: Tag.SUDI_DATA,
-        }[type(value)]
-        return cls(tag, value.encode())
-
-
-_NUMBER_SIZES = {Tag.KEY_SIZE: 2, Tag.RETRY_DELAY: 4}
-
-
-# -- messages -----------------------------------------------------------------------
-
-
 @dataclass(frozen=True, slots=True)
 class Header:
     command: Command
@@ -440,33 +158,40 @@ class Header:
         return cls(Command(command), session_id, length)
 
 
+M = TypeVar("M", bound="Message")
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
-    """A whole CAPF message: command, session id and elements in wire order."""
+    """What every CAPF message has: its command (the type's), session id and elements."""
 
-    command: Command
     session_id: int
     elements: tuple[Element, ...] = ()
+    command: ClassVar[Command]
 
     def __post_init__(self) -> None:
         if not 0 <= self.session_id <= 0xFFFF_FFFF:
             raise BuildError(f"session id {self.session_id} does not fit in four bytes")
         seen: set[int] = set()
         for element in self.elements:
-            if element.tag in seen and element.tag in _DECODERS:
-                raise BuildError(f"{_tag_name(element.tag)} appears twice")
+            if element.tag in seen and known(element.tag):
+                raise BuildError(f"{tag_name(element.tag)} appears twice")
             seen.add(element.tag)
         size = sum(3 + len(e.value) for e in self.elements)
         if size > MAX_PAYLOAD:
             raise BuildError(f"a payload of {size} bytes does not fit two bytes")
 
+    @classmethod
+    def of(cls: type[M], session_id: int, *elements: Element) -> M:
+        return cls(session_id, elements)
+
     def to_wire(self) -> bytes:
         """Header and payload together: they must reach the phone in one write."""
-        payload = b"".join(struct.pack(">BH", e.tag, len(e.value)) + e.value for e in self.elements)
+        payload = b"".join(_ELEMENT.pack(e.tag, len(e.value)) + e.value for e in self.elements)
         return _HEADER.pack(PROTOCOL_ID, self.command, self.session_id, len(payload)) + payload
 
-    @classmethod
-    def from_wire(cls, data: bytes) -> Message:
+    @staticmethod
+    def from_wire(data: bytes) -> Message:
         """Exactly one message: trailing bytes are an error."""
         header = Header.from_wire(data)
         if len(data) != HEADER_SIZE + header.payload_length:
@@ -475,84 +200,62 @@ class Message:
                 f"{len(data) - HEADER_SIZE} follow the header",
                 6,
             )
-        return cls.framed(header, data)
+        return framed(header, data)
 
-    @classmethod
-    def framed(cls, header: Header, data: bytes) -> Message:
-        """The message ``header`` begins, in ``data`` exactly; offsets count from its first byte."""
-        r = Reader(data, HEADER_SIZE)
-        elements: list[Element] = []
-        seen: set[int] = set()
-        tag = -1
-        try:
-            while not r.at_end():
-                start = r.offset
-                tag = r.u8("element tag")
-                value = r.read(r.u16("element length"), "element value")
-                problem = _problem(tag, value)
-                if problem is not None:
-                    raise ProtocolError(problem, start)
-                if tag in seen and tag in _DECODERS:
-                    raise ProtocolError(f"{_tag_name(tag)} appears twice", start)
-                seen.add(tag)
-                elements.append(Element.checked(tag, value))
-        except ParseError as exc:
-            where = f"{_tag_name(tag)}: " if tag >= 0 else ""
-            raise ProtocolError.at(exc, 0, where) from None
-        # Checked above, element by element: built without checking again.
-        message = object.__new__(cls)
-        object.__setattr__(message, "command", header.command)
-        object.__setattr__(message, "session_id", header.session_id)
-        object.__setattr__(message, "elements", tuple(elements))
-        return message
-
-    # -- typed access ------------------------------------------------------------------
-    def find(self, tag: int) -> Element | None:
+    # -- typed access, for the accessors of each command ------------------------------------
+    def _value(self, tag: Tag) -> bytes | None:
         for element in self.elements:
             if element.tag == tag:
-                return element
+                return element.value
         return None
 
-    def _get(self, tag: Tag) -> object:
-        element = self.find(tag)
-        return None if element is None else element.decoded()
+    def _number(self, tag: Tag) -> int | None:
+        value = self._value(tag)
+        return None if value is None else int.from_bytes(value, "big")
 
-    def number(self, tag: Tag) -> int | None:
-        """An integer element's value (REASON, VERSION, KEY SIZE, ...), None when absent."""
-        value = self._get(tag)
-        return value if isinstance(value, int) else None
+    def _text(self, tag: Tag) -> str | None:
+        value = self._value(tag)
+        return None if value is None else text_of(tag, value)
 
-    def text(self, tag: Tag) -> str | None:
-        """A text element's value without its NUL (DEVICE NAME, PASSWORD, REASON INFO)."""
-        value = self._get(tag)
-        return value if isinstance(value, str) else None
+    def _certificate(self) -> CertificateBlob | None:
+        value = self._value(Tag.CERTIFICATE)
+        return None if value is None else CertificateBlob.decode(value)
 
-    def raw(self, tag: Tag) -> bytes | None:
-        """An opaque element's bytes (PUBLIC KEY, SIGNED DATA, CERTIFICATE ID)."""
-        element = self.find(tag)
-        return None if element is None else element.value
-
-    @property
-    def reason(self) -> int | None:
-        return self.number(Tag.REASON)
-
-    @property
-    def certificate(self) -> CertificateBlob | None:
-        value = self._get(Tag.CERTIFICATE)
-        return value if isinstance(value, CertificateBlob) else None
-
-    @property
-    def sha2_signed_data(self) -> Sha2Signature | None:
-        value = self._get(Tag.SHA2_SIGNED_DATA)
-        return value if isinstance(value, Sha2Signature) else None
-
-    @property
-    def sudi(self) -> SudiData | None:
-        value = self._get(Tag.SUDI_DATA)
-        return value if isinstance(value, SudiData) else None
+    def _required(self, tag: Tag) -> bytes:
+        value = self._value(tag)
+        if value is None:
+            command, element = self.command.name, tag_name(tag)
+            raise ProtocolError(f"an {command} without {element}".replace("_", " "))
+        return value
 
 
-FRAMING = Framing("CAPF", PROTOCOL_ID, HEADER_SIZE, Header.from_wire, Message.framed)
+def framed(header: Header, data: bytes) -> Message:
+    """The message ``header`` begins, in ``data`` exactly; offsets count from its first byte."""
+    r = Reader(data, HEADER_SIZE)
+    elements: list[Element] = []
+    seen: set[int] = set()
+    tag = -1
+    try:
+        while not r.at_end():
+            start = r.offset
+            tag = r.u8("element tag")
+            value = r.read(r.u16("element length"), "element value")
+            if tag in seen and known(tag):
+                raise ProtocolError(f"{tag_name(tag)} appears twice", start)
+            seen.add(tag)
+            try:
+                elements.append(Element(tag, value))
+            except BuildError as exc:
+                raise ProtocolError(str(exc), start) from None
+    except ParseError as exc:
+        where = f"{tag_name(tag)}: " if tag >= 0 else ""
+        raise ProtocolError.at(exc, 0, where) from None
+    return _TYPES[header.command](header.session_id, tuple(elements))
+
+
+def message(command: Command, session_id: int, elements: tuple[Element, ...] = ()) -> Message:
+    """A message of ``command``'s type (for tests and tools that pick the command at run time)."""
+    return _TYPES[command](session_id, elements)
 
 
 def framer(max_payload: int = MAX_PAYLOAD) -> Framer[Header, Message]:
@@ -560,101 +263,254 @@ def framer(max_payload: int = MAX_PAYLOAD) -> Framer[Header, Message]:
     return Framer(FRAMING, HEADER_SIZE + max_payload)
 
 
-# -- key specifications ---------------------------------------------------------------
+def _reason(reason: int) -> tuple[Element, ...]:
+    return (Element.number(Tag.REASON, reason),)
 
 
-@dataclass(frozen=True, slots=True)
-class KeySpec:
-    """What key the phone must generate: RSA of some size, or EC on some curve."""
+# -- the commands CAPF speaks -----------------------------------------------------------------
 
-    key_type: KeyType
-    bits: int
-    """RSA modulus size, or the curve's size (256, 384, 521)."""
 
-    def __post_init__(self) -> None:
-        if self.key_type is KeyType.RSA and self.bits not in RSA_SIZES:
-            raise BuildError(f"RSA keys are {', '.join(map(str, RSA_SIZES))} bits, not {self.bits}")
-        if self.key_type is KeyType.EC and self.bits not in CURVE_BITS.values():
-            raise BuildError(f"EC keys are on P-256, P-384 or P-521, not {self.bits} bits")
-
-    @classmethod
-    def rsa(cls, bits: int) -> KeySpec:
-        return cls(KeyType.RSA, bits)
-
-    @classmethod
-    def ec(cls, curve: Curve) -> KeySpec:
-        return cls(KeyType.EC, CURVE_BITS[curve])
+class _WithReason(Message):
+    __slots__ = ()
 
     @property
-    def curve(self) -> Curve | None:
-        if self.key_type is not KeyType.EC:
-            return None
-        return next(c for c, bits in CURVE_BITS.items() if bits == self.bits)
+    def reason(self) -> int | None:
+        """The REASON; None when the peer sent none (the phones' responses may omit it)."""
+        return self._number(Tag.REASON)
+
+
+class AuthRequest(Message):
+    """The server's first message: which protocol version, how to authenticate."""
+
+    __slots__ = ()
+    command = Command.AUTH_REQUEST
+
+    @classmethod
+    def make(cls, session_id: int, auth_type: AuthType = AuthType.NONE) -> AuthRequest:
+        return cls.of(
+            session_id,
+            Element.number(Tag.VERSION, VERSION),
+            Element.number(Tag.AUTH_TYPE, auth_type),
+        )
 
     @property
-    def text(self) -> str:
-        """``RSA-2048``, ``EC-P256``: how a device's key is written in the store."""
-        return f"RSA-{self.bits}" if self.key_type is KeyType.RSA else f"EC-P{self.bits}"
+    def auth_type(self) -> int | None:
+        return self._number(Tag.AUTH_TYPE)
 
-    def elements(self) -> tuple[Element, ...]:
-        """KEY TYPE 0 + KEY SIZE, or KEY TYPE 1 + CURVE."""
-        curve = self.curve
-        if curve is None:
-            return (
-                Element.number(Tag.KEY_TYPE, KeyType.RSA),
-                Element.number(Tag.KEY_SIZE, self.bits),
-            )
-        return (Element.number(Tag.KEY_TYPE, KeyType.EC), Element.number(Tag.CURVE, curve))
+
+class AuthResponse(_WithReason):
+    """The phone says who it is and offers its proofs."""
+
+    __slots__ = ()
+    command = Command.AUTH_RESPONSE
+
+    @property
+    def device(self) -> str:
+        return text_of(Tag.DEVICE_NAME, self._required(Tag.DEVICE_NAME))
+
+    @property
+    def password(self) -> str | None:
+        return self._text(Tag.PASSWORD)
+
+    @property
+    def version(self) -> int | None:
+        return self._number(Tag.VERSION)
+
+    @property
+    def certificate(self) -> CertificateBlob | None:
+        return self._certificate()
+
+    @property
+    def signed_data(self) -> bytes | None:
+        return self._value(Tag.SIGNED_DATA)
+
+    @property
+    def sha2_signed_data(self) -> Sha2Signature | None:
+        value = self._value(Tag.SHA2_SIGNED_DATA)
+        return None if value is None else Sha2Signature.decode(value)
+
+    @property
+    def sudi(self) -> SudiData | None:
+        value = self._value(Tag.SUDI_DATA)
+        return None if value is None else SudiData.decode(value)
+
+
+class KeyGenRequest(Message):
+    """The server asks the phone for a new key pair of some kind."""
+
+    __slots__ = ()
+    command = Command.KEY_GEN_REQUEST
 
     @classmethod
-    def of_request(cls, message: Message) -> KeySpec:
-        """The key a key-generate request asks for (no KEY TYPE: RSA, as before EC existed)."""
-        kind = message.number(Tag.KEY_TYPE)
-        try:
-            if kind in (None, KeyType.RSA):
-                size = message.number(Tag.KEY_SIZE)
-                if size is None:
-                    raise ProtocolError("an RSA key-generate request without KEY SIZE")
-                return cls.rsa(size)
-            if kind == KeyType.EC:
-                curve = message.number(Tag.CURVE)
-                if curve is None or curve not in Curve._value2member_map_:
-                    raise ProtocolError(f"an EC key-generate request with curve {curve}")
-                return cls.ec(Curve(curve))
-        except BuildError as exc:
-            raise ProtocolError(str(exc)) from None
-        raise ProtocolError(f"unknown key type {kind}")
+    def make(cls, session_id: int, key: KeySpec) -> KeyGenRequest:
+        return cls(session_id, key.elements())
+
+    @property
+    def key(self) -> KeySpec:
+        return KeySpec.requested(
+            self._number(Tag.KEY_TYPE), self._number(Tag.KEY_SIZE), self._number(Tag.CURVE)
+        )
+
+
+class KeyGenResponse(_WithReason):
+    """The phone's new public key; none when it could not make one."""
+
+    __slots__ = ()
+    command = Command.KEY_GEN_RESPONSE
 
     @classmethod
-    def of_key(cls, key: PublicKeyTypes) -> KeySpec | None:
-        """The spec a public key satisfies; None for key types CAPF does not issue for."""
-        try:
-            if isinstance(key, rsa.RSAPublicKey):
-                return cls.rsa(key.key_size)
-            if isinstance(key, ec.EllipticCurvePublicKey):
-                for curve, kind in _CURVE_CLASSES.items():
-                    if isinstance(key.curve, kind):
-                        return cls.ec(curve)
-        except BuildError:
-            return None
-        return None
+    def make(cls, session_id: int, public_key: bytes) -> KeyGenResponse:
+        return cls.of(session_id, Element(Tag.PUBLIC_KEY, public_key))
 
-    def curve_class(self) -> EllipticCurve:
-        curve = self.curve
-        if curve is None:
-            raise BuildError(f"{self.text} is not an EC key")
-        return _CURVE_CLASSES[curve]()
+    @property
+    def public_key(self) -> bytes | None:
+        """SubjectPublicKeyInfo DER."""
+        return self._value(Tag.PUBLIC_KEY)
 
 
-# -- certificate authentication -----------------------------------------------------------
+class StoreCertificateRequest(Message):
+    __slots__ = ()
+    command = Command.STORE_CERTIFICATE_REQUEST
+
+    @classmethod
+    def make(cls, session_id: int, der: bytes) -> StoreCertificateRequest:
+        return cls.of(
+            session_id,
+            Element.number(Tag.CERTIFICATE_TYPE, CertificateType.LSC),
+            Element.of(CertificateBlob(CertificateType.LSC, der)),
+        )
+
+    @property
+    def certificate(self) -> CertificateBlob | None:
+        return self._certificate()
 
 
-def auth_signed_bytes(device: str, certificate: bytes) -> bytes:
-    """What a phone signs to prove it holds its certificate's key: name, NUL, DER."""
-    return device.encode("ascii") + b"\0" + certificate
+class StoreCertificateResponse(_WithReason):
+    __slots__ = ()
+    command = Command.STORE_CERTIFICATE_RESPONSE
+
+    @classmethod
+    def make(cls, session_id: int, reason: Reason) -> StoreCertificateResponse:
+        return cls(session_id, _reason(reason))
 
 
-def sudi_signed_bytes(session_id: int, sudi_certificate: bytes) -> bytes:
-    """What SUDI DATA signs: the session id (4 bytes, little-endian, as CUCM's host order)
-    and the SUDI certificate."""
-    return session_id.to_bytes(4, "little") + sudi_certificate
+class FetchCertificateRequest(Message):
+    __slots__ = ()
+    command = Command.FETCH_CERTIFICATE_REQUEST
+
+
+class FetchCertificateResponse(_WithReason):
+    __slots__ = ()
+    command = Command.FETCH_CERTIFICATE_RESPONSE
+
+    @classmethod
+    def make(
+        cls, session_id: int, reason: Reason, certificate: CertificateBlob | None = None
+    ) -> FetchCertificateResponse:
+        found = _reason(reason)
+        if certificate is not None:
+            found += (Element.of(certificate),)
+        return cls(session_id, found)
+
+    @property
+    def certificate(self) -> CertificateBlob | None:
+        return self._certificate()
+
+
+class DeleteCertificateRequest(Message):
+    __slots__ = ()
+    command = Command.DELETE_CERTIFICATE_REQUEST
+
+
+class DeleteCertificateResponse(_WithReason):
+    __slots__ = ()
+    command = Command.DELETE_CERTIFICATE_RESPONSE
+
+    @classmethod
+    def make(cls, session_id: int, reason: Reason) -> DeleteCertificateResponse:
+        return cls(session_id, _reason(reason))
+
+
+class EndSession(_WithReason):
+    """The last message of a session, with its outcome; either side may send it."""
+
+    __slots__ = ()
+    command = Command.END_SESSION
+
+    @classmethod
+    def make(cls, session_id: int, reason: Reason, info: str = "") -> EndSession:
+        found = _reason(reason)
+        if info:
+            found += (Element.text(Tag.REASON_INFO, info),)
+        return cls(session_id, found)
+
+    @property
+    def info(self) -> str | None:
+        return self._text(Tag.REASON_INFO)
+
+
+class RetryLater(Message):
+    __slots__ = ()
+    command = Command.RETRY_LATER
+
+    @property
+    def delay(self) -> int | None:
+        """Seconds the phone should wait before it tries again."""
+        return self._number(Tag.RETRY_DELAY)
+
+
+class RequestInProgress(Message):
+    """The phone is still working (generating its key)."""
+
+    __slots__ = ()
+    command = Command.REQUEST_IN_PROGRESS
+
+
+class AbortRequest(Message):
+    __slots__ = ()
+    command = Command.ABORT_REQUEST
+
+
+class AbortResponse(_WithReason):
+    __slots__ = ()
+    command = Command.ABORT_RESPONSE
+
+    @classmethod
+    def make(cls, session_id: int, reason: Reason) -> AbortResponse:
+        return cls(session_id, _reason(reason))
+
+
+# -- commands CAPF does not speak -------------------------------------------------------------
+
+
+def _unspoken(command: Command) -> type[Message]:
+    """A type for a command CAPF defines but no session here sends or accepts.
+
+    Parsed all the same, so that a session refuses it as an unexpected
+    command, by its table, rather than as malformed bytes.
+    """
+    name = command.name.title().replace("_", "")
+    return type(name, (Message,), {"__slots__": (), "command": command, "__module__": __name__})
+
+
+_SPOKEN: tuple[type[Message], ...] = (
+    AuthRequest,
+    AuthResponse,
+    KeyGenRequest,
+    KeyGenResponse,
+    StoreCertificateRequest,
+    StoreCertificateResponse,
+    FetchCertificateRequest,
+    FetchCertificateResponse,
+    DeleteCertificateRequest,
+    DeleteCertificateResponse,
+    EndSession,
+    RetryLater,
+    RequestInProgress,
+    AbortRequest,
+    AbortResponse,
+)
+_TYPES: dict[Command, type[Message]] = {kind.command: kind for kind in _SPOKEN}
+_TYPES.update({c: _unspoken(c) for c in Command if c not in _TYPES})
+
+FRAMING = Framing("CAPF", PROTOCOL_ID, HEADER_SIZE, Header.from_wire, framed)

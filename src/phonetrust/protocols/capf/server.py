@@ -34,6 +34,12 @@ cell not listed, in a reading state, is a protocol error)::
                   REQUEST IN PROGRESS          the same state (at most ``max_in_progress``)
                   ABORT REQUEST | END SESSION  RECORDING (failed)
 
+Each peer row names the handler function that reads the message (one
+type per command) and returns the state to move to; the session moves only
+to a state the row lists. Protocol faults move as :data:`FAULT_TABLE` says.
+Every change of state goes through one method that checks it against its
+table, and raises :class:`CapfSessionError` on a move the table lacks.
+
 Program table (:data:`LOCAL_TABLE`; any other call raises :class:`CapfSessionError`)::
 
     START --start--> AWAIT_AUTH
@@ -52,36 +58,45 @@ RESPONSE {0}. The public key must be exactly the kind CAPF asked for.
 
 from __future__ import annotations
 
-import hmac
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Any, Final, TypeVar
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from phonetrust.errors import LocalError, ProtocolError
 from phonetrust.protocols.capf.messages import (
-    VERSION,
-    AuthType,
+    AbortRequest,
+    AbortResponse,
+    AuthRequest,
+    AuthResponse,
     CertificateBlob,
     CertificateType,
     Command,
-    Element,
-    HashAlgorithm,
+    DeleteCertificateRequest,
+    DeleteCertificateResponse,
+    EndSession,
+    FetchCertificateRequest,
+    FetchCertificateResponse,
+    KeyGenRequest,
+    KeyGenResponse,
     KeySpec,
     Message,
     Reason,
-    Sha2Signature,
-    Tag,
+    RequestInProgress,
+    StoreCertificateRequest,
+    StoreCertificateResponse,
     auth_signed_bytes,
     framer,
     sudi_signed_bytes,
 )
+from phonetrust.protocols.capf.proofs import proof_problem
+
+T = TypeVar("T")
 
 MAX_PAYLOAD: Final = 16 * 1024
 """Largest payload accepted from a phone: a certificate, two RSA-4096 signatures and
@@ -135,33 +150,6 @@ class Action(Enum):
     CONNECTION_LOST = "connection_lost"
 
 
-_WAITING = (State.AWAIT_KEY, State.AWAIT_STORE, State.AWAIT_FETCH, State.AWAIT_DELETE)
-
-PEER_TABLE: Final[dict[tuple[State, Command], tuple[str, frozenset[State]]]] = {
-    (State.AWAIT_AUTH, Command.AUTH_RESPONSE): ("_on_auth", frozenset({State.DECIDING})),
-    (State.AWAIT_AUTH, Command.ABORT_REQUEST): ("_on_abort", frozenset({State.CLOSED})),
-    (State.AWAIT_AUTH, Command.END_SESSION): ("_on_peer_end", frozenset({State.CLOSED})),
-    (State.AWAIT_KEY, Command.KEY_GEN_RESPONSE): (
-        "_on_key",
-        frozenset({State.ISSUING, State.RECORDING}),
-    ),
-    (State.AWAIT_STORE, Command.STORE_CERTIFICATE_RESPONSE): (
-        "_on_stored",
-        frozenset({State.RECORDING}),
-    ),
-    (State.AWAIT_FETCH, Command.FETCH_CERTIFICATE_RESPONSE): (
-        "_on_fetched",
-        frozenset({State.RECORDING}),
-    ),
-    (State.AWAIT_DELETE, Command.DELETE_CERTIFICATE_RESPONSE): (
-        "_on_deleted",
-        frozenset({State.RECORDING}),
-    ),
-    **{(s, Command.REQUEST_IN_PROGRESS): ("_on_in_progress", frozenset({s})) for s in _WAITING},
-    **{(s, Command.ABORT_REQUEST): ("_on_abort", frozenset({State.RECORDING})) for s in _WAITING},
-    **{(s, Command.END_SESSION): ("_on_peer_end", frozenset({State.RECORDING})) for s in _WAITING},
-}
-
 LOCAL_TABLE: Final[dict[Action, dict[State, frozenset[State]]]] = {
     Action.START: {State.START: frozenset({State.AWAIT_AUTH})},
     Action.DECIDE: {
@@ -180,6 +168,12 @@ LOCAL_TABLE: Final[dict[Action, dict[State, frozenset[State]]]] = {
         if s is not State.CLOSED
     },
 }
+
+
+FAULT_TABLE: Final[dict[State, frozenset[State]]] = {
+    s: frozenset({State.RECORDING} if s in OPERATING else {State.CLOSED}) for s in READING
+}
+"""Where malformed or unexpected bytes from the phone take a reading state."""
 
 
 # -- what the program is told, and what it answers ------------------------------------------
@@ -326,107 +320,97 @@ class ServerSession:
 
     # -- the program's answers ------------------------------------------------------------
     def start(self) -> None:
-        self._expect(Action.START)
-        self._send(
-            Command.AUTH_REQUEST,
-            Element.number(Tag.VERSION, VERSION),
-            Element.number(Tag.AUTH_TYPE, AuthType.NONE),
-        )
-        self._goto(State.AWAIT_AUTH, Action.START)
+        allowed = self._allowed(Action.START)
+        self._send(AuthRequest.make(self.session_id))
+        self._move(State.AWAIT_AUTH, allowed)
 
     def decide(self, decision: Decision) -> None:
-        self._expect(Action.DECIDE)
+        allowed = self._allowed(Action.DECIDE)
         if isinstance(decision, Refuse):
-            self._end_now(False, decision.reason, decision.info, decision.told)
+            following = self._end_now(False, decision.reason, decision.info, decision.told)
         elif decision.operation is Operation.NONE:
             self.operation = Operation.NONE
-            self._end_now(True, Reason.NO_ACTION, "no operation pending")
+            following = self._end_now(True, Reason.NO_ACTION, "no operation pending")
         else:
             self.operation = decision.operation
             if decision.operation is Operation.INSTALL:
-                assert decision.key is not None  # noqa: S101 - Proceed checks it
-                self._key = decision.key
-                self._send(Command.KEY_GEN_REQUEST, *decision.key.elements())
-                self._goto(State.AWAIT_KEY, Action.DECIDE)
+                self._key = _held(decision.key, "key specification for the install")
+                self._send(KeyGenRequest.make(self.session_id, self._key))
+                following = State.AWAIT_KEY
             elif decision.operation is Operation.FETCH:
-                self._send(Command.FETCH_CERTIFICATE_REQUEST)
-                self._goto(State.AWAIT_FETCH, Action.DECIDE)
+                self._send(FetchCertificateRequest(self.session_id))
+                following = State.AWAIT_FETCH
             else:
-                self._send(Command.DELETE_CERTIFICATE_REQUEST)
-                self._goto(State.AWAIT_DELETE, Action.DECIDE)
+                self._send(DeleteCertificateRequest(self.session_id))
+                following = State.AWAIT_DELETE
+        self._move(following, allowed)
         self._process()
 
     def certificate_issued(self, der: bytes) -> None:
-        self._expect(Action.ISSUED)
-        blob = CertificateBlob(CertificateType.LSC, der)
+        allowed = self._allowed(Action.ISSUED)
+        self._send(StoreCertificateRequest.make(self.session_id, der))
         self._issued = der
-        self._send(
-            Command.STORE_CERTIFICATE_REQUEST,
-            Element.number(Tag.CERTIFICATE_TYPE, CertificateType.LSC),
-            Element.of(blob),
-        )
-        self._goto(State.AWAIT_STORE, Action.ISSUED)
+        self._move(State.AWAIT_STORE, allowed)
         self._process()
 
     def issue_failed(self, info: str) -> None:
-        self._expect(Action.ISSUE_FAILED)
-        self._record(False, Reason.INVALID_ELEMENT, f"CAPF could not issue the LSC: {info}")
+        allowed = self._allowed(Action.ISSUE_FAILED)
+        info = f"CAPF could not issue the LSC: {info}"
+        self._move(self._record(False, Reason.INVALID_ELEMENT, info), allowed)
 
     def finish(self, recorded: bool = True) -> None:
         """The outcome is recorded (or could not be): send the last message and close."""
-        self._expect(Action.FINISH)
+        allowed = self._allowed(Action.FINISH)
         if self._closing is not None:
             if recorded:
                 self._out.append(self._closing)
             else:
-                self._send(
-                    Command.END_SESSION,
-                    Element.number(Tag.REASON, Reason.INVALID_ELEMENT),
-                    Element.text(Tag.REASON_INFO, "CAPF could not record the result"),
-                )
+                info = "CAPF could not record the result"
+                self._send(EndSession.make(self.session_id, Reason.INVALID_ELEMENT, info))
         self._closing = None
-        self._goto(State.CLOSED, Action.FINISH)
+        self._move(State.CLOSED, allowed)
 
     def connection_lost(self, info: str) -> None:
         """The phone went away or went silent: nothing more can be sent."""
-        self._expect(Action.CONNECTION_LOST)
+        allowed = self._allowed(Action.CONNECTION_LOST)
         self._out.clear()
         if self.state is State.RECORDING:
-            self._closing = None
+            following = State.RECORDING
         elif self.state in OPERATING:
-            self._record(False, Reason.INVALID_ELEMENT, info)
-            self._closing = None
+            following = self._record(False, Reason.INVALID_ELEMENT, info)
         else:
             self._outcome(False, Reason.INVALID_ELEMENT, info)
-            self.state = State.CLOSED
+            following = State.CLOSED
+        if following is State.RECORDING:
+            self._closing = None
+        self._move(following, allowed)
 
-    # -- the tables at work --------------------------------------------------------------------
-    def _expect(self, action: Action) -> None:
-        if self.state not in LOCAL_TABLE[action]:
+    # -- the tables at work: every change of state goes through _move -------------------------
+    def _allowed(self, action: Action) -> frozenset[State]:
+        allowed = LOCAL_TABLE[action].get(self.state)
+        if allowed is None:
             raise CapfSessionError(f"{action.value}() is not possible while {self.state.value}")
+        return allowed
 
-    def _goto(self, state: State, action: Action) -> None:
-        assert state in LOCAL_TABLE[action][self.state], (action, self.state, state)  # noqa: S101
-        self.state = state
+    def _move(self, following: State, allowed: frozenset[State]) -> None:
+        if following not in allowed:
+            raise CapfSessionError(
+                f"{self.state.value} -> {following.value} is not a transition of the table"
+            )
+        self.state = following
 
     def _process(self) -> None:
         while self.state in READING and not self._events:
             try:
                 message = self._reader.pop()
+                if message is None:
+                    if self._eof:
+                        self.connection_lost("the phone closed the connection")
+                    return
+                self._dispatch(message)
             except ProtocolError as exc:
                 self._protocol_error(exc)
                 return
-            if message is None:
-                if self._eof:
-                    self.connection_lost("the phone closed the connection")
-                return
-            self._handle(message)
-
-    def _handle(self, message: Message) -> None:
-        try:
-            self._dispatch(message)
-        except ProtocolError as exc:
-            self._protocol_error(exc)
 
     def _dispatch(self, message: Message) -> None:
         if message.session_id != self.session_id:
@@ -435,40 +419,37 @@ class ServerSession:
                 f"({self.session_id:#010x})",
                 2,
             )
-        entry = PEER_TABLE.get((self.state, message.command))
-        if entry is None:
+        row = PEER_TABLE.get((self.state, message.command))
+        if row is None:
             raise ProtocolError(f"{message.command.name} is unexpected while {self.state.value}")
-        name, allowed = entry
-        before = self.state
-        getattr(self, name)(message)
-        assert self.state in allowed, (before, message.command, self.state)  # noqa: S101
+        handler, allowed = row
+        self._move(handler(self, message), allowed)
 
     def _protocol_error(self, exc: ProtocolError) -> None:
         # Every protocol fault is told to the phone as INVALID ELEMENT: CAPF has no finer code.
         info = f"protocol error: {exc}"
+        allowed = FAULT_TABLE[self.state]
         if self.state in OPERATING:
-            self._record(False, Reason.INVALID_ELEMENT, info)
+            self._move(self._record(False, Reason.INVALID_ELEMENT, info), allowed)
         else:
-            self._end_now(False, Reason.INVALID_ELEMENT, info)
+            self._move(self._end_now(False, Reason.INVALID_ELEMENT, info), allowed)
 
-    # -- peer handlers -----------------------------------------------------------------------
-    def _on_auth(self, message: Message) -> None:
-        device = message.text(Tag.DEVICE_NAME)
-        if device is None:
-            raise ProtocolError("an AUTH RESPONSE without DEVICE NAME")
+    # -- peer handlers: each returns the state its table row leads to --------------------------
+    def _on_auth(self, message: AuthResponse) -> State:
+        device = message.device
         self.device = device
         blob, problem = message.certificate, None
         if blob is not None:
-            problem = _proof_problem(
+            problem = proof_problem(
                 blob.der,
                 auth_signed_bytes(device, blob.der),
-                message.raw(Tag.SIGNED_DATA),
+                message.signed_data,
                 message.sha2_signed_data,
             )
         sudi, sudi_problem = None, None
-        if message.sudi is not None:
-            data = message.sudi
-            sudi_problem = _proof_problem(
+        data = message.sudi
+        if data is not None:
+            sudi_problem = proof_problem(
                 data.certificate,
                 sudi_signed_bytes(self.session_id, data.certificate),
                 data.sha1_signature,
@@ -480,111 +461,90 @@ class ServerSession:
                 device,
                 AuthInput(
                     device=device,
-                    password=message.text(Tag.PASSWORD),
+                    password=message.password,
                     certificate=blob if blob is not None and problem is None else None,
                     certificate_problem=problem,
                     sudi=sudi,
                     sudi_problem=sudi_problem,
-                    version=message.number(Tag.VERSION),
+                    version=message.version,
                 ),
             )
         )
-        self.state = State.DECIDING
+        return State.DECIDING
 
-    def _on_in_progress(self, _message: Message) -> None:
+    def _on_in_progress(self, _message: RequestInProgress) -> State:
         self._in_progress += 1
         if self._in_progress > self._max_in_progress:
             raise ProtocolError(f"more than {self._max_in_progress} REQUEST IN PROGRESS")
+        return self.state
 
-    def _on_key(self, message: Message) -> None:
+    def _on_key(self, message: KeyGenResponse) -> State:
         self._in_progress = 0
-        der = message.raw(Tag.PUBLIC_KEY)
+        der = message.public_key
         if der is None:
-            self._record(
-                False,
-                Reason.INVALID_ELEMENT,
-                f"the phone could not generate its key (reason {message.reason})",
-            )
-            return
+            info = f"the phone could not generate its key (reason {message.reason})"
+            return self._record(False, Reason.INVALID_ELEMENT, info)
         try:
             key = serialization.load_der_public_key(der)
         except (ValueError, UnsupportedAlgorithm):
             raise ProtocolError("PUBLIC KEY is not a SubjectPublicKeyInfo") from None
         got = KeySpec.of_key(key)
-        assert self._key is not None  # noqa: S101 - set with the INSTALL decision
-        if got != self._key:
+        asked = _held(self._key, "key asked for")
+        if got != asked:
             what = got.text if got is not None else type(key).__name__
-            self._record(
-                False,
-                Reason.INVALID_ELEMENT,
-                f"the phone generated a {what} key; CAPF asked for {self._key.text}",
-            )
-            return
-        assert self.device is not None  # noqa: S101 - set by the auth response
-        self._events.append(IssueCertificate(self.device, key, got))
-        self.state = State.ISSUING
+            info = f"the phone generated a {what} key; CAPF asked for {asked.text}"
+            return self._record(False, Reason.INVALID_ELEMENT, info)
+        self._events.append(IssueCertificate(_held(self.device, "device"), key, got))
+        return State.ISSUING
 
-    def _on_stored(self, message: Message) -> None:
+    def _on_stored(self, message: StoreCertificateResponse) -> State:
         if _done(message.reason):
-            assert self._issued is not None  # noqa: S101 - sent with the store request
-            blob = CertificateBlob(CertificateType.LSC, self._issued)
-            self._record(True, Reason.UPDATE_CERTIFICATE, "Upgrade Success", blob)
-        else:
-            self._record(
-                False,
-                Reason.INVALID_ELEMENT,
-                f"the phone could not store the LSC (reason {message.reason})",
-            )
+            blob = CertificateBlob(CertificateType.LSC, _held(self._issued, "LSC sent"))
+            return self._record(True, Reason.UPDATE_CERTIFICATE, "Upgrade Success", blob)
+        info = f"the phone could not store the LSC (reason {message.reason})"
+        return self._record(False, Reason.INVALID_ELEMENT, info)
 
-    def _on_fetched(self, message: Message) -> None:
+    def _on_fetched(self, message: FetchCertificateResponse) -> State:
         blob = message.certificate
         if _done(message.reason) and blob is not None:
-            self._record(True, Reason.NO_ACTION, "Troubleshoot Success", blob)
-        else:
-            self._record(
-                False,
-                Reason.INVALID_ELEMENT,
-                f"the phone gave no certificate (reason {message.reason})",
-            )
+            return self._record(True, Reason.NO_ACTION, "Troubleshoot Success", blob)
+        info = f"the phone gave no certificate (reason {message.reason})"
+        return self._record(False, Reason.INVALID_ELEMENT, info)
 
-    def _on_deleted(self, message: Message) -> None:
+    def _on_deleted(self, message: DeleteCertificateResponse) -> State:
         if _done(message.reason):
-            self._record(True, Reason.UPDATE_CERTIFICATE, "Delete Success")
-        else:
-            self._record(
-                False,
-                Reason.INVALID_ELEMENT,
-                f"the phone could not delete its LSC (reason {message.reason})",
-            )
+            return self._record(True, Reason.UPDATE_CERTIFICATE, "Delete Success")
+        info = f"the phone could not delete its LSC (reason {message.reason})"
+        return self._record(False, Reason.INVALID_ELEMENT, info)
 
-    def _on_abort(self, _message: Message) -> None:
-        answer = Message(Command.ABORT_RESPONSE, self.session_id, (Element.number(Tag.REASON, 0),))
+    def _on_abort(self, _message: AbortRequest) -> State:
+        answer = AbortResponse.make(self.session_id, Reason.NO_ACTION).to_wire()
+        info = "the phone aborted the session"
         if self.state in OPERATING:
-            self._record(False, Reason.INVALID_ELEMENT, "the phone aborted the session")
-            self._closing = answer.to_wire()
-        else:
-            self._out.append(answer.to_wire())
-            self._outcome(False, Reason.INVALID_ELEMENT, "the phone aborted the session")
-            self.state = State.CLOSED
+            following = self._record(False, Reason.INVALID_ELEMENT, info)
+            self._closing = answer
+            return following
+        self._out.append(answer)
+        self._outcome(False, Reason.INVALID_ELEMENT, info)
+        return State.CLOSED
 
-    def _on_peer_end(self, message: Message) -> None:
+    def _on_peer_end(self, message: EndSession) -> State:
         info = f"the phone ended the session (reason {message.reason})"
         if self.state in OPERATING:
-            self._record(False, Reason.INVALID_ELEMENT, info)
+            following = self._record(False, Reason.INVALID_ELEMENT, info)
             self._closing = None
-        else:
-            self._outcome(False, Reason.INVALID_ELEMENT, info)
-            self.state = State.CLOSED
+            return following
+        self._outcome(False, Reason.INVALID_ELEMENT, info)
+        return State.CLOSED
 
     # -- endings -------------------------------------------------------------------------------
-    def _send(self, command: Command, *elements: Element) -> None:
-        self._out.append(Message(command, self.session_id, elements).to_wire())
+    def _send(self, message: Message) -> None:
+        self._out.append(message.to_wire())
 
     def _end_message(self, reason: Reason, info: str) -> bytes:
-        elements = [Element.number(Tag.REASON, reason)]
-        if info and reason not in (Reason.NO_ACTION, Reason.UPDATE_CERTIFICATE):
-            elements.append(Element.text(Tag.REASON_INFO, info[:200]))
-        return Message(Command.END_SESSION, self.session_id, tuple(elements)).to_wire()
+        if reason in (Reason.NO_ACTION, Reason.UPDATE_CERTIFICATE):
+            info = ""
+        return EndSession.make(self.session_id, reason, info[:200]).to_wire()
 
     def _outcome(
         self,
@@ -601,13 +561,13 @@ class ServerSession:
             )
         )
 
-    def _end_now(self, success: bool, reason: Reason, info: str, told: str | None = None) -> None:
+    def _end_now(self, success: bool, reason: Reason, info: str, told: str | None = None) -> State:
         """End at once: nothing about the device changed, so nothing is recorded.
 
         The phone is ``told`` the reason (``info`` when None); the outcome keeps ``info``."""
         self._out.append(self._end_message(reason, info if told is None else told))
         self._outcome(success, reason, info)
-        self.state = State.CLOSED
+        return State.CLOSED
 
     def _record(
         self,
@@ -615,66 +575,52 @@ class ServerSession:
         reason: Reason,
         info: str,
         certificate: CertificateBlob | None = None,
-    ) -> None:
+    ) -> State:
         """The operation ended: the program records it, then :meth:`finish` says so."""
         self._closing = self._end_message(reason, info)
         self._outcome(success, reason, info, certificate, recordable=True)
-        self.state = State.RECORDING
+        return State.RECORDING
 
 
-def rsa_verify_bare(key: rsa.RSAPublicKey, signature: bytes, digest: bytes) -> bool:
-    try:
-        recovered = key.recover_data_from_signature(signature, padding.PKCS1v15(), None)
-    except (InvalidSignature, ValueError):
-        return False
-    return hmac.compare_digest(recovered, digest)
+Handler = Callable[[ServerSession, Any], State]
+"""A peer handler: reads the message of its row's command, returns the state to move to."""
+
+_WAITING = (State.AWAIT_KEY, State.AWAIT_STORE, State.AWAIT_FETCH, State.AWAIT_DELETE)
+_S = ServerSession
+
+PEER_TABLE: Final[dict[tuple[State, Command], tuple[Handler, frozenset[State]]]] = {
+    (State.AWAIT_AUTH, Command.AUTH_RESPONSE): (_S._on_auth, frozenset({State.DECIDING})),
+    (State.AWAIT_AUTH, Command.ABORT_REQUEST): (_S._on_abort, frozenset({State.CLOSED})),
+    (State.AWAIT_AUTH, Command.END_SESSION): (_S._on_peer_end, frozenset({State.CLOSED})),
+    (State.AWAIT_KEY, Command.KEY_GEN_RESPONSE): (
+        _S._on_key,
+        frozenset({State.ISSUING, State.RECORDING}),
+    ),
+    (State.AWAIT_STORE, Command.STORE_CERTIFICATE_RESPONSE): (
+        _S._on_stored,
+        frozenset({State.RECORDING}),
+    ),
+    (State.AWAIT_FETCH, Command.FETCH_CERTIFICATE_RESPONSE): (
+        _S._on_fetched,
+        frozenset({State.RECORDING}),
+    ),
+    (State.AWAIT_DELETE, Command.DELETE_CERTIFICATE_RESPONSE): (
+        _S._on_deleted,
+        frozenset({State.RECORDING}),
+    ),
+    **{(s, Command.REQUEST_IN_PROGRESS): (_S._on_in_progress, frozenset({s})) for s in _WAITING},
+    **{(s, Command.ABORT_REQUEST): (_S._on_abort, frozenset({State.RECORDING})) for s in _WAITING},
+    **{(s, Command.END_SESSION): (_S._on_peer_end, frozenset({State.RECORDING})) for s in _WAITING},
+}
+"""Each row's handler is called with a message of the row's command (one type per command)."""
 
 
-_SHA2 = {HashAlgorithm.SHA256: hashes.SHA256(), HashAlgorithm.SHA512: hashes.SHA512()}
-
-
-def verify_auth_signatures(
-    key: PublicKeyTypes, data: bytes, signed: bytes | None, sha2: Sha2Signature | None
-) -> str | None:
-    """None when every signature present verifies (at least one must be); else the problem."""
-    if signed is None and sha2 is None:
-        return "no SIGNED DATA or SHA2 SIGNED DATA with the certificate"
-    checks: list[tuple[str, bytes, hashes.HashAlgorithm]] = []
-    if signed is not None:
-        checks.append(("SIGNED DATA", signed, hashes.SHA1()))  # noqa: S303 - the protocol
-    if sha2 is not None:
-        algorithm = _SHA2.get(HashAlgorithm(sha2.algorithm)) if sha2.algorithm in (2, 3) else None
-        if algorithm is None:
-            return f"SHA2 SIGNED DATA with unknown hash algorithm {sha2.algorithm}"
-        checks.append(("SHA2 SIGNED DATA", sha2.signature, algorithm))
-    for what, signature, algorithm in checks:
-        if isinstance(key, rsa.RSAPublicKey):
-            digest = hashes.Hash(algorithm)
-            digest.update(data)
-            ok = rsa_verify_bare(key, signature, digest.finalize())
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            try:
-                key.verify(signature, data, ec.ECDSA(algorithm))
-                ok = True
-            except InvalidSignature:
-                ok = False
-        else:
-            return "the certificate's key is neither RSA nor EC"
-        if not ok:
-            return f"{what} does not verify with the certificate's key"
-    return None
+def _held(value: T | None, what: str) -> T:
+    """What an earlier step of the session set; its absence is a bug in the session itself."""
+    if value is None:
+        raise CapfSessionError(f"the session has no {what}")
+    return value
 
 
 def _done(reason: int | None) -> bool:
     return reason in (None, Reason.NO_ACTION, Reason.UPDATE_CERTIFICATE)
-
-
-def _proof_problem(
-    der: bytes, data: bytes, signed: bytes | None, sha2: Sha2Signature | None
-) -> str | None:
-    """Why the signatures over ``data`` do not prove possession of ``der``'s key (None: they do)."""
-    try:
-        key = x509.load_der_x509_certificate(der).public_key()
-    except (ValueError, UnsupportedAlgorithm):
-        return "the certificate is not valid X.509 DER"
-    return verify_auth_signatures(key, data, signed, sha2)
