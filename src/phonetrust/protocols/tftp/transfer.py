@@ -178,13 +178,10 @@ if TRANSITIONS[State.NEGOTIATING, Input.ACK_NEXT] is not Reaction.ADVANCE:  # pr
 _ACKS: tuple[bytes, ...] = tuple(Ack(n).to_wire() for n in range(4096))
 """The ACKs of blocks 0..4095 (2 MB at block size 512), made once: the fast path's
 expected ACK is looked up here rather than built at every block."""
+_ACKS_MADE = len(_ACKS)
 
 _ERROR_4 = error_packet(ErrorCode.ILLEGAL_OPERATION, "Illegal TFTP operation")
 _TIMED_OUT = error_packet(ErrorCode.NOT_DEFINED, "Transfer timed out")
-
-
-def _ack_of(block: int) -> bytes:
-    return _ACKS[block] if block < len(_ACKS) else Ack(block & MAX_BLOCK).to_wire()
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,10 +359,7 @@ class Transfer:
         return self.acked > 0 or (self.oack is not None and self.state is not State.NEGOTIATING)
 
     def start(self, now: float) -> list[bytes]:
-        self._arm(now)
-        if self.oack is not None:
-            return [self.oack]
-        return self._window()
+        return self._send(now)
 
     def classify(self, data: bytes) -> tuple[Input, int]:
         """What a datagram from the peer means now, with the block an ACK_NEXT acknowledges."""
@@ -436,8 +430,7 @@ class Transfer:
             self.expected = None
             return []
         self.state = State.SENDING
-        self._arm(now)
-        return self._window()
+        return self._send(now)
 
     def _resend_unanswered(self, now: float) -> list[bytes]:
         """The first datagram again, a bounded number of times, never louder (module docstring)."""
@@ -451,21 +444,24 @@ class Transfer:
         self.retries += 1
         self.retransmissions += 1
         self.rto = rto
-        self._arm(now)
+        return self._send(now)
+
+    def _send(self, now: float) -> list[bytes]:
+        """What is not yet acknowledged, the OACK or a window of DATA, and the timer armed.
+
+        The one place a retransmission deadline is set: ``rto`` stretched by
+        up to ``jitter``. A window runs from the first unacknowledged block
+        to ``windowsize`` blocks on, or to the end of the file.
+        """
+        self.deadline = now + self.rto * (1.0 + self.jitter * self.rng.random())
         if self.state is State.NEGOTIATING and self.oack is not None:
             return [self.oack]
-        return self._window()
-
-    def _arm(self, now: float) -> None:
-        """The one retransmission deadline: ``rto`` stretched by up to ``jitter``."""
-        self.deadline = now + self.rto * (1.0 + self.jitter * self.rng.random())
-
-    def _window(self) -> list[bytes]:
-        """DATA from the first unacknowledged block to the end of the window (or file)."""
         acked = self.acked
         sent = self.sent = min(acked + self.windowsize, self.last_block)
-        # the ACK of all of it means ACK_NEXT only within half the block-number space
-        self.expected = _ack_of(sent) if sent - acked <= 0x8000 else None
+        if sent < _ACKS_MADE:  # then sent - acked < 0x8000 too
+            self.expected = _ACKS[sent]
+        else:  # its ACK means ACK_NEXT only within half the block-number space
+            self.expected = Ack(sent & MAX_BLOCK).to_wire() if sent - acked <= 0x8000 else None
         packets = self.packets
         if packets is not None:
             return packets[acked:sent]
