@@ -589,7 +589,7 @@ def test_stop_closes_idle_connections_and_the_port(cluster: Lab) -> None:
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((HOST, server.port), timeout=1).close()
         with pytest.raises(CapfStoreError, match="the CAPF service is closed"):
-            service.decide(NAME, AuthInput(NAME), service.now())
+            service.submit_decide(NAME, AuthInput(NAME), service.now())
 
     asyncio.run(main())
 

@@ -5,22 +5,32 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
+from phonetrust.errors import LocalError
 from phonetrust.policy import capfauth
 from phonetrust.policy.capfauth import (
     MAX_FAILURES,
     AddressBackoff,
     AuthState,
     AuthStringError,
+    Issuers,
     Verdict,
+    certificate_problem,
     check_auth_string,
     check_format,
     generate_auth_string,
     hash_auth_string,
+    install_key,
     is_hash,
     source_of,
+    string_refusal,
     verify_auth_string,
 )
+from phonetrust.policy.domain import CapfAuthMode, Device
+from phonetrust.protocols.capf.messages import CertificateBlob, CertificateType, Curve, KeySpec
+from phonetrust.protocols.capf.server import AuthInput
+from phonetrust.testing.pki import make_identity, plain_name
 
 NOW = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
 DIGEST = hash_auth_string("2468")
@@ -206,3 +216,108 @@ def test_bad_settings_are_refused() -> None:
 )
 def test_addresses_are_counted_by_host_and_ipv6_by_64(peer: str, source: str) -> None:
     assert source_of(peer) == source
+
+
+# -- the words of a refused string; authentication by certificate; the key of an install ---------
+
+
+def test_a_refused_string_is_worded_by_what_was_stored() -> None:
+    wrong = check_auth_string(AuthState(DIGEST), "1111", NOW)
+    words = string_refusal(wrong, AuthState(DIGEST), "SEP001122334455", "install", " (from x)")
+    assert words.problem == "authentication string mismatch"
+    assert words.status == "Failure: authentication string mismatch"
+    assert (
+        words.audit
+        == f"SEP001122334455: authentication string mismatch (1 of {MAX_FAILURES}) (from x)"
+    )
+    assert words.lock_message is None
+    used = check_auth_string(AuthState(), "2468", NOW)
+    assert string_refusal(used, AuthState(), "SEP001122334455", "install").problem == (
+        "the authentication string was already used"
+    )
+    last = AuthState(DIGEST, MAX_FAILURES - 1)
+    locking = string_refusal(
+        check_auth_string(last, "1111", NOW), last, "SEP001122334455", "install"
+    )
+    assert locking.status.startswith(f"Failure: locked after {MAX_FAILURES} wrong")
+    assert locking.lock_message is not None
+    assert "CAPF install of SEP001122334455 is locked" in locking.lock_message
+
+
+CAPF_CA = make_identity(plain_name("CAPF-0badf00d"), slot=5)
+NAME = "SEP001122334455"
+OTHER = "SEP0011223344AA"
+
+
+def lsc(name: str = NAME) -> bytes:
+    issued = make_identity(plain_name(name), issuer=CAPF_CA, slot=6)
+    return issued.certificate.public_bytes(serialization.Encoding.DER)
+
+
+def device(mode: CapfAuthMode, **fields: object) -> Device:
+    return Device(NAME, "8845", capf_auth_mode=mode, **fields)  # type: ignore[arg-type]
+
+
+ISSUERS = Issuers(capf=(CAPF_CA.certificate,))
+
+
+@pytest.mark.parametrize(
+    ("mode", "auth", "fields", "problem"),
+    [
+        (CapfAuthMode.NULL_STRING, AuthInput(NAME), {}, None),
+        (CapfAuthMode.NONE, AuthInput(NAME), {}, "no CAPF authentication mode"),
+        (CapfAuthMode.EXISTING_LSC_FIRST, AuthInput(NAME), {}, "presented no LSC or MIC"),
+        (
+            CapfAuthMode.EXISTING_LSC_FIRST,
+            AuthInput(NAME, certificate=CertificateBlob(CertificateType.LSC, lsc())),
+            {},
+            None,
+        ),
+        (
+            CapfAuthMode.EXISTING_LSC_FIRST,
+            AuthInput(
+                NAME, certificate=CertificateBlob(CertificateType.LSC, lsc("SEP0011223344AA"))
+            ),
+            {},
+            "the LSC belongs to 'SEP0011223344AA'",
+        ),
+        (
+            CapfAuthMode.EXISTING_MIC_FIRST,
+            AuthInput(NAME, certificate=CertificateBlob(CertificateType.LSC, lsc())),
+            {"mic": b"0"},
+            "precedence to MIC",
+        ),
+        (
+            CapfAuthMode.EXISTING_MIC_FIRST,
+            AuthInput(NAME, certificate=CertificateBlob(CertificateType.MIC, lsc())),
+            {},
+            "not issued by a certificate in CAPF-trust",
+        ),
+        (
+            CapfAuthMode.EXISTING_LSC_FIRST,
+            AuthInput(NAME, certificate=CertificateBlob(9, lsc())),
+            {},
+            "unknown certificate type 9",
+        ),
+    ],
+    ids=["null", "no-mode", "nothing", "lsc", "other-lsc", "mic-first", "mic-untrusted", "type"],
+)
+def test_authentication_by_certificate(
+    mode: CapfAuthMode, auth: AuthInput, fields: dict[str, object], problem: str | None
+) -> None:
+    found = certificate_problem(device(mode, **fields), auth, ISSUERS, NOW)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert problem in found, found
+
+
+def test_an_install_asks_for_the_key_set_and_rsa_for_encrypted_configuration() -> None:
+    assert install_key(device(CapfAuthMode.NULL_STRING, capf_key="EC-P256"), False) == KeySpec.ec(
+        Curve.P256
+    )
+    with pytest.raises(LocalError, match="needs an RSA key, not EC-P256"):
+        install_key(device(CapfAuthMode.NULL_STRING, capf_key="EC-P256"), True)
+    with pytest.raises(LocalError, match="Unknown key"):
+        install_key(device(CapfAuthMode.NULL_STRING, capf_key="DSA-1024"), False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -40,6 +40,7 @@ from phonetrust.protocols.capf.messages import (
 )
 from phonetrust.protocols.capf.server import (
     AuthInput,
+    Decision,
     Operation,
     Outcome,
     Proceed,
@@ -49,7 +50,6 @@ from phonetrust.service import inventory, nodes, truststores
 from phonetrust.service.capfops import (
     CapfService,
     CapfStoreError,
-    _Result,
     capf_identity,
     load_capf_service,
     status_text,
@@ -124,6 +124,25 @@ def device(lab: Lab, name: str = NAME) -> Device:
     return found
 
 
+def decide(
+    service: CapfService, name: str, auth: AuthInput, now: datetime, source: str | None = None
+) -> Decision:
+    """What the CAPF server asks first, as it asks it."""
+    return service.submit_decide(name, auth, now, source).result()
+
+
+def record(service: CapfService, outcome: Outcome) -> None:
+    service.submit_record(outcome).result()
+
+
+def fail(service: CapfService, name: str, info: str) -> None:
+    record(service, Outcome(name, Operation.INSTALL, False, Reason.INVALID_ELEMENT, info))
+
+
+def fetched(service: CapfService, name: str, blob: CertificateBlob) -> None:
+    record(service, Outcome(name, Operation.FETCH, True, Reason.NO_ACTION, "", blob, True))
+
+
 def enrol(
     service: CapfService,
     name: str = NAME,
@@ -131,11 +150,14 @@ def enrol(
     key: PrivateKey = PHONE_KEY,
 ) -> x509.Certificate:
     """Decide, issue and record an install, as the server would."""
-    decision = service.decide(name, auth or AuthInput(name), service.now())
+    decision = decide(service, name, auth or AuthInput(name), service.now())
     spec = KeySpec.of_key(key.public_key())
     assert decision == Proceed(Operation.INSTALL, spec), decision
     lsc = service.issue(name, key.public_key())
-    service.complete_install(name, lsc)
+    blob = CertificateBlob(CertificateType.LSC, lsc.public_bytes(serialization.Encoding.DER))
+    record(
+        service, Outcome(name, Operation.INSTALL, True, Reason.UPDATE_CERTIFICATE, "", blob, True)
+    )
     return lsc
 
 
@@ -183,14 +205,14 @@ def test_unknown_devices_are_told_what_a_wrong_string_is_and_nothing_pending_end
 ) -> None:
     add(lab)
     now = service.now()
-    refused(service.decide("SEP0000000000FF", AuthInput("SEP0000000000FF"), now), "unknown")
-    assert service.decide("CSFUSER01", AuthInput("CSFUSER01"), now) == Refuse(
+    refused(decide(service, "SEP0000000000FF", AuthInput("SEP0000000000FF"), now), "unknown")
+    assert decide(service, "CSFUSER01", AuthInput("CSFUSER01"), now) == Refuse(
         Reason.INVALID_ELEMENT, "unknown device CSFUSER01", told=AUTH_FAILED
     )
-    decision = service.decide("sep001122334455", AuthInput("x"), now)
+    decision = decide(service, "sep001122334455", AuthInput("x"), now)
     assert isinstance(decision, Refuse)
     assert (decision.reason, decision.told) == (Reason.INVALID_ELEMENT, AUTH_FAILED)
-    assert service.decide(NAME, AuthInput(NAME), now) == Proceed(Operation.NONE)
+    assert decide(service, NAME, AuthInput(NAME), now) == Proceed(Operation.NONE)
     assert status_text(device(lab)) == "None"
 
 
@@ -210,18 +232,18 @@ def test_every_refusal_before_authentication_looks_the_same(
     schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="2468")
     schedule(lab, OTHER, mode=CapfAuthMode.AUTH_STRING, auth_string="1357")
     for _ in range(MAX_FAILURES):
-        service.decide(OTHER, typed("0000", OTHER), service.now())
+        decide(service, OTHER, typed("0000", OTHER), service.now())
     monkeypatch.setattr(capfauth, "_scrypt", counting)
     answers = {
-        "unknown": service.decide(
-            "SEP0000000000FF", typed("2468", "SEP0000000000FF"), service.now()
+        "unknown": decide(
+            service, "SEP0000000000FF", typed("2468", "SEP0000000000FF"), service.now()
         ),
-        "wrong": service.decide(NAME, typed("1111", NAME), service.now()),
-        "locked": service.decide(OTHER, typed("1357", OTHER), service.now()),
+        "wrong": decide(service, NAME, typed("1111", NAME), service.now()),
+        "locked": decide(service, OTHER, typed("1357", OTHER), service.now()),
     }
     assert len(hashed) == 3
     lab.later(timedelta(days=11).total_seconds())
-    answers["expired"] = service.decide(NAME, typed("2468", NAME), service.now())
+    answers["expired"] = decide(service, NAME, typed("2468", NAME), service.now())
     assert len(hashed) == 4
     for why, decision in answers.items():
         assert isinstance(decision, Refuse), why
@@ -255,10 +277,10 @@ def test_five_wrong_strings_lock_until_the_operation_is_scheduled_again(
     add(lab)
     schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="2468")
     for n in range(1, MAX_FAILURES):
-        refused(service.decide(NAME, AuthInput(NAME, password=f"{n:04}"), service.now()))
+        refused(decide(service, NAME, AuthInput(NAME, password=f"{n:04}"), service.now()))
         assert device(lab).capf_auth_failures == n
         assert device(lab).capf_locked_at is None
-    last = service.decide(NAME, typed("9999", NAME), service.now(), "192.0.2.7")
+    last = decide(service, NAME, typed("9999", NAME), service.now(), "192.0.2.7")
     refused(last, "mismatch")
     locked = device(lab)
     assert locked.capf_auth_failures == MAX_FAILURES
@@ -274,14 +296,14 @@ def test_five_wrong_strings_lock_until_the_operation_is_scheduled_again(
     audited = len(audit_of(lab, "capf install"))
     # the right string, and more guesses: refused unchecked, nothing written
     for guess in ("2468", "0000", "2468"):
-        refused(service.decide(NAME, AuthInput(NAME, password=guess), service.now()), "locked")
+        refused(decide(service, NAME, AuthInput(NAME, password=guess), service.now()), "locked")
     assert device(lab) == locked
     assert len(audit_of(lab, "capf install")) == audited
     assert len(audit_of(lab, "capf lock")) == 1
     # a restart (a new service, as serve builds) keeps the lock: it is in the database
     again = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
     try:
-        refused(again.decide(NAME, typed("2468", NAME), again.now()), "locked")
+        refused(decide(again, NAME, typed("2468", NAME), again.now()), "locked")
     finally:
         again.close()
     # only scheduling again unlocks: a new string, the count from zero, the alert cleared
@@ -289,7 +311,7 @@ def test_five_wrong_strings_lock_until_the_operation_is_scheduled_again(
     fresh = device(lab)
     assert (fresh.capf_auth_failures, fresh.capf_locked_at) == (0, None)
     assert lock_alert(NAME) not in open_alerts(lab)
-    refused(service.decide(NAME, typed("2468", NAME), service.now()), "mismatch")
+    refused(decide(service, NAME, typed("2468", NAME), service.now()), "mismatch")
     enrol(service, auth=typed("97531", NAME))
     assert device(lab).capf_operation is CapfOperation.NONE
 
@@ -305,7 +327,7 @@ def test_two_nodes_judging_at_once_share_one_count_and_one_lock(lab: Lab) -> Non
             for i in range(12)
         ]
         decisions = [f.result() for f in futures]
-        right = services[0].decide(NAME, typed("2468", NAME), lab.ctx.now())
+        right = decide(services[0], NAME, typed("2468", NAME), lab.ctx.now())
     finally:
         for s in services:
             s.close()
@@ -321,10 +343,10 @@ def test_a_right_string_after_wrong_ones_resets_the_count(lab: Lab, service: Cap
     add(lab)
     schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string="2468")
     for guess in ("1111", "2222", "3333"):
-        service.decide(NAME, AuthInput(NAME, password=guess), service.now())
-    assert isinstance(service.decide(NAME, typed("2468", NAME), service.now()), Proceed)
+        decide(service, NAME, AuthInput(NAME, password=guess), service.now())
+    assert isinstance(decide(service, NAME, typed("2468", NAME), service.now()), Proceed)
     assert device(lab).capf_auth_failures == 0
-    service.fail(NAME, "the phone went away")
+    fail(service, NAME, "the phone went away")
 
 
 def test_scheduling_stores_only_a_hash(lab: Lab) -> None:
@@ -369,8 +391,8 @@ def test_the_authentication_string_must_match_and_is_used_once(
     right, wrong = "2468", "1357"
     schedule(lab, mode=CapfAuthMode.AUTH_STRING, auth_string=right)
     now = service.now()
-    refused(service.decide(NAME, AuthInput(NAME, password=wrong), now), "mismatch")
-    refused(service.decide(NAME, AuthInput(NAME), now), "mismatch")
+    refused(decide(service, NAME, AuthInput(NAME, password=wrong), now), "mismatch")
+    refused(decide(service, NAME, AuthInput(NAME), now), "mismatch")
     after = device(lab)
     assert after.lsc is None
     assert after.capf_status == "Failure: authentication string mismatch"
@@ -383,14 +405,14 @@ def test_the_authentication_string_must_match_and_is_used_once(
     inventory.update_device(
         lab.ctx, NAME, capf_operation=CapfOperation.INSTALL
     )  # string not renewed
-    refused(service.decide(NAME, AuthInput(NAME, password=right), now), "already used")
+    refused(decide(service, NAME, AuthInput(NAME, password=right), now), "already used")
 
 
 def test_an_expired_operation_is_refused_and_says_so(lab: Lab, service: CapfService) -> None:
     add(lab)
     schedule(lab)  # the CAPF expiry parameter: 10 days
     lab.later(timedelta(days=10, minutes=1).total_seconds())
-    decision = service.decide(NAME, AuthInput(NAME), service.now())
+    decision = decide(service, NAME, AuthInput(NAME), service.now())
     refused(decision, "operation expired")
     assert isinstance(decision, Refuse)
     assert decision.reason is Reason.INVALID_ELEMENT
@@ -400,7 +422,7 @@ def test_an_expired_operation_is_refused_and_says_so(lab: Lab, service: CapfServ
 def test_an_unusable_key_setting_fails_the_operation(lab: Lab, service: CapfService) -> None:
     add(lab)
     schedule(lab, key="DSA-1024")
-    refused(service.decide(NAME, AuthInput(NAME), service.now()), "Unknown key")
+    refused(decide(service, NAME, AuthInput(NAME), service.now()), "Unknown key")
 
 
 @pytest.mark.parametrize(
@@ -412,7 +434,7 @@ def test_the_device_key_setting_is_what_the_phone_is_asked_for(
 ) -> None:
     add(lab)
     schedule(lab, key=key)
-    assert service.decide(NAME, AuthInput(NAME), service.now()) == Proceed(Operation.INSTALL, spec)
+    assert decide(service, NAME, AuthInput(NAME), service.now()) == Proceed(Operation.INSTALL, spec)
 
 
 # -- H6: by existing certificate ---------------------------------------------------------------
@@ -432,12 +454,15 @@ def test_lsc_first_accepts_an_lsc_of_this_cluster_current_or_earlier(
         schedule(lab, mode=CapfAuthMode.EXISTING_LSC_FIRST)
         now = renewed.now()
         auth = presenting(CertificateType.LSC, old_lsc)
-        assert renewed.decide(NAME, auth, now) == Proceed(Operation.INSTALL, KeySpec.ec(Curve.P256))
+        assert decide(renewed, NAME, auth, now) == Proceed(
+            Operation.INSTALL, KeySpec.ec(Curve.P256)
+        )
         renewed.release(NAME)
         forged = make_identity(service.certificate.subject, slot=14)  # same name, another key
         fake = make_identity(plain_name(NAME), issuer=forged, slot=15).certificate
         refused(
-            renewed.decide(
+            decide(
+                renewed,
                 NAME,
                 presenting(CertificateType.LSC, fake.public_bytes(serialization.Encoding.DER)),
                 now,
@@ -446,7 +471,8 @@ def test_lsc_first_accepts_an_lsc_of_this_cluster_current_or_earlier(
         )
         not_ours = renewed.issue(OTHER, PHONE_KEY.public_key())  # an LSC of another device
         refused(
-            renewed.decide(
+            decide(
+                renewed,
                 NAME,
                 presenting(CertificateType.LSC, not_ours.public_bytes(serialization.Encoding.DER)),
                 now,
@@ -458,12 +484,12 @@ def test_lsc_first_accepts_an_lsc_of_this_cluster_current_or_earlier(
         reloaded = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
         try:
             refused(
-                reloaded.decide(NAME, presenting(CertificateType.MIC, mic()), now),
+                decide(reloaded, NAME, presenting(CertificateType.MIC, mic()), now),
                 "precedence to LSC",
             )
-            refused(reloaded.decide(NAME, AuthInput(NAME), now), "no LSC or MIC")
+            refused(decide(reloaded, NAME, AuthInput(NAME), now), "no LSC or MIC")
             problem = AuthInput(NAME, certificate_problem="SIGNED DATA does not verify")
-            refused(reloaded.decide(NAME, problem, now), "SIGNED DATA does not verify")
+            refused(decide(reloaded, NAME, problem, now), "SIGNED DATA does not verify")
         finally:
             reloaded.close()
     finally:
@@ -476,7 +502,7 @@ def test_mic_first_trusts_mics_through_capf_trust(lab: Lab) -> None:
     before = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
     try:
         refused(
-            before.decide(NAME, presenting(CertificateType.MIC, mic()), before.now()),
+            decide(before, NAME, presenting(CertificateType.MIC, mic()), before.now()),
             "not issued by a certificate in CAPF-trust",
         )
     finally:
@@ -486,11 +512,11 @@ def test_mic_first_trusts_mics_through_capf_trust(lab: Lab) -> None:
     try:
         now = service.now()
         refused(
-            service.decide(NAME, presenting(CertificateType.MIC, mic(issuer=ROGUE_CA)), now),
+            decide(service, NAME, presenting(CertificateType.MIC, mic(issuer=ROGUE_CA)), now),
             "CAPF-trust",
         )
         refused(
-            service.decide(NAME, presenting(CertificateType.MIC, mic(OTHER)), now), "belongs to"
+            decide(service, NAME, presenting(CertificateType.MIC, mic(OTHER)), now), "belongs to"
         )
         enrol(service, auth=presenting(CertificateType.MIC, mic()))
         assert device(lab).capf_status == "Upgrade Success"
@@ -499,15 +525,15 @@ def test_mic_first_trusts_mics_through_capf_trust(lab: Lab) -> None:
         lsc = device(lab).lsc
         assert lsc is not None
         auth = presenting(CertificateType.LSC, lsc)
-        assert isinstance(service.decide(NAME, auth, now), Proceed)
+        assert isinstance(decide(service, NAME, auth, now), Proceed)
         service.release(NAME)
         # ... unless the MIC is on record: then precedence to MIC
         inventory.update_device(lab.ctx, NAME, mic=mic())
-        refused(service.decide(NAME, auth, now), "precedence to MIC")
+        refused(decide(service, NAME, auth, now), "precedence to MIC")
         lab.later(timedelta(days=6 * 365).total_seconds())
         schedule(lab, mode=CapfAuthMode.EXISTING_MIC_FIRST)
         refused(
-            service.decide(NAME, presenting(CertificateType.MIC, mic()), service.now()), "expired"
+            decide(service, NAME, presenting(CertificateType.MIC, mic()), service.now()), "expired"
         )
     finally:
         service.close()
@@ -520,12 +546,12 @@ def test_a_second_session_for_a_device_waits_for_the_first(lab: Lab, service: Ca
     add(lab)
     schedule(lab)
     now = service.now()
-    assert isinstance(service.decide(NAME, AuthInput(NAME), now), Proceed)
+    assert isinstance(decide(service, NAME, AuthInput(NAME), now), Proceed)
     assert service.active() == [NAME]
-    refused(service.decide(NAME, AuthInput(NAME), now), "under way")
+    refused(decide(service, NAME, AuthInput(NAME), now), "under way")
     service.release(NAME)
-    assert isinstance(service.decide(NAME, AuthInput(NAME), now), Proceed)
-    service.fail(NAME, "the phone went away")
+    assert isinstance(decide(service, NAME, AuthInput(NAME), now), Proceed)
+    fail(service, NAME, "the phone went away")
     assert service.active() == []
 
 
@@ -534,14 +560,14 @@ def test_a_failure_keeps_the_operation_pending_with_its_reason(
 ) -> None:
     add(lab)
     schedule(lab)
-    service.decide(NAME, AuthInput(NAME), service.now())
+    decide(service, NAME, AuthInput(NAME), service.now())
     failed = Outcome(NAME, Operation.INSTALL, False, Reason.INVALID_ELEMENT, "no answer in 30 s")
     service.submit_record(failed).result()
     after = device(lab)
     assert after.capf_operation is CapfOperation.INSTALL
     assert after.capf_status == "Failure: no answer in 30 s"
     assert status_text(after) == "Operation Pending (last attempt: Failure: no answer in 30 s)"
-    assert service.fail("SEP0000000000FF", "unknown") is None
+    fail(service, "SEP0000000000FF", "unknown")  # nothing to record, and no error
 
 
 def test_delete_and_fetch_record_their_outcomes(lab: Lab, service: CapfService) -> None:
@@ -549,19 +575,19 @@ def test_delete_and_fetch_record_their_outcomes(lab: Lab, service: CapfService) 
     schedule(lab)
     enrol(service)
     schedule(lab, operation=CapfOperation.FETCH)
-    assert service.decide(NAME, AuthInput(NAME), service.now()) == Proceed(Operation.FETCH)
+    assert decide(service, NAME, AuthInput(NAME), service.now()) == Proceed(Operation.FETCH)
     lsc = device(lab).lsc
     assert lsc is not None
-    fetched = service.complete_fetch(NAME, CertificateBlob(CertificateType.LSC, lsc))
-    assert fetched.public_bytes(serialization.Encoding.DER) == lsc
+    fetched(service, NAME, CertificateBlob(CertificateType.LSC, lsc))
+    assert device(lab).lsc == lsc
     assert device(lab).capf_status == "Troubleshoot Success"
     # an untrusted MIC is reported, never kept for encryption
     schedule(lab, operation=CapfOperation.FETCH)
-    service.decide(NAME, AuthInput(NAME), service.now())
-    service.complete_fetch(NAME, CertificateBlob(CertificateType.MIC, mic()))
+    decide(service, NAME, AuthInput(NAME), service.now())
+    fetched(service, NAME, CertificateBlob(CertificateType.MIC, mic()))
     assert device(lab).mic is None
     schedule(lab, operation=CapfOperation.DELETE)
-    assert service.decide(NAME, AuthInput(NAME), service.now()) == Proceed(Operation.DELETE)
+    assert decide(service, NAME, AuthInput(NAME), service.now()) == Proceed(Operation.DELETE)
     deleted = Outcome(NAME, Operation.DELETE, True, Reason.UPDATE_CERTIFICATE, "Delete Success")
     service.submit_record(deleted).result()
     after = device(lab)
@@ -576,7 +602,7 @@ def test_delete_and_fetch_record_their_outcomes(lab: Lab, service: CapfService) 
 def test_an_encrypted_profile_gets_its_enc_sgn_with_the_lsc(lab: Lab, service: CapfService) -> None:
     add(lab, profile=ENCRYPTED)
     schedule(lab)  # EC-P256: encrypted configuration is wrapped with RSA
-    refused(service.decide(NAME, AuthInput(NAME), service.now()), "needs an RSA key")
+    refused(decide(service, NAME, AuthInput(NAME), service.now()), "needs an RSA key")
     schedule(lab, key="RSA-1024")
     assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is None
     enrol(service, key=rsa_key(1024, slot=3))
@@ -611,15 +637,14 @@ def test_results_queued_together_commit_together(lab: Lab, service: CapfService)
     names = [f"SEP00112233{i:04X}" for i in range(12)]
     inventory.add_devices(lab.ctx, [pending(n) for n in names])
     for name in names:
-        assert isinstance(service.decide(name, AuthInput(name), service.now()), Proceed)
+        assert isinstance(decide(service, name, AuthInput(name), service.now()), Proceed)
     gate, inside = threading.Event(), threading.Event()
 
-    def wait(_uow: Any) -> _Result:
+    def wait(_txn: Any) -> None:
         inside.set()
         gate.wait(10)
-        return _Result(None)
 
-    blocker = service._submit(wait)  # holds the database thread for the test
+    blocker = service.writer.submit(wait)  # holds the database thread for the test
     assert inside.wait(10)
     futures = [
         service.submit_record(
@@ -657,4 +682,4 @@ def test_a_closed_service_refuses_work(lab: Lab) -> None:
     service = load_capf_service(lab.ctx, "cucm-pub")
     service.close()
     with pytest.raises(CapfStoreError, match="the CAPF service is closed"):
-        service.decide(NAME, AuthInput(NAME), service.now())
+        decide(service, NAME, AuthInput(NAME), service.now())

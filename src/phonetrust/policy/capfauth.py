@@ -25,6 +25,12 @@ Pure rules; time is an argument. Three of them:
   forgotten beyond ``capacity``. IPv6 peers are counted by /64
   (:func:`source_of`), since one host commonly holds a whole /64.
 
+Beside the string, the rules of authentication by an existing certificate
+(scenario H6: :func:`certificate_problem`, the LSC or the MIC first, each
+vouched for by its issuers, :class:`Issuers`) and of the key an install
+asks for (:func:`install_key`) are here, so that the CAPF service only
+reads, decides by these functions and writes.
+
 Every refusal before a phone has authenticated tells it the same thing,
 :data:`AUTH_FAILED`, whether the device is unknown, the string wrong, the
 operation locked or expired, so that no client can learn which devices
@@ -46,7 +52,13 @@ from datetime import datetime
 from enum import Enum
 from typing import Final
 
+from cryptography import x509
+
 from phonetrust.errors import LocalError
+from phonetrust.pki.lsc import common_name, issued_by, parse_key_spec
+from phonetrust.policy.domain import CapfAuthMode, Device
+from phonetrust.protocols.capf.messages import CertificateType, KeySpec, KeyType
+from phonetrust.protocols.capf.server import AuthInput
 
 MAX_FAILURES: Final = 5
 """Wrong strings that lock a device's CAPF operation."""
@@ -300,3 +312,123 @@ class AddressBackoff:
     def succeeded(self, address: str) -> None:
         """``address`` authenticated: its failures are forgotten."""
         self._seen.pop(address, None)
+
+
+# -- what a refused string is called, and what the device's status says -----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StringRefusal:
+    """The words for a string refused by :func:`check_auth_string` (not for LOCKED: no write)."""
+
+    problem: str
+    """For the log, and the refusal's info."""
+    status: str
+    """The device's CAPF status."""
+    audit: str
+    """The audit line (device, problem, count)."""
+    lock_message: str | None
+    """The ``capf lock`` audit entry and alert text, when this string locked the operation."""
+
+
+def string_refusal(
+    check: AuthCheck, before: AuthState, device: str, operation: str, where: str = ""
+) -> StringRefusal:
+    """How a rejected string is reported; ``where`` says ``" (from <address>)"`` or nothing."""
+    problem = (
+        "the authentication string was already used"
+        if not before.digest
+        else "authentication string mismatch"
+    )
+    status = f"Failure: {problem}"
+    lock_message = None
+    if check.newly_locked:
+        status = (
+            f"Failure: locked after {MAX_FAILURES} wrong authentication strings; "
+            "schedule the operation again to unlock it"
+        )
+        lock_message = (
+            f"CAPF {operation} of {device} is locked after {MAX_FAILURES} wrong "
+            f"authentication strings{where}: it refuses every string until the operation "
+            "is scheduled again with a new string"
+        )
+    audit = f"{device}: {problem} ({check.state.failures} of {MAX_FAILURES}){where}"
+    return StringRefusal(problem, status, audit, lock_message)
+
+
+# -- authentication by an existing certificate (scenario H6) -----------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Issuers:
+    """Who vouches for a presented certificate: CAPF for an LSC, CAPF-trust for a MIC."""
+
+    capf: tuple[x509.Certificate, ...] = ()
+    """Every CAPF certificate of the cluster, current and earlier (LSC issuers)."""
+    capf_trust: tuple[x509.Certificate, ...] = ()
+    """The CAPF-trust store (MIC issuers)."""
+
+
+def certificate_problem(
+    device: Device, auth: AuthInput, issuers: Issuers, now: datetime
+) -> str | None:
+    """Why the phone may not go on, in a mode without a string (None: it may)."""
+    mode = device.capf_auth_mode
+    if mode is CapfAuthMode.NULL_STRING:
+        return None
+    if mode not in (CapfAuthMode.EXISTING_LSC_FIRST, CapfAuthMode.EXISTING_MIC_FIRST):
+        return "no CAPF authentication mode is set"
+    blob = auth.certificate
+    if blob is None:
+        why = auth.certificate_problem or "the phone presented no LSC or MIC"
+        return f"authentication by existing certificate failed: {why}"
+    kind = blob.kind
+    if kind is None:
+        return f"unknown certificate type {blob.type}"
+    first, second = (
+        (CertificateType.LSC, CertificateType.MIC)
+        if mode is CapfAuthMode.EXISTING_LSC_FIRST
+        else (CertificateType.MIC, CertificateType.LSC)
+    )
+    on_record = {CertificateType.LSC: device.lsc, CertificateType.MIC: device.mic}
+    if kind is second and on_record[first] is not None:
+        return (
+            f"precedence to {first.name}: the device has an {first.name}, "
+            f"the phone presented its {second.name}"
+        )
+    try:
+        presented = x509.load_der_x509_certificate(blob.der)
+    except ValueError:
+        return "the presented certificate is not X.509 DER"
+    return untrusted(device.name, kind, presented, issuers, now)
+
+
+def untrusted(
+    name: str, kind: CertificateType, cert: x509.Certificate, issuers: Issuers, now: datetime
+) -> str | None:
+    """Why ``cert`` does not vouch for device ``name`` as its ``kind`` (None: it does)."""
+    if kind is CertificateType.LSC:
+        if issued_by(cert, list(issuers.capf)) is None:
+            return "the LSC was not issued by a CAPF certificate of this cluster"
+        if common_name(cert) != name:
+            return f"the LSC belongs to {common_name(cert)!r}"
+    else:
+        if issued_by(cert, list(issuers.capf_trust)) is None:
+            return "the MIC is not issued by a certificate in CAPF-trust"
+        if name not in common_name(cert):
+            return f"the MIC belongs to {common_name(cert)!r}"
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        return f"the {kind.name} is expired or not yet valid"
+    return None
+
+
+def install_key(device: Device, encrypted: bool) -> KeySpec:
+    """The key an install asks for; an encrypted configuration is wrapped with RSA only.
+
+    Raises :class:`~phonetrust.errors.LocalError` saying why the setting cannot be used."""
+    spec = parse_key_spec(device.capf_key)
+    if encrypted and spec.key_type is not KeyType.RSA:
+        raise LocalError(
+            f"its profile encrypts the configuration, which needs an RSA key, not {spec.text}"
+        )
+    return spec
