@@ -14,14 +14,12 @@ CUCM output included) is :func:`read` -> :class:`ParsedConfig`, defined in
 
 from __future__ import annotations
 
-import functools
 import itertools
 import re
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 from xml.sax.saxutils import quoteattr
 
 from phonetrust.errors import BuildError
@@ -50,7 +48,6 @@ __all__ = [
     "PhoneConfig",
     "SipLine",
     "TvsMember",
-    "clear_fragment_caches",
     "make_version_stamp",
     "mirror_tvs",
     "read",
@@ -361,18 +358,16 @@ class PhoneConfig:
 
 # -- rendering -----------------------------------------------------------------
 #
-# A cluster renders thousands of documents per file-plan build, and most of a
-# document (device pool, TVS list, SIP profile, locales, URLs) is the same for
-# every phone of a group. So the document is assembled from fragments, each
-# made by a function of exactly the values it shows and memoized on them: a
-# fragment can only be reused for the very same inputs, and the bytes are the
-# ones the plain writer gives (tests/formats/cnfxml_original.py is the oracle).
+# A cluster renders thousands of documents when every configuration changes,
+# so the writer is plain string assembly: every line is indented two spaces a
+# level and every text and attribute escaped, and the runs of CUCM's fixed
+# defaults are written once, when this module loads (tests/vectors/cnfxml
+# holds golden documents). A document whose inputs did not change is not
+# rendered at all: the file plan keeps it by the digest of its inputs.
 
 _Value = str | int | bool
 
 _PROLOG = '<?xml version="1.0" encoding="UTF-8"?>\n'
-_FRAGMENTS = 1024
-"""Entries each fragment cache keeps: far more than a cluster's distinct groups or settings."""
 
 
 def _escape(text: str) -> str:
@@ -380,43 +375,11 @@ def _escape(text: str) -> str:
 
     A bare CR would read back as LF, hence the character reference.
     """
+    if "&" not in text and ">" not in text and "<" not in text and "\r" not in text:
+        return text  # most values: looking is cheaper than four replacements
     return (
         text.replace("&", "&amp;").replace(">", "&gt;").replace("<", "&lt;").replace("\r", "&#13;")
     )
-
-
-class _Writer:
-    """Indented XML, two spaces a level, every text and attribute escaped.
-
-    ``depth`` is where the fragment sits in the document: a fragment written
-    at depth 1 is a run of ``<device>`` children.
-    """
-
-    def __init__(self, depth: int = 0) -> None:
-        self._lines: list[str] = []
-        self._depth = depth
-
-    def leaf(self, tag: str, value: _Value = "", attrs: Mapping[str, _Value] | None = None) -> None:
-        self._line(f"<{tag}{_attrs(attrs)}>{_escape(_str(value))}</{tag}>")
-
-    @contextmanager
-    def element(self, tag: str, attrs: Mapping[str, _Value] | None = None) -> Iterator[None]:
-        self._line(f"<{tag}{_attrs(attrs)}>")
-        self._depth += 1
-        yield
-        self._depth -= 1
-        self._line(f"</{tag}>")
-
-    def leaves(self, pairs: tuple[tuple[str, _Value], ...]) -> None:
-        for tag, value in pairs:
-            self.leaf(tag, value)
-
-    def text(self) -> str:
-        """The lines written, each ending with a newline."""
-        return "".join(line + "\n" for line in self._lines)
-
-    def _line(self, text: str) -> None:
-        self._lines.append("  " * self._depth + text)
 
 
 def _str(value: _Value) -> str:
@@ -429,9 +392,29 @@ def _attrs(attrs: Mapping[str, _Value] | None) -> str:
     return "".join(f" {k}={quoteattr(_str(v))}" for k, v in (attrs or {}).items())
 
 
-def _leaf(tag: str, value: _Value) -> str:
-    """One ``<device>`` child leaf, as :meth:`_Writer.leaf` writes it at depth 1."""
-    return f"  <{tag}>{_escape(_str(value))}</{tag}>\n"
+def _leaf(tag: str, value: _Value, depth: int = 1) -> str:
+    """``<tag>value</tag>`` on its own line, ``depth`` levels in."""
+    text = _escape(value) if isinstance(value, str) else _str(value)  # a number needs none
+    return f"{'  ' * depth}<{tag}>{text}</{tag}>\n"
+
+
+def _open(tag: str, depth: int, attrs: Mapping[str, _Value] | None = None) -> str:
+    if attrs is None:
+        return f"{'  ' * depth}<{tag}>\n"
+    return f"{'  ' * depth}<{tag}{_attrs(attrs)}>\n"
+
+
+def _close(tag: str, depth: int) -> str:
+    return f"{'  ' * depth}</{tag}>\n"
+
+
+def _leaves(pairs: tuple[tuple[str, _Value], ...], depth: int) -> str:
+    return "".join(_leaf(tag, value, depth) for tag, value in pairs)
+
+
+def _element(tag: str, depth: int, body: str, attrs: Mapping[str, _Value] | None = None) -> str:
+    """``body`` (lines already indented one level deeper) between ``tag``'s open and close."""
+    return _open(tag, depth, attrs) + body + _close(tag, depth)
 
 
 def render(config: PhoneConfig) -> bytes:
@@ -439,35 +422,25 @@ def render(config: PhoneConfig) -> bytes:
     parts = [
         _PROLOG,
         "<device>\n",
-        _head(config.protocol, config.ssh_user_id, config.ssh_password, config.ip_address_mode),
-        _device_pool(
-            _Pool(
-                config.device_pool_name,
-                config.date_time_setting_name,
-                config.date_template,
-                config.time_zone,
-                config.olson_time_zone,
-                config.ntp_servers,
-                config.cm_group_name,
-                config.tftp_default,
-                config.members,
-                config.connection_monitor_duration,
-            )
-        ),
+        _leaf("fullConfig", True),
+        _leaf("deviceProtocol", config.protocol),
+        _leaf("sshUserId", config.ssh_user_id),
+        _leaf("sshPassword", config.ssh_password),
+        _leaf("ipAddressMode", config.ip_address_mode),
+        _device_pool(config),
         _tvs(config.tvs_members),
         _sip_profile(config.sip_lines) if config.protocol == "SIP" else "",
-        _common_profile(config.phone_password),
-        _leaf("loadInformation", config.load_information),
-        _block("vendorConfig", config.vendor_config),
-        _block("commonConfig", config.common_config),
-        _block("enterpriseConfig", config.enterprise_config),
-        _leaf("versionStamp", config.version_stamp),
-        _locales(
-            config.user_locale,
-            config.user_locale_lang_code,
-            config.locale_version,
-            config.network_locale,
+        _element(
+            "commonProfile",
+            1,
+            _leaf("phonePassword", config.phone_password, 2) + _COMMON_PROFILE_TAIL,
         ),
+        _leaf("loadInformation", config.load_information),
+        _element("vendorConfig", 1, _leaves(config.vendor_config, 2)),
+        _element("commonConfig", 1, _leaves(config.common_config, 2)),
+        _element("enterpriseConfig", 1, _leaves(config.enterprise_config, 2)),
+        _leaf("versionStamp", config.version_stamp),
+        _locales(config),
         _leaf("deviceSecurityMode", config.device_security_mode),
         _leaf("idleTimeout", config.idle_timeout),
         _urls(config.service_host, config.secure_urls),
@@ -478,157 +451,112 @@ def render(config: PhoneConfig) -> bytes:
         _leaf("certHash", config.cert_hash),
         _leaf("encrConfig", config.encr_config),
         _leaf("TLSResumptionTimer", config.tls_resumption_timer),
-        _phone_services(config.secure_urls),
+        _PHONE_SERVICES[config.secure_urls],
         "</device>\n",
     ]
     return "".join(parts).encode("utf-8")
 
 
-def clear_fragment_caches() -> None:
-    """Forget every memoized fragment (tests use it to compare cold and warm renders)."""
-    for cached in _CACHED:
-        cached.cache_clear()
+def _device_pool(config: PhoneConfig) -> str:
+    parts = [
+        _open("devicePool", 1),
+        _leaf("revertPriority", 0, 2),
+        _leaf("name", config.device_pool_name, 2),
+        _open("dateTimeSetting", 2),
+        _leaf("name", config.date_time_setting_name, 3),
+        _leaf("dateTemplate", config.date_template, 3),
+        _leaf("timeZone", config.time_zone, 3),
+        _leaf("olsonTimeZone", config.olson_time_zone, 3),
+    ]
+    if config.ntp_servers:
+        parts.append(_open("ntps", 3))
+        for ntp in config.ntp_servers:
+            parts.append(_element("ntp", 4, _leaf("name", ntp, 5) + _NTP_TAIL))
+        parts.append(_close("ntps", 3))
+    parts += [
+        _close("dateTimeSetting", 2),
+        _open("callManagerGroup", 2),
+        _leaf("name", config.cm_group_name, 3),
+        _leaf("tftpDefault", config.tftp_default, 3),
+        _open("members", 3),
+    ]
+    for m in config.members:
+        parts += [
+            _open("member", 4, {"priority": m.priority}),
+            _open("callManager", 5),
+            _leaf("name", m.name, 6),
+            _leaf("description", m.description, 6),
+            _open("ports", 6),
+            _leaf("ethernetPhonePort", m.ethernet_phone_port, 7),
+            _leaf("sipPort", m.sip_port, 7),
+            _leaf("securedSipPort", m.secured_sip_port, 7),
+            _MGCP_PORTS,
+            _close("ports", 6),
+            _leaf("processNodeName", m.process_node_name, 6),
+            _close("callManager", 5),
+            _close("member", 4),
+        ]
+    parts += [
+        _close("members", 3),
+        _close("callManagerGroup", 2),
+        _SRST_TEXT,
+        _leaf("connectionMonitorDuration", config.connection_monitor_duration, 2),
+        _close("devicePool", 1),
+    ]
+    return "".join(parts)
 
 
-@functools.lru_cache(maxsize=_FRAGMENTS)
-def _head(protocol: str, ssh_user_id: str, ssh_password: str, ip_address_mode: int) -> str:
-    w = _Writer(1)
-    w.leaf("fullConfig", True)
-    w.leaf("deviceProtocol", protocol)
-    w.leaf("sshUserId", ssh_user_id)
-    w.leaf("sshPassword", ssh_password)
-    w.leaf("ipAddressMode", ip_address_mode)
-    return w.text()
-
-
-class _Pool(NamedTuple):
-    """Every value the ``devicePool`` element shows, as the key of its fragment."""
-
-    device_pool_name: str
-    date_time_setting_name: str
-    date_template: str
-    time_zone: str
-    olson_time_zone: str
-    ntp_servers: tuple[str, ...]
-    cm_group_name: str
-    tftp_default: bool
-    members: tuple[CallManagerMember, ...]
-    connection_monitor_duration: int
-
-
-@functools.lru_cache(maxsize=_FRAGMENTS)
-def _device_pool(pool: _Pool) -> str:
-    w = _Writer(1)
-    with w.element("devicePool"):
-        w.leaf("revertPriority", 0)
-        w.leaf("name", pool.device_pool_name)
-        with w.element("dateTimeSetting"):
-            w.leaf("name", pool.date_time_setting_name)
-            w.leaf("dateTemplate", pool.date_template)
-            w.leaf("timeZone", pool.time_zone)
-            w.leaf("olsonTimeZone", pool.olson_time_zone)
-            if pool.ntp_servers:
-                with w.element("ntps"):
-                    for ntp in pool.ntp_servers:
-                        with w.element("ntp"):
-                            w.leaves((("name", ntp), ("nameV6", ""), ("ntpMode", "Unicast")))
-        with w.element("callManagerGroup"):
-            w.leaf("name", pool.cm_group_name)
-            w.leaf("tftpDefault", pool.tftp_default)
-            with w.element("members"):
-                for m in pool.members:
-                    with w.element("member", {"priority": m.priority}), w.element("callManager"):
-                        w.leaf("name", m.name)
-                        w.leaf("description", m.description)
-                        with w.element("ports"):
-                            w.leaf("ethernetPhonePort", m.ethernet_phone_port)
-                            w.leaf("sipPort", m.sip_port)
-                            w.leaf("securedSipPort", m.secured_sip_port)
-                            with w.element("mgcpPorts"):
-                                w.leaves((("listen", 2427), ("keepAlive", 2428)))
-                        w.leaf("processNodeName", m.process_node_name)
-        with w.element("srstInfo"):
-            w.leaves(_SRST_DISABLED)
-        w.leaf("connectionMonitorDuration", pool.connection_monitor_duration)
-    return w.text()
-
-
-@functools.lru_cache(maxsize=_FRAGMENTS)
 def _tvs(members: tuple[TvsMember, ...]) -> str:
     if not members:
         return ""
-    w = _Writer(1)
-    with w.element("TVS"), w.element("members"):
-        for tvs in members:
-            with w.element("member", {"priority": tvs.priority}):
-                w.leaf("port", tvs.port)
-                w.leaf("address", tvs.address)
-    return w.text()
+    body = "".join(
+        _element(
+            "member",
+            3,
+            _leaf("port", tvs.port, 4) + _leaf("address", tvs.address, 4),
+            {"priority": tvs.priority},
+        )
+        for tvs in members
+    )
+    return _element("TVS", 1, _element("members", 2, body))
 
 
-@functools.lru_cache(maxsize=_FRAGMENTS)
 def _sip_profile(sip_lines: tuple[SipLine, ...]) -> str:
-    w = _Writer(1)
-    with w.element("sipProfile"):
-        with w.element("sipProxies"):
-            w.leaves(_SIP_PROXIES)
-        with w.element("sipCallFeatures"):
-            w.leaves(_SIP_CALL_FEATURES)
-        with w.element("sipStack"):
-            w.leaves(_SIP_STACK)
-        w.leaves(_SIP_MEDIA)
-        with w.element("sipLines"):
-            for button, line in enumerate(sip_lines, start=1):
-                with w.element("line", {"button": button, "lineIndex": button}):
-                    w.leaf("featureID", 9)
-                    w.leaf("featureLabel", line.label)
-                    w.leaf("proxy", USECALLMANAGER)
-                    w.leaf("port", DEFAULT_SIP_PORT)
-                    w.leaf("name", line.directory_number)
-                    w.leaf("displayName", line.display_name)
-                    with w.element("autoAnswer"):
-                        w.leaf("autoAnswerEnabled", 2)
-                    w.leaves(_SIP_LINE_DEFAULTS)
-                    w.leaf("contact", line.directory_number)
-                    w.leaves((("maxNumCalls", 4), ("busyTrigger", 2)))
-        w.leaves(_SIP_TAIL)
-    return w.text()
+    lines = []
+    for button, line in enumerate(sip_lines, start=1):
+        lines += [
+            _open("line", 3, {"button": button, "lineIndex": button}),
+            _leaf("featureID", 9, 4),
+            _leaf("featureLabel", line.label, 4),
+            _leaf("proxy", USECALLMANAGER, 4),
+            _leaf("port", DEFAULT_SIP_PORT, 4),
+            _leaf("name", line.directory_number, 4),
+            _leaf("displayName", line.display_name, 4),
+            _AUTO_ANSWER,
+            _SIP_LINE_DEFAULTS_TEXT,
+            _leaf("contact", line.directory_number, 4),
+            _SIP_LINE_TAIL,
+            _close("line", 3),
+        ]
+    return _SIP_PROFILE_HEAD + _element("sipLines", 2, "".join(lines)) + _SIP_PROFILE_TAIL
 
 
-@functools.lru_cache(maxsize=_FRAGMENTS)
-def _common_profile(phone_password: str) -> str:
-    w = _Writer(1)
-    with w.element("commonProfile"):
-        w.leaf("phonePassword", phone_password)
-        w.leaf("backgroundImageAccess", True)
-        w.leaf("callLogBlfEnabled", 2)
-    return w.text()
-
-
-@functools.lru_cache(maxsize=_FRAGMENTS)
-def _block(tag: str, pairs: tuple[tuple[str, str], ...]) -> str:
-    """``vendorConfig``, ``commonConfig`` or ``enterpriseConfig`` with its keys."""
-    w = _Writer(1)
-    with w.element(tag):
-        w.leaves(pairs)
-    return w.text()
-
-
-@functools.lru_cache(maxsize=_FRAGMENTS)
-def _locales(user_locale: str, lang_code: str, locale_version: str, network_locale: str) -> str:
-    w = _Writer(1)
-    with w.element("userLocale"):
-        w.leaf("name", user_locale)
-        w.leaf("uid", 1)
-        w.leaf("langCode", lang_code)
-        w.leaf("version", locale_version)
-        w.leaf("winCharSet", "utf-8")
-    w.leaf("networkLocale", network_locale)
-    with w.element("networkLocaleInfo"):
-        w.leaf("name", network_locale)
-        w.leaf("uid", 64)
-        w.leaf("version", locale_version)
-    return w.text()
+def _locales(config: PhoneConfig) -> str:
+    return (
+        _open("userLocale", 1)
+        + _leaf("name", config.user_locale, 2)
+        + _leaf("uid", 1, 2)
+        + _leaf("langCode", config.user_locale_lang_code, 2)
+        + _leaf("version", config.locale_version, 2)
+        + _leaf("winCharSet", "utf-8", 2)
+        + _close("userLocale", 1)
+        + _leaf("networkLocale", config.network_locale)
+        + _open("networkLocaleInfo", 1)
+        + _leaf("name", config.network_locale, 2)
+        + _leaf("uid", 64, 2)
+        + _leaf("version", config.locale_version, 2)
+        + _close("networkLocaleInfo", 1)
+    )
 
 
 # (plain element, secure twin or None, path on Tomcat or None for "empty")
@@ -643,54 +571,33 @@ _URLS: tuple[tuple[str, str | None, str | None], ...] = (
 )
 
 
-@functools.lru_cache(maxsize=_FRAGMENTS)
 def _urls(service_host: str, secure_urls: bool) -> str:
-    w = _Writer(1)
     host = service_host
     if ":" in host:
         host = f"[{host}]"  # an IPv6 literal
-    for tag, _, path in _URLS:
-        w.leaf(tag, f"http://{host}:8080{path}" if path else "")
+    parts = [_leaf(tag, f"http://{host}:8080{path}" if path else "") for tag, _, path in _URLS]
     scheme, port = ("https", 8443) if secure_urls else ("http", 8080)
-    for _, secure_tag, path in _URLS:
-        if secure_tag is not None:
-            w.leaf(secure_tag, f"{scheme}://{host}:{port}{path}" if path else "")
-    return w.text()
+    parts += [
+        _leaf(secure_tag, f"{scheme}://{host}:{port}{path}" if path else "")
+        for _, secure_tag, path in _URLS
+        if secure_tag is not None
+    ]
+    return "".join(parts)
 
 
-@functools.lru_cache(maxsize=_FRAGMENTS)
 def _capf_list(capf: tuple[CapfEntry, ...]) -> str:
     if not capf:
         return ""
-    w = _Writer(1)
-    with w.element("capfList"):
-        for entry in capf:
-            with w.element("capf"):
-                w.leaf("phonePort", entry.phone_port)
-                w.leaf("processNodeName", entry.process_node_name)
-    return w.text()
-
-
-@functools.lru_cache(maxsize=_FRAGMENTS)
-def _phone_services(secure_urls: bool) -> str:
-    w = _Writer(1)
-    with w.element("phoneServices", {"useHTTPS": secure_urls}):
-        w.leaf("provisioning", 0)
-    return w.text()
-
-
-_CACHED = (
-    _head,
-    _device_pool,
-    _tvs,
-    _sip_profile,
-    _common_profile,
-    _block,
-    _locales,
-    _urls,
-    _capf_list,
-    _phone_services,
-)
+    body = "".join(
+        _element(
+            "capf",
+            2,
+            _leaf("phonePort", entry.phone_port, 3)
+            + _leaf("processNodeName", entry.process_node_name, 3),
+        )
+        for entry in capf
+    )
+    return _element("capfList", 1, body)
 
 
 def _table(spec: str) -> tuple[tuple[str, _Value], ...]:
@@ -699,7 +606,7 @@ def _table(spec: str) -> tuple[tuple[str, _Value], ...]:
 
 
 _DSCP = _table("dscpForSCCPPhoneConfig=96 dscpForSCCPPhoneServices=0 dscpForCm2Dvce=96")
-_DSCP_TEXT = "".join(_leaf(tag, value) for tag, value in _DSCP)
+_DSCP_TEXT = _leaves(_DSCP, 1)
 _SRST_DISABLED = _table(
     "name=Disable srstOption=Disable userModifiable=false"
     " ipAddr1= port1=2000 ipAddr2= port2=2000 ipAddr3= port3=2000"
@@ -739,3 +646,24 @@ _SIP_TAIL = _table(
     "voipControlPort=5060 dscpForAudio=184 dscpVideo=136 ringSettingBusyStationPolicy=0"
     " dialTemplate="
 )
+
+# CUCM's fixed runs of defaults, as text: the same in every document.
+_NTP_TAIL = _leaves((("nameV6", ""), ("ntpMode", "Unicast")), 5)
+_MGCP_PORTS = _element("mgcpPorts", 7, _leaves((("listen", 2427), ("keepAlive", 2428)), 8))
+_SRST_TEXT = _element("srstInfo", 2, _leaves(_SRST_DISABLED, 3))
+_COMMON_PROFILE_TAIL = _leaf("backgroundImageAccess", True, 2) + _leaf("callLogBlfEnabled", 2, 2)
+_SIP_PROFILE_HEAD = (
+    _open("sipProfile", 1)
+    + _element("sipProxies", 2, _leaves(_SIP_PROXIES, 3))
+    + _element("sipCallFeatures", 2, _leaves(_SIP_CALL_FEATURES, 3))
+    + _element("sipStack", 2, _leaves(_SIP_STACK, 3))
+    + _leaves(_SIP_MEDIA, 2)
+)
+_SIP_PROFILE_TAIL = _leaves(_SIP_TAIL, 2) + _close("sipProfile", 1)
+_AUTO_ANSWER = _element("autoAnswer", 4, _leaf("autoAnswerEnabled", 2, 5))
+_SIP_LINE_DEFAULTS_TEXT = _leaves(_SIP_LINE_DEFAULTS, 4)
+_SIP_LINE_TAIL = _leaves((("maxNumCalls", 4), ("busyTrigger", 2)), 4)
+_PHONE_SERVICES = {
+    secure: _element("phoneServices", 1, _leaf("provisioning", 0, 2), {"useHTTPS": secure})
+    for secure in (False, True)
+}
