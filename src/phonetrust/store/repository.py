@@ -210,8 +210,14 @@ class UnitOfWork(Protocol):
     def list_alerts(self, *, open_only: bool = True) -> list[Alert]: ...
 
     # -- the published file plan -------------------------------------------------
-    def publish(self, files: Mapping[tuple[str, str], bytes]) -> int:
-        """Store a complete new plan {(node, file name): bytes}; returns its version number."""
+    def publish(
+        self,
+        files: Mapping[tuple[str, str], bytes],
+        inputs: Mapping[tuple[str, str], str] | None = None,
+    ) -> int:
+        """Store a complete new plan {(node, file name): bytes}; returns its version number.
+
+        ``inputs`` gives some files the digest of what they were made from."""
         ...
 
     def current_version(self) -> int:
@@ -223,6 +229,10 @@ class UnitOfWork(Protocol):
     ) -> bytes | None: ...
     def published_files(self, node: str, version: int | None = None) -> dict[str, bytes]:
         """Every file of a node in a version (the current one by default), in one read."""
+        ...
+
+    def published_inputs(self, node: str) -> dict[str, str]:
+        """{file name: digest of its inputs} of a node's current files that have one."""
         ...
 
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:

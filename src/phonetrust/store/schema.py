@@ -220,10 +220,12 @@ published_files = Table(
     Column("node", Text, primary_key=True),
     Column("filename", Text, primary_key=True),
     Column("blob", Text, nullable=False),
+    Column("inputs", Text, nullable=True),
 )
 """Every file name of every published plan version, pointing at its content by
 SHA-256. ``node`` is not a foreign key: old versions keep the files of nodes
-deleted since."""
+deleted since. ``inputs`` is the digest of what the file was made from, which
+the next plan build looks up to keep it unchanged (NULL: not known, made again)."""
 
 blobs = Table(
     "blobs",

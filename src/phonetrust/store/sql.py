@@ -421,7 +421,11 @@ class SqlUnitOfWork:
         return [rows.alert_from(row) for row in self._c.execute(query)]
 
     # -- the published file plan ----------------------------------------------------
-    def publish(self, files: Mapping[tuple[str, str], bytes]) -> int:
+    def publish(
+        self,
+        files: Mapping[tuple[str, str], bytes],
+        inputs: Mapping[tuple[str, str], str] | None = None,
+    ) -> int:
         if self._c.dialect.name == "postgresql":
             # Concurrent publishers take turns (readers are not blocked), so each
             # gets the next number instead of colliding on it.
@@ -437,6 +441,7 @@ class SqlUnitOfWork:
                 "node": node,
                 "filename": filename,
                 "blob": digests[node, filename],
+                "inputs": None if inputs is None else inputs.get((node, filename)),
             }
             for (node, filename) in files
         ]
@@ -496,6 +501,13 @@ class SqlUnitOfWork:
             .where(f.version == wanted, f.node == node)
         )
         return {row.filename: bytes(row.data) for row in self._c.execute(query)}
+
+    def published_inputs(self, node: str) -> dict[str, str]:
+        f = t.published_files.c
+        query = select(f.filename, f.inputs).where(
+            f.version == self.current_version(), f.node == node, f.inputs.is_not(None)
+        )
+        return {row.filename: row.inputs for row in self._c.execute(query)}
 
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:
         f, b = t.published_files.c, t.blobs.c
