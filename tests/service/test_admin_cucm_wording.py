@@ -36,10 +36,14 @@ UPDATE_QUESTION = "This operation will update the CTLFile. Do you want to contin
 def _run(lab: Lab, line: str, *answers: str, node: str = "cucm-pub") -> tuple[str, str | None]:
     """One command as the shell runs it: what it printed, and its failure (None: success)."""
     out = io.StringIO()
+
+    def write(text: str) -> None:
+        out.write(text)
+
     prompts = Prompter(
-        stdin=io.StringIO("".join(a + "\n" for a in answers)), out=out.write, interactive=False
+        stdin=io.StringIO("".join(a + "\n" for a in answers)), out=write, interactive=False
     )
-    failure = shell.run_line(Session(lab.ctx, node, lab.where, prompts, out.write), line)
+    failure = shell.run_line(Session(lab.ctx, node, lab.where, prompts, write), line)
     return out.getvalue(), failure
 
 
