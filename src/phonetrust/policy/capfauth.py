@@ -57,8 +57,8 @@ from cryptography import x509
 from phonetrust.errors import LocalError
 from phonetrust.pki.lsc import common_name, issued_by, parse_key_spec
 from phonetrust.policy.domain import CapfAuthMode, Device
+from phonetrust.protocols.capf.events import AuthInput
 from phonetrust.protocols.capf.messages import CertificateType, KeySpec, KeyType
-from phonetrust.protocols.capf.server import AuthInput
 
 MAX_FAILURES: Final = 5
 """Wrong strings that lock a device's CAPF operation."""

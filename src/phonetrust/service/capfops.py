@@ -88,8 +88,7 @@ from phonetrust.policy.domain import (
     TrustStore,
     device_name,
 )
-from phonetrust.protocols.capf.messages import CertificateBlob, CertificateType, Reason
-from phonetrust.protocols.capf.server import (
+from phonetrust.protocols.capf.events import (
     AuthInput,
     Decision,
     Operation,
@@ -97,6 +96,7 @@ from phonetrust.protocols.capf.server import (
     Proceed,
     Refuse,
 )
+from phonetrust.protocols.capf.messages import CertificateBlob, CertificateType, Reason
 from phonetrust.service.batchwriter import BatchWriter, BatchWriterClosed, Job
 from phonetrust.service.changes import change, reading
 from phonetrust.service.context import Context, certificate, node, x509_of

@@ -4,12 +4,24 @@
   certificate authentication signs;
 - :mod:`.messages` - the 8-byte header and one frozen type per command;
 - :mod:`.proofs` - the signatures of certificate authentication, made and checked;
-- :mod:`.server` - the server session as a state table, with the events the
-  program answers (device decision, certificate issuance, outcome to record);
+- :mod:`.events` - what the server session asks of the program (device
+  decision, certificate issuance, outcome to record) and what it answers;
+- :mod:`.server` - the server session as state tables (the events it
+  raises, ``NeedDeviceDecision``, ``IssueCertificate``, ``Completed``, are
+  in :mod:`.events`);
 - :mod:`.client` - what a phone answers, for the simulator and ``phonetrust capf enroll``.
 """
 
 from phonetrust.protocols.capf.client import PhoneResult, PhoneSession, generate_key
+from phonetrust.protocols.capf.events import (
+    AuthInput,
+    CapfSessionError,
+    Decision,
+    Operation,
+    Outcome,
+    Proceed,
+    Refuse,
+)
 from phonetrust.protocols.capf.messages import (
     AuthType,
     CapfServerUntrusted,
@@ -24,19 +36,7 @@ from phonetrust.protocols.capf.messages import (
     Reason,
     Tag,
 )
-from phonetrust.protocols.capf.server import (
-    AuthInput,
-    CapfSessionError,
-    Completed,
-    Decision,
-    IssueCertificate,
-    NeedDeviceDecision,
-    Operation,
-    Outcome,
-    Proceed,
-    Refuse,
-    ServerSession,
-)
+from phonetrust.protocols.capf.server import ServerSession
 
 __all__ = [
     "AuthInput",
@@ -46,15 +46,12 @@ __all__ = [
     "CertificateBlob",
     "CertificateType",
     "Command",
-    "Completed",
     "Curve",
     "Decision",
     "Element",
-    "IssueCertificate",
     "KeySpec",
     "KeyType",
     "Message",
-    "NeedDeviceDecision",
     "Operation",
     "Outcome",
     "PhoneResult",

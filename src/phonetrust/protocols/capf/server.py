@@ -60,15 +60,26 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Final, TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from phonetrust.errors import LocalError, ProtocolError
+from phonetrust.errors import ProtocolError
+from phonetrust.protocols.capf.events import (
+    AuthInput,
+    CapfSessionError,
+    Completed,
+    Decision,
+    Event,
+    IssueCertificate,
+    NeedDeviceDecision,
+    Operation,
+    Outcome,
+    Proceed,
+    Refuse,
+)
 from phonetrust.protocols.capf.messages import (
     AbortRequest,
     AbortResponse,
@@ -96,6 +107,30 @@ from phonetrust.protocols.capf.messages import (
 )
 from phonetrust.protocols.capf.proofs import proof_problem
 
+__all__ = [
+    "FAULT_TABLE",
+    "LOCAL_TABLE",
+    "MAX_IN_PROGRESS",
+    "MAX_PAYLOAD",
+    "OPERATING",
+    "PEER_TABLE",
+    "READING",
+    "Action",
+    "AuthInput",
+    "CapfSessionError",
+    "Completed",
+    "Decision",
+    "Event",
+    "IssueCertificate",
+    "NeedDeviceDecision",
+    "Operation",
+    "Outcome",
+    "Proceed",
+    "Refuse",
+    "ServerSession",
+    "State",
+]
+
 T = TypeVar("T")
 
 MAX_PAYLOAD: Final = 16 * 1024
@@ -104,10 +139,6 @@ SUDI data fit in about 6 KB; the wire could express 64 KB, which nothing needs."
 
 MAX_IN_PROGRESS: Final = 16
 """REQUEST IN PROGRESS messages tolerated while waiting for one answer."""
-
-
-class CapfSessionError(LocalError):
-    """The program drove a CAPF session out of order (decided twice, finished too early)."""
 
 
 class State(Enum):
@@ -132,13 +163,6 @@ OPERATING: Final = frozenset(
     {State.AWAIT_KEY, State.ISSUING, State.AWAIT_STORE, State.AWAIT_FETCH, State.AWAIT_DELETE}
 )
 """States in which a device's operation has started: a failure there is recorded."""
-
-
-class Operation(Enum):
-    NONE = "none"
-    INSTALL = "install"
-    FETCH = "fetch"
-    DELETE = "delete"
 
 
 class Action(Enum):
@@ -174,92 +198,6 @@ FAULT_TABLE: Final[dict[State, frozenset[State]]] = {
     s: frozenset({State.RECORDING} if s in OPERATING else {State.CLOSED}) for s in READING
 }
 """Where malformed or unexpected bytes from the phone take a reading state."""
-
-
-# -- what the program is told, and what it answers ------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class AuthInput:
-    """What the phone offered to authenticate with, its proofs already checked.
-
-    ``certificate`` is set only when the phone proved it holds the key
-    (SIGNED DATA / SHA2 SIGNED DATA verify); otherwise ``certificate_problem``
-    says why. Whether the certificate is *trusted* is the program's decision.
-    """
-
-    device: str
-    password: str | None = None
-    certificate: CertificateBlob | None = None
-    certificate_problem: str | None = None
-    sudi: bytes | None = None
-    sudi_problem: str | None = None
-    version: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Proceed:
-    """Authenticated: carry out ``operation`` (INSTALL needs the key to ask for)."""
-
-    operation: Operation
-    key: KeySpec | None = None
-
-    def __post_init__(self) -> None:
-        if self.operation is Operation.INSTALL and self.key is None:
-            raise CapfSessionError("an install needs the key specification to ask for")
-
-
-@dataclass(frozen=True, slots=True)
-class Refuse:
-    """End the session with ``reason`` (7 failed authentication, ...).
-
-    ``info`` says why, for the log; ``told`` is the REASON INFO the phone gets
-    when it must say less (None: ``info``). Refusals before authentication
-    tell every client the same, so that none can learn which devices exist.
-    """
-
-    reason: Reason
-    info: str = ""
-    told: str | None = None
-
-
-Decision = Proceed | Refuse
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """How a session ended, for the log and, when ``recordable``, for the device's record."""
-
-    device: str | None
-    operation: Operation | None
-    success: bool
-    reason: Reason
-    """The REASON the END SESSION carries (or would have)."""
-    info: str = ""
-    certificate: CertificateBlob | None = None
-    """The LSC issued (install) or the certificate the phone gave (fetch)."""
-    recordable: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class NeedDeviceDecision:
-    device: str
-    auth: AuthInput
-
-
-@dataclass(frozen=True, slots=True)
-class IssueCertificate:
-    device: str
-    public_key: PublicKeyTypes
-    key: KeySpec
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    outcome: Outcome
-
-
-Event = NeedDeviceDecision | IssueCertificate | Completed
 
 
 class ServerSession:
