@@ -59,6 +59,8 @@ def test_restore_serves_byte_identical_files_and_keeps_the_keys(lab: Lab, tmp_pa
     assert new_config != original["cucm-pub", config], "the change was not published"
     assert SignedFile.from_wire(new_config).verify(cm).verified
     assert signed_by(trust_list(changed["ITLFile.tlv"]), cm)
+    # The archive carries what each file was made from: what did not change is kept.
+    assert changed["ITLFile.tlv"] == original["cucm-pub", "ITLFile.tlv"]
     # Every key, ITLRecovery's included, is in the restored database under its new cluster
     # key, and the security password of the archive opens them.
     ctx.keys.check_password(PASSWORD)

@@ -106,7 +106,8 @@ def restore(ctx: Context, content: dict[str, Any], vault: KeyVault) -> int:
             ctx.keys.put(uow, der, keywrap.private_key_from_der(_b(item["key"])), now)
         _import(uow, content)
         plan = {(f["node"], f["name"]): _b(f["data"]) for f in content["files"]}
-        return uow.publish(plan)
+        inputs = {(f["node"], f["name"]): f["inputs"] for f in content["files"] if "inputs" in f}
+        return uow.publish(plan, inputs)
 
 
 # -- export -----------------------------------------------------------------------------
@@ -123,11 +124,13 @@ def _export(ctx: Context, uow: UnitOfWork) -> dict[str, Any]:
         if ctx.keys.has(cert.der, uow):
             key = ctx.keys.get(cert.der, uow)
             keys.append({"cert": _s(cert.der), "key": _s(keywrap.private_key_der(key))})
-    files = [
-        {"node": n.host, "name": name, "data": _s(uow.published_file(n.host, name) or b"")}
-        for n in nodes
-        for name in uow.published_names(n.host)
-    ]
+    files = []
+    for n in nodes:
+        for name, (data, inputs) in sorted(uow.published_with_inputs(n.host).items()):
+            item = {"node": n.host, "name": name, "data": _s(data)}
+            if inputs is not None:  # so that a restored file is kept as it was
+                item["inputs"] = inputs
+            files.append(item)
     return {
         "format": FORMAT_VERSION,
         "cluster": _jsonable(asdict(state)),

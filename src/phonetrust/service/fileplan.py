@@ -9,18 +9,21 @@ same transaction. A file whose inputs did not change keeps its old bytes
 (and so its hash and timestamp): phones and ``show itl`` checksums only see
 a new file when something in it really changed.
 
-A cluster has thousands of devices and every change rebuilds the plan, so
-the build avoids work that cannot change its output: the document's shared
-fragments are memoized on their values (:func:`cnfxml.render`), a device's
-group members are worked out once per group (:class:`Catalog`), a published
-``.sgn`` whose tail is not the new document is re-signed without parsing it,
-and one that is byte for byte what :func:`sign_file` writes for this signer
-is kept without parsing it (:mod:`phonetrust.formats.sgnlayout`). Anything
-else goes through the full parse, as before.
+"Did its inputs change?" is a lookup. Every file is published with the
+digest of what it is made from (:class:`Inputs`): for a configuration, the
+device's values and what its group, profile and the enterprise parameters
+put in its document; for a signed file, also the signer's certificate and
+the digest algorithm; for an ITL, its records. These are cheap to gather,
+so a file whose digest is the published one is neither rendered nor
+signed. A file
+published without a digest (by an older version, or restored) is made again
+once.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -29,11 +32,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from phonetrust.errors import BuildError, ParseError
 from phonetrust.formats import cnfxml
 from phonetrust.formats.algorithms import Digest
-from phonetrust.formats.encsgn import EncryptedFile, encrypt_file
-from phonetrust.formats.names import serial_bytes
+from phonetrust.formats.encsgn import encrypt_file
 from phonetrust.formats.record import Record
-from phonetrust.formats.sgn import SignedFile, sign_file
-from phonetrust.formats.sgnlayout import SignedLayouts
+from phonetrust.formats.sgn import sign_file
 from phonetrust.formats.signing import Signer
 from phonetrust.formats.stub import build_stub
 from phonetrust.formats.trustlist import TrustList, build_trust_list
@@ -58,7 +59,19 @@ from phonetrust.store.repository import UnitOfWork
 CTL_NAME = "CTLFile.tlv"
 ITL_NAME = "ITLFile.tlv"
 
+BUILD_VERSION = 1
+"""Part of every file's inputs. Bump it when the same inputs must give other bytes (the
+cnf.xml writer, a signed file's layout or what a document shows changed on purpose):
+every file is then made again, instead of being kept by its unchanged inputs."""
+
 Plan = dict[tuple[str, str], bytes]
+Inputs = dict[tuple[str, str], str]
+"""{(node, file name): digest of what the file is made from} (none for a carried CTL)."""
+
+
+def inputs_digest(*parts: object) -> str:
+    """The digest of ``parts``: strings, numbers, booleans and tuples of them (their repr)."""
+    return hashlib.sha256(repr((BUILD_VERSION, *parts)).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,8 @@ class BuiltPlan:
     """A plan ready to publish, and what its build had to say about it."""
 
     files: Plan
+    inputs: Inputs
+    """The digest of each file's inputs, published with it for the next build to look up."""
     notes: tuple[str, ...]
     """Warnings for the caller to show (a device whose configuration is left out)."""
 
@@ -92,7 +107,7 @@ class BuiltPlan:
 def publish(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> tuple[str, ...]:
     """Build and publish the plan in ``uow``; returns the build's notes."""
     built = build(ctx, uow, inputs)
-    uow.publish(built.files)
+    uow.publish(built.files, built.inputs)
     return built.notes
 
 
@@ -116,6 +131,9 @@ def node_certs(uow: UnitOfWork) -> list[NodeCerts]:
     ]
 
 
+# -- what a device's configuration is made from ----------------------------------------
+
+
 @dataclass(frozen=True, slots=True)
 class GroupParts:
     """What a device's CallManager group puts in its configuration: the same for the group."""
@@ -123,163 +141,249 @@ class GroupParts:
     name: str
     members: tuple[cnfxml.CallManagerMember, ...]
     tvs: tuple[cnfxml.TvsMember, ...]
+    key: str = field(init=False, repr=False, compare=False)
+    """These values as text, for the inputs of every document of the group."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", repr((self.name, self.members, self.tvs)))
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
-    """What every device's configuration is made from, read once per plan build.
+    """What every device's configuration is made from beyond the device, read once a build.
 
-    Its contents never change after it is read, so what it derives for a
-    group or a CAPF state is worked out once and remembered here, for this
-    catalog only: a new build reads a new catalog.
+    Each group's parts and the two CAPF lists are worked out when the catalog
+    is read, once for all the devices that share them.
     """
 
     enterprise: EnterpriseParams
-    nodes: dict[str, Node]
-    groups: dict[str, CallManagerGroup]
     profiles: dict[str, SecurityProfile]
-    _group_parts: dict[str, GroupParts] = field(default_factory=dict, compare=False, repr=False)
-    _capf: dict[bool, tuple[cnfxml.CapfEntry, ...]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
-
-    def group_parts(self, group_name: str) -> GroupParts:
-        """The CallManager group block and TVS list of devices in ``group_name``."""
-        parts = self._group_parts.get(group_name)
-        if parts is None:
-            parts = _group_parts(self, group_name)
-            self._group_parts[group_name] = parts
-        return parts
-
-    def capf_entries(self, pending: bool) -> tuple[cnfxml.CapfEntry, ...]:
-        """``capfList``: every CAPF node, named only while a CAPF operation is pending."""
-        entries = self._capf.get(pending)
-        if entries is None:
-            entries = tuple(
-                cnfxml.CapfEntry(process_node_name=str(n.ip) if pending else "")
-                for n in self.nodes.values()
-                if n.runs(Service.CAPF)
-            )
-            self._capf[pending] = entries
-        return entries
-
-    @property
-    def params(self) -> dict[str, str]:
-        """The parameters as text, for the frozen copy of the old renderer that
-        ``tests/service/fileplan_original.py`` keeps until issue 11 item 4 deletes it."""
-        return self.enterprise.stored()
+    groups: dict[str, GroupParts]
+    no_group: GroupParts
+    """For a device whose group does not exist (any more): the first three CallManagers."""
+    capf_idle: tuple[cnfxml.CapfEntry, ...]
+    """``capfList`` without a CAPF operation pending: every CAPF node, unnamed."""
+    capf_pending: tuple[cnfxml.CapfEntry, ...]
+    """``capfList`` while one is pending: every CAPF node, named."""
 
     @classmethod
     def read(cls, uow: UnitOfWork) -> Catalog:
+        nodes = {n.host: n for n in uow.list_nodes()}
+        capf = [n for n in nodes.values() if n.runs(Service.CAPF)]
         return cls(
             EnterpriseParams.from_stored(uow.get_params()),
-            {n.host: n for n in uow.list_nodes()},
-            {g.name: g for g in uow.list_groups()},
             {p.name: p for p in uow.list_profiles()},
+            {g.name: _group_parts(nodes, g) for g in uow.list_groups()},
+            _group_parts(nodes, None),
+            tuple(cnfxml.CapfEntry(process_node_name="") for _ in capf),
+            tuple(cnfxml.CapfEntry(process_node_name=str(n.ip)) for n in capf),
         )
+
+    def document_inputs(self, device: Device) -> DocumentInputs:
+        profile = self.profiles.get(device.profile)
+        pending = device.capf_operation is not CapfOperation.NONE
+        return DocumentInputs(
+            device_name=device.name,
+            model=device.model,
+            protocol=device.protocol,
+            group=self.groups.get(device.group, self.no_group),
+            capf=self.capf_pending if pending else self.capf_idle,
+            capf_auth_mode=int(device.capf_auth_mode) if pending else 0,
+            mode=profile.mode if profile is not None else DeviceSecurityMode.NON_SECURE,
+            settings=tuple(sorted(device.settings.items())),
+            rollback=self.enterprise.rollback,
+        )
+
+
+def _group_parts(nodes: dict[str, Node], group: CallManagerGroup | None) -> GroupParts:
+    """Members of the group (or the first three CallManagers) and their TVS list."""
+    members = [nodes[h] for h in group.members if h in nodes] if group else []
+    if not members:
+        members = [n for n in nodes.values() if n.runs(Service.CALLMANAGER)][:3]
+    return GroupParts(
+        name=group.name if group is not None else "Default",
+        members=tuple(
+            cnfxml.CallManagerMember(
+                name=n.host,
+                process_node_name=str(n.ip),
+                description=f"{n.host} (Publisher)" if n.publisher else n.host,
+                priority=i,
+            )
+            for i, n in enumerate(members)
+        ),
+        tvs=tuple(
+            cnfxml.TvsMember(address=str(n.ip), priority=i)
+            for i, n in enumerate(m for m in members if m.runs(Service.TVS))
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
-class NodeSigner:
-    """Signs one node's files, reusing the published bytes when nothing changed."""
+class DocumentInputs:
+    """Everything a device's ``SEP<MAC>.cnf.xml`` is made from, and nothing else.
 
-    published: dict[str, bytes]
-    """The node's files in the current version, read once."""
-    host: str
-    signer: Signer
-    digest: Digest
-    now: int
-    layouts: SignedLayouts = field(init=False, compare=False, repr=False)
-    """Recognises this signer's own ``.sgn`` files without parsing them."""
+    :func:`config_document` reads only these values, so their digest
+    (:meth:`digest`) changes whenever the document can.
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layouts", SignedLayouts(self.signer, self.digest))
+    device_name: str
+    model: str
+    """Not shown in the document (the configuration is the same for every model), so not
+    in :meth:`digest`: a new model alone keeps the files."""
+    protocol: Protocol
+    group: GroupParts
+    capf: tuple[cnfxml.CapfEntry, ...]
+    """Named while a CAPF operation is pending."""
+    capf_auth_mode: int
+    mode: DeviceSecurityMode
+    settings: tuple[tuple[str, str], ...]
+    rollback: bool
 
-    def previous(self, name: str) -> bytes | None:
-        return self.published.get(name)
-
-    def _same_signer(self, serial: bytes | None, digest: Digest | int | None) -> bool:
-        return (
-            serial == serial_bytes(self.signer.certificate.serial_number) and digest == self.digest
+    def digest(self) -> str:
+        return inputs_digest(
+            "cnf.xml",
+            self.device_name,
+            self.protocol.value,
+            self.group.key,
+            self.capf,
+            self.capf_auth_mode,
+            int(self.mode),
+            self.settings,
+            self.rollback,
         )
 
+
+def config_document(inputs: DocumentInputs) -> bytes:
+    """The device's SEP<MAC>.cnf.xml, from its group, profile and settings (config-xml.md)."""
+    if inputs.protocol is Protocol.SIP:
+        transport = 3 if inputs.mode is not DeviceSecurityMode.NON_SECURE else 4
+    else:
+        transport = 1
+    settings = dict(inputs.settings)
+    config = cnfxml.PhoneConfig(
+        device_name=inputs.device_name,
+        model=inputs.model,
+        protocol=inputs.protocol.value,
+        cm_group_name=inputs.group.name,
+        members=inputs.group.members,
+        tvs=inputs.group.tvs,
+        capf=inputs.capf,
+        capf_auth_mode=inputs.capf_auth_mode,
+        device_security_mode=int(inputs.mode),
+        transport_layer_protocol=transport,
+        load_information=settings.get("loadInformation", ""),
+        vendor_config=tuple((k, v) for k, v in inputs.settings if k != "loadInformation"),
+        secure_urls=not inputs.rollback,
+        version_stamp="",
+    )
+    return cnfxml.render(config)
+
+
+@dataclass(slots=True)
+class DeviceEntry:
+    """A device that gets configuration files, its document rendered only if a node needs it."""
+
+    device: Device
+    inputs: DocumentInputs
+    digest: str
+    """Of ``inputs``."""
+    certificate: x509.Certificate | None
+    """The device's LSC or MIC when its configuration is encrypted (None: it is not)."""
+    _document: bytes | None = None
+
+    def document(self) -> bytes:
+        """Rendered the first time a node must make one of its files, then shared."""
+        if self._document is None:
+            self._document = config_document(self.inputs)
+        return self._document
+
+
+# -- one node's files ---------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class NodeFiles:
+    """The files one node serves, each kept from the published plan while its inputs are."""
+
+    host: str
+    own: OwnCertificate
+    """The certificate whose key signs this node's files."""
+    signer: Signer
+    """Unsealed even when every file is kept: a lost key stops the change (B5)."""
+    digest: Digest
+    now: int
+    published: dict[str, bytes]
+    published_inputs: dict[str, str]
+    files: dict[str, bytes] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    signer_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.signer_id = hashlib.sha256(self.own.der).hexdigest()
+
+    def put(self, name: str, inputs: str, make: Callable[[], bytes]) -> bytes:
+        """``name``'s published bytes if they were made from ``inputs``, else ``make()``."""
+        data = self.published.get(name)
+        if data is None or self.published_inputs.get(name) != inputs:
+            data = make()
+        self.files[name] = data
+        self.inputs[name] = inputs
+        return data
+
+    def signed_inputs(self, *parts: object) -> str:
+        """The inputs of a file this node signs: ``parts``, the signer and the digest."""
+        return inputs_digest(*parts, self.signer_id, self.digest.name)
+
     def trust_list(self, name: str, records: list[Record]) -> bytes:
-        previous = self.previous(name)
-        if previous is not None:
+        def make() -> bytes:
             try:
-                old: TrustList | None = TrustList.from_wire(previous)
-            except ParseError:
-                old = None
-            if (
-                old is not None
-                and old.records == tuple(records)
-                and self._same_signer(old.header.signer_serial, old.header.digest)
-                and old.verify_with(self.signer.certificate.public_key()).verified
-            ):
-                return previous
-        try:
-            built = build_trust_list(
-                self.signer, records, filename=name, timestamp=self.now, digest=self.digest
-            )
-        except BuildError as exc:
-            raise BuildError(f"{self.host}: {name} not published: {exc}") from None
-        return built.to_wire()
+                built = build_trust_list(
+                    self.signer, records, filename=name, timestamp=self.now, digest=self.digest
+                )
+            except BuildError as exc:
+                raise BuildError(f"{self.host}: {name} not published: {exc}") from None
+            return built.to_wire()
 
-    def signed(self, name: str, content: bytes) -> bytes:
-        """The ``.sgn`` of ``content``; the published one while it holds ``content``, same signer.
+        wire = tuple(r.to_wire() for r in records)
+        return self.put(name, self.signed_inputs("trust list", name, wire), make)
 
-        A parsed ``.sgn``'s content is the tail of its bytes, so a file that
-        does not end with ``content`` is never kept and needs no parsing; one
-        that is exactly what :func:`sign_file` writes for this signer, digest
-        and name is kept without parsing (see :mod:`~phonetrust.formats.sgnlayout`).
-        """
-        previous = self.previous(name)
-        if previous is not None and previous.endswith(content):
-            if self.layouts.holds(previous, name, content):
-                return previous
-            try:
-                old: SignedFile | None = SignedFile.from_wire(previous)
-            except ParseError:
-                old = None
-            if (
-                old is not None
-                and old.content == content
-                and self._same_signer(old.header.signer_serial, old.header.digest)
-            ):
-                return previous
+    def sign(self, name: str, content: bytes) -> bytes:
         return sign_file(
             content, self.signer, filename=name, timestamp=self.now, digest=self.digest
         ).to_wire()
 
-    def encrypted(
-        self, name: str, document: bytes, device_cert: x509.Certificate, stub: bytes, stub_name: str
-    ) -> bytes:
-        """The ``.enc.sgn``; the old one while it holds this document for this device.
-
-        The stub names the device certificate (certHash): an unchanged stub and
-        the same plaintext digest mean the published file is still right.
-        """
-        previous = self.previous(name)
-        if previous is not None and self.previous(stub_name) == stub:
-            try:
-                old = EncryptedFile.from_wire(previous)
-                info = old.encryption
-            except ParseError:
-                info = None
-            if (
-                info is not None
-                and info.plaintext_hash == self.digest.digest(document)
-                and self._same_signer(old.header.signer_serial, info.hash_algorithm)
-            ):
-                return previous
-        return encrypt_file(
-            document,
-            self.signer,
-            device_cert,
-            filename=name,
-            timestamp=self.now,
-            digest=self.digest,
-        ).to_wire()
+    def device(self, entry: DeviceEntry) -> None:
+        """The device's configuration files on this node."""
+        base = f"{entry.device.name}.cnf.xml"
+        sgn = base + ".sgn"
+        cert = entry.certificate
+        if cert is None:
+            self.put(base, inputs_digest("plain", entry.digest), entry.document)
+            self.put(
+                sgn,
+                self.signed_inputs("sgn", sgn, entry.digest),
+                lambda: self.sign(sgn, entry.document()),
+            )
+            return
+        cert_id = hashlib.sha256(entry.device.certificate or b"").hexdigest()
+        enc = base + ".enc.sgn"
+        self.put(
+            enc,
+            self.signed_inputs("enc.sgn", enc, entry.digest, cert_id),
+            lambda: encrypt_file(
+                entry.document(),
+                self.signer,
+                cert,
+                filename=enc,
+                timestamp=self.now,
+                digest=self.digest,
+            ).to_wire(),
+        )
+        self.put(
+            sgn,
+            self.signed_inputs("stub", sgn, entry.digest, cert_id),
+            lambda: self.sign(sgn, build_stub(entry.document(), cert)),
+        )
 
 
 def build(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> BuiltPlan:
@@ -289,105 +393,125 @@ def build(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> BuiltPlan:
     all_certs = node_certs(uow)
     tftp_nodes = [c for c in all_certs if c.node.runs(Service.TFTP)]
     update = inputs.ctl_update
-    served = {e.node.host: uow.published_files(e.node.host) for e in tftp_nodes}
+    current = {e.node.host: uow.published_with_inputs(e.node.host) for e in tftp_nodes}
+    served = {h: {name: data for name, (data, _) in files.items()} for h, files in current.items()}
+    kept = {
+        h: {name: inputs for name, (_, inputs) in files.items() if inputs is not None}
+        for h, files in current.items()
+    }
+
+    def node_files(host: str, own: OwnCertificate) -> NodeFiles:
+        return NodeFiles(
+            host,
+            own,
+            signer_of(ctx, own, uow),
+            digest,
+            now,
+            served[host],
+            kept[host],
+        )
+
     itls = itl_files(
-        ctx, uow, all_certs, tftp_nodes, now, tftp_restart=inputs.tftp_restart, published=served
+        uow, all_certs, tftp_nodes, node_files, served, tftp_restart=inputs.tftp_restart
     )
     catalog = Catalog.read(uow)
-    devices = []
-    notes = []
-    for device in uow.list_devices():
-        profile = catalog.profiles.get(device.profile)
-        note = left_out(device, profile)
-        if note is not None:
-            notes.append(note)
-            continue
-        encrypted = profile is not None and profile.tftp_encrypted
-        devices.append((device, config_document(catalog, device), encrypted))
+    entries, notes = device_entries(catalog, uow.list_devices())
     files: Plan = {}
+    made: Inputs = {}
     for entry in tftp_nodes:
         host = entry.node.host
-        published = served[host]
-        ctl = published.get(CTL_NAME)
+        ctl = served[host].get(CTL_NAME)
         if update is not None and (update.nodes is None or host in update.nodes):
             ctl = update.data
         if ctl is not None:
             files[host, CTL_NAME] = ctl
         if host in itls:
-            files[host, ITL_NAME] = itls[host]
+            files[host, ITL_NAME], made[host, ITL_NAME] = itls[host]
         cm = uow.current_certificate(host, CertName.CALLMANAGER)
         if cm is None:
             continue
-        node_signer = NodeSigner(published, host, signer_of(ctx, cm, uow), digest, now)
-        for device, document, encrypted in devices:
-            for name, data in device_files(node_signer, device, document, encrypted).items():
-                files[host, name] = data
-    return BuiltPlan(files, tuple(notes))
+        node = node_files(host, cm)
+        for device in entries:
+            node.device(device)
+        files.update(((host, name), data) for name, data in node.files.items())
+        made.update(((host, name), digest) for name, digest in node.inputs.items())
+    return BuiltPlan(files, made, tuple(notes))
+
+
+def device_entries(catalog: Catalog, devices: list[Device]) -> tuple[list[DeviceEntry], list[str]]:
+    """The devices that get configuration files, and a note for each that cannot."""
+    entries = []
+    notes = []
+    for device in devices:
+        profile = catalog.profiles.get(device.profile)
+        note = left_out(device, profile)
+        if note is not None:
+            notes.append(note)
+            continue
+        document = catalog.document_inputs(device)
+        cert = None
+        if profile is not None and profile.tftp_encrypted and device.certificate is not None:
+            cert = x509.load_der_x509_certificate(device.certificate)
+        entries.append(DeviceEntry(device, document, document.digest(), cert))
+    return entries, notes
 
 
 def itl_files(
-    ctx: Context,
     uow: UnitOfWork,
     all_certs: list[NodeCerts],
     tftp_nodes: list[NodeCerts],
-    now: int,
+    node_files: Callable[[str, OwnCertificate], NodeFiles],
+    served: dict[str, dict[str, bytes]],
     *,
-    tftp_restart: bool = True,
-    published: dict[str, dict[str, bytes]] | None = None,
-) -> dict[str, bytes]:
-    """Each TFTP node's ITL; after ``utils itl reset`` all serve the publisher's, re-signed (C1).
+    tftp_restart: bool,
+) -> dict[str, tuple[bytes, str]]:
+    """Each TFTP node's ITL and its inputs; after ``utils itl reset`` all serve the
+    publisher's, re-signed (C1).
 
     A regenerated ITLRecovery certificate reaches the ITLs at the next TFTP restart (C4):
-    until then they keep the recovery record they carry. ``published`` is each TFTP
-    node's current files when the caller has read them already (they are read here
-    otherwise).
+    until then they keep the recovery record they carry. ``served`` is each TFTP node's
+    current files.
     """
     state = cluster(uow)
     rollback = EnterpriseParams.from_stored(uow.get_params()).rollback
     recovery = itl_recovery(uow)
-    digest = digest_of(uow)
-    out: dict[str, bytes] = {}
-    if published is None:
-        published = {e.node.host: uow.published_files(e.node.host) for e in tftp_nodes}
     if not tftp_restart and state.signer is SignerOption.CALLMANAGER:
-        recovery = _recovery_in_force(uow, published) or recovery
+        recovery = _recovery_in_force(uow, served) or recovery
     recovery_cert = None if recovery is None else x509_of(recovery)
+    records: dict[str, list[Record]] = {}
+    signers: dict[str, OwnCertificate] = {}
     for entry in tftp_nodes:
         host = entry.node.host
         cm = uow.current_certificate(host, CertName.CALLMANAGER)
         if cm is None:
             continue
         own = recovery if state.signer is SignerOption.ITLRECOVERY and recovery else cm
-        node_signer = NodeSigner(published[host], host, signer_of(ctx, own, uow), digest, now)
-        records = itl_records(
-            entry,
-            all_certs,
-            recovery_cert,
-            signer=node_signer.signer.certificate,
-            rollback=rollback,
+        signers[host] = own
+        records[host] = itl_records(
+            entry, all_certs, recovery_cert, signer=x509_of(own), rollback=rollback
         )
-        out[host] = node_signer.trust_list(ITL_NAME, records)
-    source = out.get(publisher(uow).host)
+    source = records.get(publisher(uow).host)
     if state.itl_reset_active and recovery is not None and source is not None:
-        records = list(TrustList.from_wire(source).records)
-        reset_signer = signer_of(ctx, recovery, uow)
-        out = {
-            h: NodeSigner(published[h], h, reset_signer, digest, now).trust_list(ITL_NAME, records)
-            for h in out
-        }
+        records = dict.fromkeys(records, source)
+        signers = dict.fromkeys(signers, recovery)
+    out = {}
+    for host, own in signers.items():
+        node = node_files(host, own)
+        node.trust_list(ITL_NAME, records[host])
+        out[host] = node.files[ITL_NAME], node.inputs[ITL_NAME]
     return out
 
 
 def _recovery_in_force(
-    uow: UnitOfWork, published: dict[str, dict[str, bytes]]
+    uow: UnitOfWork, served: dict[str, dict[str, bytes]]
 ) -> OwnCertificate | None:
     """The publisher's ITLRecovery certificate its served ITL carries (None: none served yet)."""
     pub = publisher(uow).host
-    served = published.get(pub, {}).get(ITL_NAME)
-    if served is None:
+    itl = served.get(pub, {}).get(ITL_NAME)
+    if itl is None:
         return None
     try:
-        records = TrustList.from_wire(served).records
+        records = TrustList.from_wire(itl).records
     except ParseError:
         return None
     for own in reversed(uow.certificate_history(pub, CertName.ITLRECOVERY)):
@@ -420,24 +544,6 @@ def unserved(uow: UnitOfWork) -> tuple[str, ...]:
     return tuple(note for note in found if note is not None)
 
 
-def device_files(
-    node: NodeSigner, device: Device, document: bytes, encrypted: bool
-) -> dict[str, bytes]:
-    """The device's files on one node (a device :func:`left_out` says has none is not asked)."""
-    base = f"{device.name}.cnf.xml"
-    if not encrypted:
-        return {base: document, base + ".sgn": node.signed(base + ".sgn", document)}
-    if device.certificate is None:  # left_out() gave the note
-        return {}
-    device_cert = x509.load_der_x509_certificate(device.certificate)
-    stub_name, enc_name = base + ".sgn", base + ".enc.sgn"
-    stub = node.signed(stub_name, build_stub(document, device_cert))
-    return {
-        enc_name: node.encrypted(enc_name, document, device_cert, stub, stub_name),
-        stub_name: stub,
-    }
-
-
 def encryptable(device: Device) -> bool:
     """Whether a configuration can be encrypted for the device: no certificate yet, or RSA.
 
@@ -450,59 +556,3 @@ def encryptable(device: Device) -> bool:
     except ValueError:
         return False
     return isinstance(key, rsa.RSAPublicKey)
-
-
-def _group_parts(catalog: Catalog, group_name: str) -> GroupParts:
-    """Members of the device's group (or the first three CallManagers) and their TVS list."""
-    nodes = catalog.nodes
-    group = catalog.groups.get(group_name)
-    members: list[Node] = [nodes[h] for h in group.members if h in nodes] if group else []
-    if not members:
-        members = [n for n in nodes.values() if n.runs(Service.CALLMANAGER)][:3]
-    return GroupParts(
-        name=group.name if group is not None else "Default",
-        members=tuple(
-            cnfxml.CallManagerMember(
-                name=n.host,
-                process_node_name=str(n.ip),
-                description=f"{n.host} (Publisher)" if n.publisher else n.host,
-                priority=i,
-            )
-            for i, n in enumerate(members)
-        ),
-        tvs=tuple(
-            cnfxml.TvsMember(address=str(n.ip), priority=i)
-            for i, n in enumerate(m for m in members if m.runs(Service.TVS))
-        ),
-    )
-
-
-def config_document(catalog: Catalog, device: Device) -> bytes:
-    """The device's SEP<MAC>.cnf.xml, from its group, profile and settings (config-xml.md)."""
-    group = catalog.group_parts(device.group)
-    profile = catalog.profiles.get(device.profile)
-    mode = profile.mode if profile is not None else DeviceSecurityMode.NON_SECURE
-    pending = device.capf_operation is not CapfOperation.NONE
-    if device.protocol is Protocol.SIP:
-        transport = 3 if mode is not DeviceSecurityMode.NON_SECURE else 4
-    else:
-        transport = 1
-    config = cnfxml.PhoneConfig(
-        device_name=device.name,
-        model=device.model,
-        protocol=device.protocol.value,
-        cm_group_name=group.name,
-        members=group.members,
-        tvs=group.tvs,
-        capf=catalog.capf_entries(pending),
-        capf_auth_mode=int(device.capf_auth_mode) if pending else 0,
-        device_security_mode=int(mode),
-        transport_layer_protocol=transport,
-        load_information=device.settings.get("loadInformation", ""),
-        vendor_config=tuple(
-            (k, v) for k, v in sorted(device.settings.items()) if k != "loadInformation"
-        ),
-        secure_urls=not catalog.enterprise.rollback,
-        version_stamp="",
-    )
-    return cnfxml.render(config)

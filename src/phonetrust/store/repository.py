@@ -231,8 +231,8 @@ class UnitOfWork(Protocol):
         """Every file of a node in a version (the current one by default), in one read."""
         ...
 
-    def published_inputs(self, node: str) -> dict[str, str]:
-        """{file name: digest of its inputs} of a node's current files that have one."""
+    def published_with_inputs(self, node: str) -> dict[str, tuple[bytes, str | None]]:
+        """{file name: (bytes, digest of its inputs or None)} of a node's current files."""
         ...
 
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:

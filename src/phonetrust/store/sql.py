@@ -502,12 +502,14 @@ class SqlUnitOfWork:
         )
         return {row.filename: bytes(row.data) for row in self._c.execute(query)}
 
-    def published_inputs(self, node: str) -> dict[str, str]:
-        f = t.published_files.c
-        query = select(f.filename, f.inputs).where(
-            f.version == self.current_version(), f.node == node, f.inputs.is_not(None)
+    def published_with_inputs(self, node: str) -> dict[str, tuple[bytes, str | None]]:
+        f, b = t.published_files.c, t.blobs.c
+        query = (
+            select(f.filename, b.data, f.inputs)
+            .join_from(t.published_files, t.blobs, f.blob == b.sha256)
+            .where(f.version == self.current_version(), f.node == node)
         )
-        return {row.filename: row.inputs for row in self._c.execute(query)}
+        return {row.filename: (bytes(row.data), row.inputs) for row in self._c.execute(query)}
 
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:
         f, b = t.published_files.c, t.blobs.c
