@@ -181,9 +181,10 @@ class ServerSession:
 
     def send_answer(self, answer: Answer) -> bytes:
         """The bytes answering the pending request."""
-        self._move(Input.ANSWER)
         request = self._pending
-        assert request is not None  # noqa: S101 - ANSWERING always has a pending request
+        self._move(Input.ANSWER)
+        if request is None:  # ANSWERING is entered only with a request: a bug in this class
+            raise TvsSessionError("answering, with no request pending")
         self._pending = None
         return Response.answering(request, answer).to_wire()
 
