@@ -419,89 +419,104 @@ def _element(tag: str, depth: int, body: str, attrs: Mapping[str, _Value] | None
 
 def render(config: PhoneConfig) -> bytes:
     """The configuration document for ``config``, in CUCM's element order."""
+    c, e = config, _escape
     parts = [
         _PROLOG,
         "<device>\n",
-        _leaf("fullConfig", True),
-        _leaf("deviceProtocol", config.protocol),
-        _leaf("sshUserId", config.ssh_user_id),
-        _leaf("sshPassword", config.ssh_password),
-        _leaf("ipAddressMode", config.ip_address_mode),
-        _device_pool(config),
-        _tvs(config.tvs_members),
-        _sip_profile(config.sip_lines) if config.protocol == "SIP" else "",
-        _element(
-            "commonProfile",
-            1,
-            _leaf("phonePassword", config.phone_password, 2) + _COMMON_PROFILE_TAIL,
-        ),
-        _leaf("loadInformation", config.load_information),
-        _element("vendorConfig", 1, _leaves(config.vendor_config, 2)),
-        _element("commonConfig", 1, _leaves(config.common_config, 2)),
-        _element("enterpriseConfig", 1, _leaves(config.enterprise_config, 2)),
-        _leaf("versionStamp", config.version_stamp),
-        _locales(config),
-        _leaf("deviceSecurityMode", config.device_security_mode),
-        _leaf("idleTimeout", config.idle_timeout),
-        _urls(config.service_host, config.secure_urls),
+        "  <fullConfig>true</fullConfig>\n",
+        f"  <deviceProtocol>{e(c.protocol)}</deviceProtocol>\n",
+        f"  <sshUserId>{e(c.ssh_user_id)}</sshUserId>\n",
+        f"  <sshPassword>{e(c.ssh_password)}</sshPassword>\n",
+        f"  <ipAddressMode>{c.ip_address_mode}</ipAddressMode>\n",
+        _device_pool(c),
+        _tvs(c.tvs_members),
+        _sip_profile(c.sip_lines) if c.protocol == "SIP" else "",
+        "  <commonProfile>\n",
+        f"    <phonePassword>{e(c.phone_password)}</phonePassword>\n",
+        _COMMON_PROFILE_TAIL,
+        "  </commonProfile>\n",
+        f"  <loadInformation>{e(c.load_information)}</loadInformation>\n",
+        _element("vendorConfig", 1, _leaves(c.vendor_config, 2)),
+        _element("commonConfig", 1, _leaves(c.common_config, 2)),
+        _element("enterpriseConfig", 1, _leaves(c.enterprise_config, 2)),
+        f"  <versionStamp>{e(c.version_stamp)}</versionStamp>\n",
+        "  <userLocale>\n",
+        f"    <name>{e(c.user_locale)}</name>\n",
+        "    <uid>1</uid>\n",
+        f"    <langCode>{e(c.user_locale_lang_code)}</langCode>\n",
+        f"    <version>{e(c.locale_version)}</version>\n",
+        "    <winCharSet>utf-8</winCharSet>\n",
+        "  </userLocale>\n",
+        f"  <networkLocale>{e(c.network_locale)}</networkLocale>\n",
+        "  <networkLocaleInfo>\n",
+        f"    <name>{e(c.network_locale)}</name>\n",
+        "    <uid>64</uid>\n",
+        f"    <version>{e(c.locale_version)}</version>\n",
+        "  </networkLocaleInfo>\n",
+        f"  <deviceSecurityMode>{c.device_security_mode}</deviceSecurityMode>\n",
+        f"  <idleTimeout>{c.idle_timeout}</idleTimeout>\n",
+        _urls(c.service_host, c.secure_urls),
         _DSCP_TEXT,
-        _leaf("transportLayerProtocol", config.transport_layer_protocol),
-        _leaf("capfAuthMode", config.capf_auth_mode),
-        _capf_list(config.capf),
-        _leaf("certHash", config.cert_hash),
-        _leaf("encrConfig", config.encr_config),
-        _leaf("TLSResumptionTimer", config.tls_resumption_timer),
-        _PHONE_SERVICES[config.secure_urls],
+        f"  <transportLayerProtocol>{c.transport_layer_protocol}</transportLayerProtocol>\n",
+        f"  <capfAuthMode>{c.capf_auth_mode}</capfAuthMode>\n",
+        _capf_list(c.capf),
+        f"  <certHash>{e(c.cert_hash)}</certHash>\n",
+        f"  <encrConfig>{_str(c.encr_config)}</encrConfig>\n",
+        f"  <TLSResumptionTimer>{c.tls_resumption_timer}</TLSResumptionTimer>\n",
+        _PHONE_SERVICES[c.secure_urls],
         "</device>\n",
     ]
     return "".join(parts).encode("utf-8")
 
 
-def _device_pool(config: PhoneConfig) -> str:
+def _device_pool(c: PhoneConfig) -> str:
+    e = _escape
     parts = [
-        _open("devicePool", 1),
-        _leaf("revertPriority", 0, 2),
-        _leaf("name", config.device_pool_name, 2),
-        _open("dateTimeSetting", 2),
-        _leaf("name", config.date_time_setting_name, 3),
-        _leaf("dateTemplate", config.date_template, 3),
-        _leaf("timeZone", config.time_zone, 3),
-        _leaf("olsonTimeZone", config.olson_time_zone, 3),
+        "  <devicePool>\n",
+        "    <revertPriority>0</revertPriority>\n",
+        f"    <name>{e(c.device_pool_name)}</name>\n",
+        "    <dateTimeSetting>\n",
+        f"      <name>{e(c.date_time_setting_name)}</name>\n",
+        f"      <dateTemplate>{e(c.date_template)}</dateTemplate>\n",
+        f"      <timeZone>{e(c.time_zone)}</timeZone>\n",
+        f"      <olsonTimeZone>{e(c.olson_time_zone)}</olsonTimeZone>\n",
     ]
-    if config.ntp_servers:
-        parts.append(_open("ntps", 3))
-        for ntp in config.ntp_servers:
-            parts.append(_element("ntp", 4, _leaf("name", ntp, 5) + _NTP_TAIL))
-        parts.append(_close("ntps", 3))
+    if c.ntp_servers:
+        parts.append("      <ntps>\n")
+        for ntp in c.ntp_servers:
+            parts += ["        <ntp>\n", f"          <name>{e(ntp)}</name>\n", _NTP_TAIL]
+            parts.append("        </ntp>\n")
+        parts.append("      </ntps>\n")
     parts += [
-        _close("dateTimeSetting", 2),
-        _open("callManagerGroup", 2),
-        _leaf("name", config.cm_group_name, 3),
-        _leaf("tftpDefault", config.tftp_default, 3),
-        _open("members", 3),
+        "    </dateTimeSetting>\n",
+        "    <callManagerGroup>\n",
+        f"      <name>{e(c.cm_group_name)}</name>\n",
+        f"      <tftpDefault>{_str(c.tftp_default)}</tftpDefault>\n",
+        "      <members>\n",
     ]
-    for m in config.members:
+    for m in c.members:
         parts += [
-            _open("member", 4, {"priority": m.priority}),
-            _open("callManager", 5),
-            _leaf("name", m.name, 6),
-            _leaf("description", m.description, 6),
-            _open("ports", 6),
-            _leaf("ethernetPhonePort", m.ethernet_phone_port, 7),
-            _leaf("sipPort", m.sip_port, 7),
-            _leaf("securedSipPort", m.secured_sip_port, 7),
+            f'        <member priority="{m.priority}">\n',
+            "          <callManager>\n",
+            f"            <name>{e(m.name)}</name>\n",
+            f"            <description>{e(m.description)}</description>\n",
+            "            <ports>\n",
+            f"              <ethernetPhonePort>{m.ethernet_phone_port}</ethernetPhonePort>\n",
+            f"              <sipPort>{m.sip_port}</sipPort>\n",
+            f"              <securedSipPort>{m.secured_sip_port}</securedSipPort>\n",
             _MGCP_PORTS,
-            _close("ports", 6),
-            _leaf("processNodeName", m.process_node_name, 6),
-            _close("callManager", 5),
-            _close("member", 4),
+            "            </ports>\n",
+            f"            <processNodeName>{e(m.process_node_name)}</processNodeName>\n",
+            "          </callManager>\n",
+            "        </member>\n",
         ]
     parts += [
-        _close("members", 3),
-        _close("callManagerGroup", 2),
+        "      </members>\n",
+        "    </callManagerGroup>\n",
         _SRST_TEXT,
-        _leaf("connectionMonitorDuration", config.connection_monitor_duration, 2),
-        _close("devicePool", 1),
+        f"    <connectionMonitorDuration>{c.connection_monitor_duration}"
+        "</connectionMonitorDuration>\n",
+        "  </devicePool>\n",
     ]
     return "".join(parts)
 
@@ -541,24 +556,6 @@ def _sip_profile(sip_lines: tuple[SipLine, ...]) -> str:
     return _SIP_PROFILE_HEAD + _element("sipLines", 2, "".join(lines)) + _SIP_PROFILE_TAIL
 
 
-def _locales(config: PhoneConfig) -> str:
-    return (
-        _open("userLocale", 1)
-        + _leaf("name", config.user_locale, 2)
-        + _leaf("uid", 1, 2)
-        + _leaf("langCode", config.user_locale_lang_code, 2)
-        + _leaf("version", config.locale_version, 2)
-        + _leaf("winCharSet", "utf-8", 2)
-        + _close("userLocale", 1)
-        + _leaf("networkLocale", config.network_locale)
-        + _open("networkLocaleInfo", 1)
-        + _leaf("name", config.network_locale, 2)
-        + _leaf("uid", 64, 2)
-        + _leaf("version", config.locale_version, 2)
-        + _close("networkLocaleInfo", 1)
-    )
-
-
 # (plain element, secure twin or None, path on Tomcat or None for "empty")
 _URLS: tuple[tuple[str, str | None, str | None], ...] = (
     ("authenticationURL", "secureAuthenticationURL", "/ccmcip/authenticate.jsp"),
@@ -572,15 +569,18 @@ _URLS: tuple[tuple[str, str | None, str | None], ...] = (
 
 
 def _urls(service_host: str, secure_urls: bool) -> str:
-    host = service_host
+    host = _escape(service_host)  # the paths need no escaping
     if ":" in host:
         host = f"[{host}]"  # an IPv6 literal
-    parts = [_leaf(tag, f"http://{host}:8080{path}" if path else "") for tag, _, path in _URLS]
+    parts = [
+        f"  <{tag}>http://{host}:8080{path}</{tag}>\n" if path else f"  <{tag}></{tag}>\n"
+        for tag, _, path in _URLS
+    ]
     scheme, port = ("https", 8443) if secure_urls else ("http", 8080)
     parts += [
-        _leaf(secure_tag, f"{scheme}://{host}:{port}{path}" if path else "")
-        for _, secure_tag, path in _URLS
-        if secure_tag is not None
+        f"  <{tag}>{scheme}://{host}:{port}{path}</{tag}>\n" if path else f"  <{tag}></{tag}>\n"
+        for _, tag, path in _URLS
+        if tag is not None
     ]
     return "".join(parts)
 
