@@ -1,7 +1,9 @@
 """Every scenario of spec/scenarios.md has an end-to-end test here.
 
 The scenario IDs are read from the spec itself (``../shared/spec/scenarios.md``
-beside the checkout): each is the bold label that opens a list item, as in
+beside the checkout, where the team's documents live). A checkout without
+them (a CI machine) reads ``scenarios.md`` here, a copy that must stay equal
+to the spec wherever the spec is present: each is the bold label that opens a list item, as in
 ``- **A1 Boot order.**``. A test covers scenario X9 when its name starts with
 ``test_x9_``. Modules keep a ``NOT_COVERED`` table for a scenario they cannot
 cover yet, with the reason; every such table must be empty, since every
@@ -19,8 +21,10 @@ import pytest
 
 HERE = Path(__file__).parent
 REPO = HERE.parents[1]
-SPEC = REPO.parent / "shared" / "spec" / "scenarios.md"
-"""The spec lives beside the checkout, wherever that is (CI checks out elsewhere)."""
+SHARED_SPEC = REPO.parent / "shared" / "spec" / "scenarios.md"
+"""The spec lives beside the checkout, wherever that is."""
+COPY = HERE / "scenarios.md"
+SPEC = SHARED_SPEC if SHARED_SPEC.is_file() else COPY
 _SCENARIO = re.compile(r"^- \*\*([A-Z]\d+)\b", re.MULTILINE)
 _TEST_NAME = re.compile(r"^test_([a-z]\d+)_")
 
@@ -33,8 +37,8 @@ def scenario_ids(text: str) -> list[str]:
 def _spec_ids() -> list[str]:
     if not SPEC.is_file():
         pytest.fail(
-            f"the scenario spec is missing: expected {SPEC} (../shared/spec/scenarios.md "
-            f"beside the repository root {REPO})",
+            f"the scenario spec is missing: expected {SHARED_SPEC} (../shared/spec/scenarios.md "
+            f"beside the repository root {REPO}) or its copy {COPY}",
             pytrace=False,
         )
     ids = scenario_ids(SPEC.read_text(encoding="utf-8"))
@@ -89,3 +93,10 @@ def test_scenario_ids_are_read_from_list_items_only() -> None:
         "- **A10 Ten.** x\n- **B2 Two.**\n* **C1 not a dash item**\n"
     )
     assert scenario_ids(text) == ["A1", "A10", "B2"]
+
+
+@pytest.mark.skipif(not SHARED_SPEC.is_file(), reason="no ../shared beside this checkout")
+def test_the_copy_of_the_spec_is_the_spec() -> None:
+    assert COPY.read_bytes() == SHARED_SPEC.read_bytes(), (
+        f"{SHARED_SPEC} changed: copy it to {COPY}"
+    )
