@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from phonetrust.store.tracefiles import OutsideActiveLog, confined, entries, newest
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures by name
+from tests.service.conftest import Lab
 
 SDI = "cm/trace/ctftp/sdi"
 COMMANDS = (
@@ -39,7 +39,7 @@ OUTSIDE = (
 
 
 @pytest.fixture
-def activelog(lab: Lab) -> Path:  # noqa: F811
+def activelog(lab: Lab) -> Path:
     sdi = lab.where.activelog / SDI
     sdi.mkdir(parents=True)
     (sdi / "ctftp00000001.txt").write_text("11:08:20.766 |TFTPEngine::isReadRequest[...]\n")
@@ -49,7 +49,7 @@ def activelog(lab: Lab) -> Path:  # noqa: F811
 @pytest.mark.parametrize("path", OUTSIDE)
 @pytest.mark.parametrize("command", COMMANDS)
 def test_paths_that_climb_out_are_refused(
-    lab: Lab,  # noqa: F811
+    lab: Lab,
     activelog: Path,
     command: str,
     path: str,
@@ -59,7 +59,7 @@ def test_paths_that_climb_out_are_refused(
 
 
 def test_an_absolute_path_to_the_key_is_refused_even_when_it_names_the_data_directory(
-    lab: Lab,  # noqa: F811
+    lab: Lab,
     activelog: Path,
 ) -> None:
     key = lab.where.key_file.resolve()
@@ -71,7 +71,7 @@ def test_an_absolute_path_to_the_key_is_refused_even_when_it_names_the_data_dire
         lab.admin(f"file view activelog {inside}")
 
 
-def test_planted_links_lead_nowhere(lab: Lab, activelog: Path) -> None:  # noqa: F811
+def test_planted_links_lead_nowhere(lab: Lab, activelog: Path) -> None:
     key = lab.where.key_file.read_bytes()
     sdi = activelog / SDI
     os.symlink(lab.where.key_file, sdi / "ctftp00000002.txt")  # the newest "trace"

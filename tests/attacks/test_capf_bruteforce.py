@@ -20,22 +20,16 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from phonetrust.net.capf import CapfServer
 from phonetrust.net.capf_client import EnrollResult
 from phonetrust.policy.domain import CapfAuthMode, Device
 from phonetrust.protocols.capf.messages import Reason
 from phonetrust.service import inventory
 from tests.cli.helpers import run
-from tests.net.test_capf_server import (  # noqa: F401 - fixtures used by name
-    NAME,
-    bare,
-    cluster,
-    device,
-    phone,
-    schedule,
-    serve,
-)
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.net.test_capf_server import NAME, device, phone, schedule, serve, with_phone
+from tests.service.conftest import Lab
 
 SECRET = "0042"  # noqa: S105 - the test device's authentication string
 """The device's string: guessed in order from 0000, it comes after 42 wrong ones."""
@@ -49,12 +43,18 @@ def attacker(n: int) -> str:
     return f"127.0.0.{10 + n}"
 
 
-def audit(cluster: Lab, action: str) -> list[str]:  # noqa: F811
+@pytest.fixture
+def cluster(lab: Lab) -> Lab:
+    """The two-node lab cluster with one phone, NAME (as in tests/net/test_capf_server.py)."""
+    return with_phone(lab)
+
+
+def audit(cluster: Lab, action: str) -> list[str]:
     with cluster.ctx.repo.unit_of_work() as uow:
         return [e.detail for e in uow.list_audit(10_000) if e.action == action]
 
 
-def alerts(cluster: Lab) -> list[str]:  # noqa: F811
+def alerts(cluster: Lab) -> list[str]:
     with cluster.ctx.repo.unit_of_work() as uow:
         return [a.kind for a in uow.list_alerts(open_only=True)]
 
@@ -77,7 +77,7 @@ async def guess_in_parallel(server: CapfServer) -> list[tuple[str, EnrollResult]
 
 
 def test_parallel_guessing_locks_after_5_wrong_strings_and_never_gets_an_lsc(
-    cluster: Lab,  # noqa: F811
+    cluster: Lab,
 ) -> None:
     schedule(cluster, mode=CapfAuthMode.AUTH_STRING, auth_string=SECRET)
 
@@ -113,7 +113,7 @@ def test_parallel_guessing_locks_after_5_wrong_strings_and_never_gets_an_lsc(
     serve(cluster, scenario)
 
 
-def test_unknown_devices_wrong_strings_and_locks_answer_alike(cluster: Lab) -> None:  # noqa: F811
+def test_unknown_devices_wrong_strings_and_locks_answer_alike(cluster: Lab) -> None:
     other = "SEP0011223344AA"
     inventory.add_devices(cluster.ctx, [Device(other, "8845")])
     schedule(cluster, mode=CapfAuthMode.AUTH_STRING, auth_string="13579")
@@ -141,7 +141,7 @@ def test_unknown_devices_wrong_strings_and_locks_answer_alike(cluster: Lab) -> N
 
 
 def test_an_address_that_keeps_failing_is_refused_and_others_are_not(
-    cluster: Lab,  # noqa: F811
+    cluster: Lab,
 ) -> None:
     schedule(cluster, mode=CapfAuthMode.AUTH_STRING, auth_string="13579")
 

@@ -30,7 +30,7 @@ from phonetrust.net import capf_client, tls, tvs_client
 from phonetrust.net.serve import Running, ServeOptions, serving
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
 from phonetrust.service import inventory
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 from tests.service.helpers import current
 
 T = TypeVar("T")

@@ -36,7 +36,7 @@ from phonetrust.service.context import Context
 from phonetrust.store.repository import Alert
 from phonetrust.testing import postgres
 from phonetrust.testing.clock import FakeClock
-from tests.service.conftest import PASSWORD, START, Lab, install, lab, template  # noqa: F401
+from tests.service.conftest import PASSWORD, START, Lab, install
 from tests.service.helpers import current
 
 LOCK_SECONDS = 12.5

@@ -24,7 +24,7 @@ from phonetrust.service import inventory
 from phonetrust.service.capfops import capf_identity, load_capf_service
 from tests.cli.helpers import run
 from tests.net.test_capf_server import capf_pin
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 
 NAME = "SEP001122334455"
 

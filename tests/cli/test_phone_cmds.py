@@ -33,7 +33,7 @@ from phonetrust.sim import storage
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.cli.helpers import Result
 from tests.cli.helpers import run as phonetrust
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 from tests.sim import itl, world
 
 MAC = "001122334455"

@@ -11,7 +11,7 @@ from phonetrust.net.serve import ServeOptions, serving
 from phonetrust.policy.domain import Device
 from phonetrust.service import inventory
 from tests.cli.helpers import run as phonetrust
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 
 FETCHED, SILENT = "SEP001122334455", "SEP0011223344AA"
 

@@ -55,7 +55,7 @@ from phonetrust.service.capfops import (
     status_text,
 )
 from phonetrust.testing.pki import make_identity, plain_name, rsa_key
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 
 HOST = "127.0.0.1"
 NAME = "SEP001122334455"
@@ -128,18 +128,16 @@ def device(cluster: Lab, name: str = NAME) -> Device:
     return found
 
 
-@pytest.fixture
-def bare(request: pytest.FixtureRequest) -> Lab:
-    """The ``lab`` fixture of tests/service (imported above): a two-node cluster."""
-    found: Lab = request.getfixturevalue("lab")
-    return found
-
-
-@pytest.fixture
-def cluster(bare: Lab) -> Lab:
+def with_phone(lab: Lab) -> Lab:
     """The lab with one phone, NAME."""
-    inventory.add_devices(bare.ctx, [Device(NAME, "8845")])
-    return bare
+    inventory.add_devices(lab.ctx, [Device(NAME, "8845")])
+    return lab
+
+
+@pytest.fixture
+def cluster(lab: Lab) -> Lab:
+    """The two-node lab cluster of tests/service with one phone, NAME."""
+    return with_phone(lab)
 
 
 def der(cert: x509.Certificate) -> bytes:
@@ -360,18 +358,18 @@ def test_an_expired_operation_and_an_unknown_device(cluster: Lab) -> None:
     serve(cluster, scenario)
 
 
-def test_an_encrypted_profile_serves_enc_sgn_after_enrolment(bare: Lab) -> None:
-    inventory.add_devices(bare.ctx, [Device(NAME, "8845", profile=ENCRYPTED)])
-    schedule(bare, key="RSA-1024")
-    assert bare.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is None
+def test_an_encrypted_profile_serves_enc_sgn_after_enrolment(lab: Lab) -> None:
+    inventory.add_devices(lab.ctx, [Device(NAME, "8845", profile=ENCRYPTED)])
+    schedule(lab, key="RSA-1024")
+    assert lab.file("cucm-pub", f"{NAME}.cnf.xml.enc.sgn") is None
 
     async def scenario(server: CapfServer) -> None:
         result = await phone(server, key=rsa_key(1024, slot=1))
         assert result.success, result
         for node in ("cucm-pub", "cucm-sub1"):
-            assert bare.file(node, f"{NAME}.cnf.xml.enc.sgn") is not None
+            assert lab.file(node, f"{NAME}.cnf.xml.enc.sgn") is not None
 
-    serve(bare, scenario)
+    serve(lab, scenario)
 
 
 def test_a_wrong_pin_is_refused_and_the_server_goes_on(cluster: Lab) -> None:

@@ -18,7 +18,7 @@ from phonetrust.net import capf_client, limits, tftp_remote, tvs_client
 from phonetrust.net.serve import PortInUse, Running, ServeOptions, serving
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
 from phonetrust.service import inventory
-from tests.service.conftest import PASSWORD, Lab, lab, template  # noqa: F401 - fixtures by name
+from tests.service.conftest import PASSWORD, Lab
 from tests.service.helpers import current, signed_by
 
 DEVICE = "SEP001122334455"
@@ -29,7 +29,7 @@ def _serving(cluster: Lab, node: str = "cucm-pub") -> AbstractAsyncContextManage
     return serving(cluster.ctx, options)
 
 
-async def _changes_reach_the_running_services(lab: Lab) -> None:  # noqa: F811
+async def _changes_reach_the_running_services(lab: Lab) -> None:
     inventory.add_devices(lab.ctx, [Device(DEVICE, "8845")])
     async with _serving(lab) as running:
         assert set(running.ports) == {"tftp", "tvs", "capf", "https"}

@@ -28,7 +28,7 @@ from phonetrust.protocols.tftp.packets import PeerError
 from phonetrust.service import inventory
 from phonetrust.service.tftpfiles import Stored, TftpSource
 from phonetrust.store.tracefiles import TraceFile, component_dir, newest, numbered
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures by name
+from tests.service.conftest import Lab
 from tests.service.helpers import current
 
 STAMP = r"\d\d:\d\d:\d\d\.\d{3} \|"
@@ -310,7 +310,7 @@ async def _serve_traced(cluster: Lab) -> None:
         assert result.success, result
 
 
-def test_serve_traces_tvs_and_capf_under_the_data_directory(lab: Lab) -> None:  # noqa: F811
+def test_serve_traces_tvs_and_capf_under_the_data_directory(lab: Lab) -> None:
     asyncio.run(_serve_traced(lab))
     root = lab.where.activelog
     tvs = "\n".join(_lines(component_dir(root, "tvs")))
@@ -337,7 +337,7 @@ def test_serve_traces_tvs_and_capf_under_the_data_directory(lab: Lab) -> None:  
     assert "86420" not in everything
 
 
-def test_serve_can_leave_traces_off(lab: Lab) -> None:  # noqa: F811
+def test_serve_can_leave_traces_off(lab: Lab) -> None:
     async def main() -> None:
         options = ServeOptions(tftp_port=0, tvs_port=0, capf_port=0, https=False, traces=False)
         async with serving(lab.ctx, options) as running:

@@ -35,7 +35,7 @@ from phonetrust.protocols.tvs.messages import (
 )
 from phonetrust.service.tvsdirectory import TvsDirectory, load_directory, tvs_identity
 from phonetrust.testing.pki import make_identity, plain_name
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 from tests.service.helpers import current
 
 HOST = "127.0.0.1"

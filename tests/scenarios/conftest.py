@@ -25,7 +25,7 @@ from phonetrust.service.changes import reading
 from phonetrust.sim.network import Routes, route_services
 from phonetrust.sim.phone import Phone
 from phonetrust.sim.storage import DeviceKeys
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 
 T = TypeVar("T")
 

@@ -46,7 +46,7 @@ from phonetrust.sim.phone import BootReport, Phone
 from phonetrust.sim.storage import DeviceIdentity, DeviceKeys
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import PASSWORD, Lab, lab, template  # noqa: F401 - fixtures by name
+from tests.service.conftest import PASSWORD, Lab
 
 MAC = "001122334455"
 ENCRYPTED_PROFILE = "Encrypted Phone Profile with TFTP Encryption"
@@ -126,7 +126,7 @@ def _corrupt_signature(data: bytes) -> bytes:
 # -- A1 ----------------------------------------------------------------------------------------
 
 
-async def _a1(lab: Lab) -> None:  # noqa: F811
+async def _a1(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         report = await phone.boot()
@@ -146,11 +146,11 @@ async def _a1(lab: Lab) -> None:  # noqa: F811
         assert again.requested[-1] == f"SEP{MAC}.cnf.xml.sgn"
 
 
-def test_a1_boot_order(lab: Lab) -> None:  # noqa: F811
+def test_a1_boot_order(lab: Lab) -> None:
     run_async(_a1(lab))
 
 
-async def _a1_fallback(lab: Lab) -> None:  # noqa: F811
+async def _a1_fallback(lab: Lab) -> None:
     """A phone the cluster does not know has no per-device files: it takes the cluster's."""
     async with site_of(lab) as site:
         phone = await site.phone(MAC, register=False)
@@ -167,11 +167,11 @@ async def _a1_fallback(lab: Lab) -> None:  # noqa: F811
         assert f"SEP{MAC}.cnf.xml" not in report.requested  # a list is in force: signed only
 
 
-def test_a1_missing_per_device_files_fall_back_to_cluster_files(lab: Lab) -> None:  # noqa: F811
+def test_a1_missing_per_device_files_fall_back_to_cluster_files(lab: Lab) -> None:
     run_async(_a1_fallback(lab))
 
 
-async def _a1_encrypted(lab: Lab) -> None:  # noqa: F811
+async def _a1_encrypted(lab: Lab) -> None:
     """With TFTP Encrypted Config the signed stub comes first, then the .enc.sgn; never plain."""
     own = make_identity(plain_name(f"CP-8845-SEP{MAC}"), slot=21)
     async with site_of(lab) as site:
@@ -204,14 +204,14 @@ async def _a1_encrypted(lab: Lab) -> None:  # noqa: F811
             assert phone.settings["webAccess"] == "1"
 
 
-def test_a1_encrypted_profile_fetches_enc_sgn_after_the_signed_stub(lab: Lab) -> None:  # noqa: F811
+def test_a1_encrypted_profile_fetches_enc_sgn_after_the_signed_stub(lab: Lab) -> None:
     run_async(_a1_encrypted(lab))
 
 
 # -- A2 ----------------------------------------------------------------------------------------
 
 
-async def _a2(lab: Lab) -> None:  # noqa: F811
+async def _a2(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         first = await phone.boot()
@@ -239,11 +239,11 @@ async def _a2(lab: Lab) -> None:  # noqa: F811
         assert not report.locked
 
 
-def test_a2_no_lists_trust_the_first_list_then_its_signers(lab: Lab) -> None:  # noqa: F811
+def test_a2_no_lists_trust_the_first_list_then_its_signers(lab: Lab) -> None:
     run_async(_a2(lab))
 
 
-async def _a2_rollback(lab: Lab) -> None:  # noqa: F811
+async def _a2_rollback(lab: Lab) -> None:
     async with site_of(lab) as site:
         held = await site.phone(MAC)  # holds the rollback ITL later
         kept = await site.phone("0011223344BB")  # keeps the normal ITL throughout
@@ -280,14 +280,14 @@ async def _a2_rollback(lab: Lab) -> None:  # noqa: F811
         assert kept.state.itl_file == before
 
 
-def test_a2_empty_rollback_itl_trusts_the_next_list_blindly(lab: Lab) -> None:  # noqa: F811
+def test_a2_empty_rollback_itl_trusts_the_next_list_blindly(lab: Lab) -> None:
     run_async(_a2_rollback(lab))
 
 
 # -- A3 ----------------------------------------------------------------------------------------
 
 
-async def _a3(lab: Lab) -> None:  # noqa: F811
+async def _a3(lab: Lab) -> None:
     async with site_of(lab) as site:
         await site.admin("utils ctl set-cluster mixed-mode", "y")
         phone = await site.phone(MAC)
@@ -330,14 +330,14 @@ async def _a3(lab: Lab) -> None:  # noqa: F811
         assert not both_report.locked
 
 
-def test_a3_ctl_without_itl_takes_only_an_itl_signed_by_its_ccm_tftp(lab: Lab) -> None:  # noqa: F811
+def test_a3_ctl_without_itl_takes_only_an_itl_signed_by_its_ccm_tftp(lab: Lab) -> None:
     run_async(_a3(lab))
 
 
 # -- A4 ----------------------------------------------------------------------------------------
 
 
-async def _a4(lab: Lab) -> None:  # noqa: F811
+async def _a4(lab: Lab) -> None:
     async with site_of(lab) as site:
         await site.admin("utils ctl set-cluster mixed-mode", "y")
         phone = await site.phone(MAC)
@@ -385,7 +385,7 @@ async def _a4(lab: Lab) -> None:  # noqa: F811
         assert "TVS cert verification failed" in phone.log.console_text()
 
 
-def test_a4_new_lists_need_a_listed_or_tvs_vouched_signer(lab: Lab) -> None:  # noqa: F811
+def test_a4_new_lists_need_a_listed_or_tvs_vouched_signer(lab: Lab) -> None:
     run_async(_a4(lab))
 
 
@@ -398,7 +398,7 @@ def _signed_by(key_cert: tuple[object, object], plain: bytes, name: str, now: fl
     return sign_file(plain, signer, filename=name, timestamp=int(now)).to_wire()
 
 
-async def _a5(lab: Lab) -> None:  # noqa: F811
+async def _a5(lab: Lab) -> None:
     name = f"SEP{MAC}"
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
@@ -454,7 +454,7 @@ async def _a5(lab: Lab) -> None:  # noqa: F811
         assert "settingsAccess" not in phone.settings
 
 
-def test_a5_config_signed_by_an_unknown_key_is_not_applied(lab: Lab) -> None:  # noqa: F811
+def test_a5_config_signed_by_an_unknown_key_is_not_applied(lab: Lab) -> None:
     run_async(_a5(lab))
 
 
@@ -476,7 +476,7 @@ async def _schedule_install(site: Site, name: str, key: str) -> None:
     await site.synced()
 
 
-async def _a6(lab: Lab) -> None:  # noqa: F811
+async def _a6(lab: Lab) -> None:
     name = f"SEP{MAC}"
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
@@ -518,11 +518,11 @@ async def _a6(lab: Lab) -> None:  # noqa: F811
         assert impostor.config is None or SECRET not in impostor.settings.values()
 
 
-def test_a6_encrypted_config_opens_with_the_phones_own_lsc(lab: Lab) -> None:  # noqa: F811
+def test_a6_encrypted_config_opens_with_the_phones_own_lsc(lab: Lab) -> None:
     run_async(_a6(lab))
 
 
-async def _a6_ec(lab: Lab) -> None:  # noqa: F811
+async def _a6_ec(lab: Lab) -> None:
     """The key is wrapped with RSA (formats.md): an EC LSC cannot receive encrypted config.
 
     The administrator is told when moving such a device to an encrypting profile, and the
@@ -540,11 +540,11 @@ async def _a6_ec(lab: Lab) -> None:  # noqa: F811
         assert f"{name}.cnf.xml.enc.sgn" not in report.requested
 
 
-def test_a6_encrypted_config_needs_an_rsa_device_key(lab: Lab) -> None:  # noqa: F811
+def test_a6_encrypted_config_needs_an_rsa_device_key(lab: Lab) -> None:
     run_async(_a6_ec(lab))
 
 
-async def _a6_mic(lab: Lab) -> None:  # noqa: F811
+async def _a6_mic(lab: Lab) -> None:
     """No LSC: the configuration is wrapped for the phone's MIC, which opens it."""
     name = f"SEP{MAC}"
     mic = make_identity(plain_name(f"CP-8845-{name}"), slot=24)
@@ -565,14 +565,14 @@ async def _a6_mic(lab: Lab) -> None:  # noqa: F811
         assert phone.settings["sshUserId"] == SECRET
 
 
-def test_a6_encrypted_config_opens_with_the_mic_when_no_lsc(lab: Lab) -> None:  # noqa: F811
+def test_a6_encrypted_config_opens_with_the_mic_when_no_lsc(lab: Lab) -> None:
     run_async(_a6_mic(lab))
 
 
 # -- A7 ----------------------------------------------------------------------------------------
 
 
-async def _a7(lab: Lab) -> None:  # noqa: F811
+async def _a7(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied
@@ -613,7 +613,7 @@ async def _a7(lab: Lab) -> None:  # noqa: F811
         assert (await phone.open_url(url)).ok
 
 
-def test_a7_https_service_asks_tvs_and_caches_for_the_ttl(lab: Lab) -> None:  # noqa: F811
+def test_a7_https_service_asks_tvs_and_caches_for_the_ttl(lab: Lab) -> None:
     run_async(_a7(lab))
 
 
@@ -641,7 +641,7 @@ async def _https_server(certificate: x509.Certificate, key: PrivateKeyTypes) -> 
         await server.wait_closed()
 
 
-async def _a7_trust_store(lab: Lab) -> None:  # noqa: F811
+async def _a7_trust_store(lab: Lab) -> None:
     """TVS vouches for what the trust stores hold, not only for the cluster's own certificates."""
     outside = make_identity(plain_name("directory.example"), slot=25)
     url = "https://directory.example:8443/xmldirectory"
@@ -663,14 +663,14 @@ async def _a7_trust_store(lab: Lab) -> None:  # noqa: F811
         assert known.http_status.startswith("200")
 
 
-def test_a7_tvs_vouches_for_trust_store_certificates(lab: Lab) -> None:  # noqa: F811
+def test_a7_tvs_vouches_for_trust_store_certificates(lab: Lab) -> None:
     run_async(_a7_trust_store(lab))
 
 
 # -- A8 ----------------------------------------------------------------------------------------
 
 
-async def _a8(lab: Lab) -> None:  # noqa: F811
+async def _a8(lab: Lab) -> None:
     name = f"SEP{MAC}"
     async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
         for host in ("cucm-pub", "cucm-sub1"):  # TVS runs wherever CallManager runs
@@ -701,5 +701,5 @@ async def _a8(lab: Lab) -> None:  # noqa: F811
         assert report.config_applied
 
 
-def test_a8_tvs_list_is_the_callmanager_group_with_failover(lab: Lab) -> None:  # noqa: F811
+def test_a8_tvs_list_is_the_callmanager_group_with_failover(lab: Lab) -> None:
     run_async(_a8(lab))

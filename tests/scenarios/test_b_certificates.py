@@ -35,13 +35,7 @@ from phonetrust.store.datadir import DataDir
 from phonetrust.testing.clock import FakeClock
 from phonetrust.testing.cluster import restored_context
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import (  # noqa: F401 - fixtures by name
-    PASSWORD,
-    Lab,
-    install,
-    lab,
-    template,
-)
+from tests.service.conftest import PASSWORD, Lab, install
 from tests.service.helpers import current, signed_by, trust_list
 
 MAC = "001122334455"
@@ -133,7 +127,7 @@ def _restored(root: Path, archive: bytes, clock: FakeClock) -> Lab:
 # -- B1 ---------------------------------------------------------------------------------
 
 
-async def _b1(lab: Lab) -> None:  # noqa: F811
+async def _b1(lab: Lab) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         phone = await _booted(site, MAC)
@@ -162,14 +156,14 @@ async def _b1(lab: Lab) -> None:  # noqa: F811
         assert phone.settings.get("sshAccess") == "1"
 
 
-def test_b1_regenerate_callmanager_only(lab: Lab) -> None:  # noqa: F811
+def test_b1_regenerate_callmanager_only(lab: Lab) -> None:
     run_async(_b1(lab))
 
 
 # -- B2 ---------------------------------------------------------------------------------
 
 
-async def _b2(lab: Lab) -> None:  # noqa: F811
+async def _b2(lab: Lab) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         phone = await _booted(site, MAC)
@@ -190,11 +184,11 @@ async def _b2(lab: Lab) -> None:  # noqa: F811
         assert report.tvs_queries == 0
 
 
-def test_b2_regenerate_callmanager_and_tvs_locks_until_itl_reset(lab: Lab) -> None:  # noqa: F811
+def test_b2_regenerate_callmanager_and_tvs_locks_until_itl_reset(lab: Lab) -> None:
     run_async(_b2(lab))
 
 
-async def _b2_manual(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
+async def _b2_manual(lab: Lab, tmp_path: Path) -> None:
     """A phone whose ITL lacks the cluster's ITLRecovery record needs its ITL deleted by hand.
 
     Its ITL came from another installation of the cluster (new keys, new ITLRecovery).
@@ -221,7 +215,7 @@ async def _b2_manual(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
 
 
 def test_b2_without_recovery_record_needs_manual_itl_deletion(
-    lab: Lab,  # noqa: F811
+    lab: Lab,
     tmp_path: Path,
 ) -> None:
     run_async(_b2_manual(lab, tmp_path))
@@ -230,7 +224,7 @@ def test_b2_without_recovery_record_needs_manual_itl_deletion(
 # -- B3 ---------------------------------------------------------------------------------
 
 
-async def _b3(lab: Lab) -> None:  # noqa: F811
+async def _b3(lab: Lab) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         phone = await _booted(site, MAC)
@@ -254,7 +248,7 @@ async def _b3(lab: Lab) -> None:  # noqa: F811
         assert _itl_step(report) == ("accepted", "signer or certificate found in the CTL or ITL")
 
 
-def test_b3_hold_timer_refuses_second_regeneration(lab: Lab) -> None:  # noqa: F811
+def test_b3_hold_timer_refuses_second_regeneration(lab: Lab) -> None:
     run_async(_b3(lab))
 
 
@@ -272,7 +266,7 @@ async def _rename(site: Site, old: str, new: str, domain: str | None = None) -> 
     await site.synced()
 
 
-async def _b4_single(lab: Lab) -> None:  # noqa: F811
+async def _b4_single(lab: Lab) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         phone = await _booted(site, MAC)
@@ -284,11 +278,11 @@ async def _b4_single(lab: Lab) -> None:  # noqa: F811
         await _assert_locked(phone, held, "webAccess")
 
 
-def test_b4_rename_single_node_itl_only_locks(lab: Lab) -> None:  # noqa: F811
+def test_b4_rename_single_node_itl_only_locks(lab: Lab) -> None:
     run_async(_b4_single(lab))
 
 
-async def _b4_rollback(lab: Lab) -> None:  # noqa: F811
+async def _b4_rollback(lab: Lab) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         phone = await _booted(site, MAC)
@@ -317,11 +311,11 @@ async def _b4_rollback(lab: Lab) -> None:  # noqa: F811
         assert signed_by(phone.state.itl_file.trust_list, new_cm)
 
 
-def test_b4_rename_single_node_with_rollback_parameter_first(lab: Lab) -> None:  # noqa: F811
+def test_b4_rename_single_node_with_rollback_parameter_first(lab: Lab) -> None:
     run_async(_b4_rollback(lab))
 
 
-async def _b4_one_at_a_time(lab: Lab) -> None:  # noqa: F811
+async def _b4_one_at_a_time(lab: Lab) -> None:
     async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
         phone = await _booted(site, MAC)
         await _rename(site, "cucm-pub", "cucm-pub2")
@@ -343,11 +337,11 @@ async def _b4_one_at_a_time(lab: Lab) -> None:  # noqa: F811
         assert _itl_step(report) == ("accepted", "signer or certificate found in the CTL or ITL")
 
 
-def test_b4_rename_multi_node_one_at_a_time_works(lab: Lab) -> None:  # noqa: F811
+def test_b4_rename_multi_node_one_at_a_time_works(lab: Lab) -> None:
     run_async(_b4_one_at_a_time(lab))
 
 
-async def _b4_all_at_once(lab: Lab) -> None:  # noqa: F811
+async def _b4_all_at_once(lab: Lab) -> None:
     async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
         phone = await _booted(site, MAC)
         assert phone.state.itl_file is not None
@@ -359,11 +353,11 @@ async def _b4_all_at_once(lab: Lab) -> None:  # noqa: F811
         await _assert_locked(phone, held, "webAccess")
 
 
-def test_b4_rename_multi_node_all_at_once_locks(lab: Lab) -> None:  # noqa: F811
+def test_b4_rename_multi_node_all_at_once_locks(lab: Lab) -> None:
     run_async(_b4_all_at_once(lab))
 
 
-async def _b4_one_tvs(lab: Lab) -> None:  # noqa: F811
+async def _b4_one_tvs(lab: Lab) -> None:
     async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
         await _single_node(site)
         phone = await _booted(site, MAC)
@@ -376,14 +370,14 @@ async def _b4_one_tvs(lab: Lab) -> None:  # noqa: F811
         await _assert_locked(phone, held, "webAccess")
 
 
-def test_b4_rename_multi_node_group_with_one_tvs_locks(lab: Lab) -> None:  # noqa: F811
+def test_b4_rename_multi_node_group_with_one_tvs_locks(lab: Lab) -> None:
     run_async(_b4_one_tvs(lab))
 
 
 # -- B5 ---------------------------------------------------------------------------------
 
 
-async def _b5_restore(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
+async def _b5_restore(lab: Lab, tmp_path: Path) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         phone = await _booted(site, MAC)
@@ -406,13 +400,13 @@ async def _b5_restore(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
 
 
 def test_b5_restore_from_backup_keeps_phones_trusting(
-    lab: Lab,  # noqa: F811
+    lab: Lab,
     tmp_path: Path,
 ) -> None:
     run_async(_b5_restore(lab, tmp_path))
 
 
-async def _b5_rebuilt(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
+async def _b5_rebuilt(lab: Lab, tmp_path: Path) -> None:
     async with site_of(lab) as site:
         phone = await _booted(site, MAC)
     rebuilt = await asyncio.to_thread(_rebuilt, tmp_path / "rebuilt", lab.clock)
@@ -428,11 +422,11 @@ async def _b5_rebuilt(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
         rebuilt.ctx.repo.close()
 
 
-def test_b5_rebuilt_without_restore_locks_phones(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
+def test_b5_rebuilt_without_restore_locks_phones(lab: Lab, tmp_path: Path) -> None:
     run_async(_b5_rebuilt(lab, tmp_path))
 
 
-async def _b5_lost_key(lab: Lab) -> None:  # noqa: F811
+async def _b5_lost_key(lab: Lab) -> None:
     """A restore that lacked CallManager.pem: no ITL can be signed until CallManager is regenerated.
 
     phonetrust refuses to publish rather than serve an ITL that fails verification, so phones
@@ -456,5 +450,5 @@ async def _b5_lost_key(lab: Lab) -> None:  # noqa: F811
         assert _itl_step(report) == ("accepted", "vouched for by TVS")
 
 
-def test_b5_backup_without_callmanager_key_blocks_until_regenerated(lab: Lab) -> None:  # noqa: F811
+def test_b5_backup_without_callmanager_key_blocks_until_regenerated(lab: Lab) -> None:
     run_async(_b5_lost_key(lab))

@@ -35,13 +35,7 @@ from phonetrust.store.datadir import DataDir
 from phonetrust.testing.clock import FakeClock
 from phonetrust.testing.sshd import SshServer, running_sshd
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import (  # noqa: F401 - fixtures by name
-    PASSWORD,
-    Lab,
-    install,
-    lab,
-    template,
-)
+from tests.service.conftest import PASSWORD, Lab, install
 from tests.service.helpers import current, signed_by, trust_list
 
 MAC_A = "00AA00000001"
@@ -157,7 +151,7 @@ def _sha1(phone: Phone) -> str | None:
 # -- C1 ---------------------------------------------------------------------------------
 
 
-async def _c1(lab: Lab) -> None:  # noqa: F811
+async def _c1(lab: Lab) -> None:
     async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
         on_pub = await _booted(site, MAC_A)
         on_sub = await _booted(site, MAC_B, tftp="cucm-sub1")
@@ -200,14 +194,14 @@ async def _c1(lab: Lab) -> None:  # noqa: F811
         assert report.tvs_queries == 0
 
 
-def test_c1_itl_reset_localkey_then_tftp_restart(lab: Lab) -> None:  # noqa: F811
+def test_c1_itl_reset_localkey_then_tftp_restart(lab: Lab) -> None:
     run_async(_c1(lab))
 
 
 # -- C2 ---------------------------------------------------------------------------------
 
 
-async def _c2(lab: Lab, sshd: SshServer, tmp_path: Path) -> None:  # noqa: F811
+async def _c2(lab: Lab, sshd: SshServer, tmp_path: Path) -> None:
     """A publisher rebuilt without backup, saved by the ITLRecovery.p12 exported before."""
     async with site_of(lab) as site:
         await _single_node(site)
@@ -253,7 +247,7 @@ async def _c2(lab: Lab, sshd: SshServer, tmp_path: Path) -> None:  # noqa: F811
 
 
 def test_c2_itl_reset_remotekey_over_sftp(
-    lab: Lab,  # noqa: F811
+    lab: Lab,
     sshd: SshServer,
     tmp_path: Path,
 ) -> None:
@@ -263,7 +257,7 @@ def test_c2_itl_reset_remotekey_over_sftp(
 # -- C3 ---------------------------------------------------------------------------------
 
 
-async def _c3(lab: Lab) -> None:  # noqa: F811
+async def _c3(lab: Lab) -> None:
     # A key file dropped into the TFTP directory next to an ordinary one.
     tftp_dir = lab.where.root / "tftp"
     tftp_dir.mkdir(exist_ok=True)
@@ -300,14 +294,14 @@ def _p12_of(cluster: Lab) -> bytes:
     return security.export_recovery(cluster.ctx, "cucm-pub")
 
 
-def test_c3_reset_and_p12_are_publisher_only(lab: Lab) -> None:  # noqa: F811
+def test_c3_reset_and_p12_are_publisher_only(lab: Lab) -> None:
     run_async(_c3(lab))
 
 
 # -- C4 ---------------------------------------------------------------------------------
 
 
-async def _c4(lab: Lab) -> None:  # noqa: F811
+async def _c4(lab: Lab) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         phone = await _booted(site, MAC_A)
@@ -350,7 +344,7 @@ async def _c4(lab: Lab) -> None:  # noqa: F811
         assert not _holds(phone, before.public_bytes(Encoding.DER))
 
 
-def test_c4_recovery_certificate_survives_renames_and_regeneration(lab: Lab) -> None:  # noqa: F811
+def test_c4_recovery_certificate_survives_renames_and_regeneration(lab: Lab) -> None:
     run_async(_c4(lab))
 
 
@@ -362,7 +356,7 @@ def _open_alerts(cluster: Lab) -> list[str]:
         return [a.kind for a in alerts.check_daily(uow, cluster.ctx.now())]
 
 
-async def _c5(lab: Lab, sshd: SshServer) -> None:  # noqa: F811
+async def _c5(lab: Lab, sshd: SshServer) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         phone = await _booted(site, MAC_A)
@@ -395,14 +389,14 @@ async def _c5(lab: Lab, sshd: SshServer) -> None:  # noqa: F811
         assert _itl_step(report) == ("accepted", "same file as the one installed")
 
 
-def test_c5_recovery_backup_alert(lab: Lab, sshd: SshServer) -> None:  # noqa: F811
+def test_c5_recovery_backup_alert(lab: Lab, sshd: SshServer) -> None:
     run_async(_c5(lab, sshd))
 
 
 # -- C6 ---------------------------------------------------------------------------------
 
 
-async def _c6(lab: Lab) -> None:  # noqa: F811
+async def _c6(lab: Lab) -> None:
     async with site_of(lab) as site:
         await _single_node(site)
         a = await _booted(site, MAC_A)
@@ -438,5 +432,5 @@ async def _c6(lab: Lab) -> None:  # noqa: F811
         await _locked(b)
 
 
-def test_c6_server_lists_phones_whose_itl_holds_the_recovery_record(lab: Lab) -> None:  # noqa: F811
+def test_c6_server_lists_phones_whose_itl_holds_the_recovery_record(lab: Lab) -> None:
     run_async(_c6(lab))

@@ -28,7 +28,7 @@ from phonetrust.service import ctlclient, inventory, nodes, truststores
 from phonetrust.sim.phone import BootReport, Phone
 from phonetrust.testing.softhsm import SoftHsm, softhsm_available, softhsm_tokens
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 from tests.service.helpers import current
 
 NOT_COVERED: dict[str, str] = {}
@@ -56,7 +56,7 @@ def der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(Encoding.DER)
 
 
-def served_ctl(lab: Lab, node: str = "cucm-pub") -> bytes:  # noqa: F811
+def served_ctl(lab: Lab, node: str = "cucm-pub") -> bytes:
     data = lab.file(node, "CTLFile.tlv")
     assert data is not None, f"{node} serves no CTLFile.tlv"
     return data
@@ -112,7 +112,7 @@ async def tokenless_mixed(site: Site, *phones: Phone) -> None:
 # -- D1 ----------------------------------------------------------------------------------
 
 
-async def _d1(lab: Lab) -> None:  # noqa: F811
+async def _d1(lab: Lab) -> None:
     async with site_of(lab, *NODES) as site:
         pub_phone = await site.phone(MAC, tftp="cucm-pub")
         sub_phone = await site.phone(MAC_SUB, tftp="cucm-sub1")
@@ -161,7 +161,7 @@ async def _d1(lab: Lab) -> None:  # noqa: F811
         assert ctl_step(again) == ("accepted", Via.UNCHANGED.value)
 
 
-def test_d1_non_secure_to_mixed_tokenless(lab: Lab) -> None:  # noqa: F811
+def test_d1_non_secure_to_mixed_tokenless(lab: Lab) -> None:
     """Phones holding only an ITL take the new CTL because its signer is the ITL's."""
     run_async(_d1(lab))
 
@@ -169,7 +169,7 @@ def test_d1_non_secure_to_mixed_tokenless(lab: Lab) -> None:  # noqa: F811
 # -- D2 ----------------------------------------------------------------------------------
 
 
-async def _d2(lab: Lab) -> None:  # noqa: F811
+async def _d2(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         await tokenless_mixed(site, phone)
@@ -201,7 +201,7 @@ async def _d2(lab: Lab) -> None:  # noqa: F811
         assert listing.rstrip().endswith("The CTL file was verified successfully.")
 
 
-def test_d2_ctl_contents_tokenless(lab: Lab) -> None:  # noqa: F811
+def test_d2_ctl_contents_tokenless(lab: Lab) -> None:
     """The records a phone finds in a tokenless CTL: signer SAST, CCM+TFTP per node, CAPF."""
     run_async(_d2(lab))
 
@@ -209,7 +209,7 @@ def test_d2_ctl_contents_tokenless(lab: Lab) -> None:  # noqa: F811
 # -- D6 ----------------------------------------------------------------------------------
 
 
-async def _d6(lab: Lab) -> None:  # noqa: F811
+async def _d6(lab: Lab) -> None:
     async with site_of(lab, *NODES) as site:
         phone = await site.phone(MAC)
         await tokenless_mixed(site, phone)
@@ -243,7 +243,7 @@ async def _d6(lab: Lab) -> None:  # noqa: F811
         assert not calm.locked
 
 
-def test_d6_tokenless_regeneration_phones_ask_tvs(lab: Lab) -> None:  # noqa: F811
+def test_d6_tokenless_regeneration_phones_ask_tvs(lab: Lab) -> None:
     """A regenerated publisher CallManager signs the updated CTL; TVS vouches for it."""
     run_async(_d6(lab))
 
@@ -251,7 +251,7 @@ def test_d6_tokenless_regeneration_phones_ask_tvs(lab: Lab) -> None:  # noqa: F8
 # -- D7 ----------------------------------------------------------------------------------
 
 
-async def _d7(lab: Lab) -> None:  # noqa: F811
+async def _d7(lab: Lab) -> None:
     async with site_of(lab, *NODES) as site:
         old = await site.phone(OLD_MAC, "7960")
         modern = await site.phone(MAC)
@@ -285,7 +285,7 @@ async def _d7(lab: Lab) -> None:  # noqa: F811
         assert phone_ctl_raw(old) == served_ctl(lab)
 
 
-def test_d7_no_security_by_default_breaks_until_ctl_erased(lab: Lab) -> None:  # noqa: F811
+def test_d7_no_security_by_default_breaks_until_ctl_erased(lab: Lab) -> None:
     """A 7960 has no TVS: a new publisher CallManager key locks it out until its CTL is erased."""
     run_async(_d7(lab))
 
@@ -303,7 +303,7 @@ def point_at(site: Site, phone: Phone, address: str, to: str = "cucm-pub") -> No
     phone.tftp = (address, 69)
 
 
-async def _d8(lab: Lab) -> None:  # noqa: F811
+async def _d8(lab: Lab) -> None:
     async with site_of(lab, *NODES) as site:
         old = await site.phone(OLD_MAC, "7960")
         modern = await site.phone(MAC)
@@ -349,7 +349,7 @@ async def _d8(lab: Lab) -> None:  # noqa: F811
         assert "lookupCTL: TFTP SRVR secure" in old.log.console_text()
 
 
-def test_d8_old_models_trust_only_tftp_addresses_in_the_ctl(lab: Lab) -> None:  # noqa: F811
+def test_d8_old_models_trust_only_tftp_addresses_in_the_ctl(lab: Lab) -> None:
     """A 7960 refuses a TFTP server whose address is not a TFTP record of its CTL."""
     run_async(_d8(lab))
 
@@ -357,7 +357,7 @@ def test_d8_old_models_trust_only_tftp_addresses_in_the_ctl(lab: Lab) -> None:  
 # -- D9 ----------------------------------------------------------------------------------
 
 
-async def _d9(lab: Lab) -> None:  # noqa: F811
+async def _d9(lab: Lab) -> None:
     async with site_of(lab, *NODES) as site:
         pub_phone = await site.phone(MAC, tftp="cucm-pub")
         sub_phone = await site.phone(MAC_SUB, tftp="cucm-sub1")
@@ -392,7 +392,7 @@ async def _d9(lab: Lab) -> None:  # noqa: F811
         assert (await show(site, "show ctl")) == D10
 
 
-def test_d9_mixed_to_non_secure_leaves_a_stale_ctl(lab: Lab) -> None:  # noqa: F811
+def test_d9_mixed_to_non_secure_leaves_a_stale_ctl(lab: Lab) -> None:
     """Back to non-secure: the CTL stays until deleted on each node; phones keep theirs."""
     run_async(_d9(lab))
 
@@ -400,7 +400,7 @@ def test_d9_mixed_to_non_secure_leaves_a_stale_ctl(lab: Lab) -> None:  # noqa: F
 # -- D10 ---------------------------------------------------------------------------------
 
 
-async def _d10(lab: Lab) -> None:  # noqa: F811
+async def _d10(lab: Lab) -> None:
     async with site_of(lab, *NODES) as site:
         for node in NODES:
             assert (await show(site, "show ctl", node)) == D10
@@ -416,7 +416,7 @@ async def _d10(lab: Lab) -> None:  # noqa: F811
         assert NOT_FOUND_CTL in phone.log.status_text()
 
 
-def test_d10_ctl_missing(lab: Lab) -> None:  # noqa: F811
+def test_d10_ctl_missing(lab: Lab) -> None:
     """No CTL: `show ctl` says so word for word, and a phone shows File Not Found."""
     run_async(_d10(lab))
 
@@ -475,7 +475,7 @@ async def hardware_mixed(site: Site, hsm: SoftHsm, *phones: Phone) -> list[Token
     return tokens
 
 
-async def _d2_hardware(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
+async def _d2_hardware(lab: Lab, hsm: SoftHsm) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         await phone.boot()
@@ -502,12 +502,12 @@ async def _d2_hardware(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
 
 
 @needs_softhsm
-def test_d2_ctl_contents_hardware(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
+def test_d2_ctl_contents_hardware(lab: Lab, hsm: SoftHsm) -> None:
     """A hardware CTL as the phone holds it: two SAST eTokens, one of them the signer."""
     run_async(_d2_hardware(lab, hsm))
 
 
-async def _d3(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
+async def _d3(lab: Lab, hsm: SoftHsm) -> None:
     async with site_of(lab, *NODES) as site:
         modern = await site.phone(MAC)
         old = await site.phone(OLD_MAC, "7960")
@@ -552,12 +552,12 @@ async def _d3(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
 
 
 @needs_softhsm
-def test_d3_phones_trust_a_ctl_signed_by_any_listed_etoken(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
+def test_d3_phones_trust_a_ctl_signed_by_any_listed_etoken(lab: Lab, hsm: SoftHsm) -> None:
     """Hardware mode: two tokens, the password counter, and a CTL signed by the backup token."""
     run_async(_d3(lab, hsm))
 
 
-async def _d4(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
+async def _d4(lab: Lab, hsm: SoftHsm) -> None:
     async with site_of(lab, *NODES) as site:
         modern = await site.phone(MAC)
         old = await site.phone(OLD_MAC, "7960")
@@ -585,12 +585,12 @@ async def _d4(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
 
 
 @needs_softhsm
-def test_d4_hardware_to_tokenless(lab: Lab, hsm: SoftHsm) -> None:  # noqa: F811
+def test_d4_hardware_to_tokenless(lab: Lab, hsm: SoftHsm) -> None:
     """`utils ctl update CTLFile` drops the eTokens; phones accept the tokenless CTL."""
     run_async(_d4(lab, hsm))
 
 
-async def _d5(lab: Lab, hsm: SoftHsm, *, upload: bool) -> None:  # noqa: F811
+async def _d5(lab: Lab, hsm: SoftHsm, *, upload: bool) -> None:
     async with site_of(lab, *NODES) as site:
         phone = await site.phone(MAC)
         await tokenless_mixed(site, phone)
@@ -650,7 +650,7 @@ async def _d5(lab: Lab, hsm: SoftHsm, *, upload: bool) -> None:  # noqa: F811
 
 @needs_softhsm
 def test_d5_tokenless_to_hardware_without_sast_upload_phones_reject(
-    lab: Lab,  # noqa: F811
+    lab: Lab,
     hsm: SoftHsm,
 ) -> None:
     """Without the tokens in Phone-SAST-trust, TVS does not vouch for the eToken signer."""
@@ -659,7 +659,7 @@ def test_d5_tokenless_to_hardware_without_sast_upload_phones_reject(
 
 @needs_softhsm
 def test_d5_tokenless_to_hardware_with_sast_upload_tvs_vouches(
-    lab: Lab,  # noqa: F811
+    lab: Lab,
     hsm: SoftHsm,
 ) -> None:
     """With the tokens uploaded as Phone-SAST-trust, TVS vouches and phones accept."""

@@ -32,9 +32,9 @@ from phonetrust.sim.network import Routes
 from phonetrust.sim.phone import Phone
 from phonetrust.store.datadir import DataDir
 from phonetrust.testing.clock import FakeClock
-from phonetrust.testing.cluster import new_context
+from phonetrust.testing.cluster import new_context, open_context
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import PASSWORD, START, Lab, _context, lab, template  # noqa: F401
+from tests.service.conftest import PASSWORD, START, Lab
 from tests.service.helpers import current
 
 MAC = "001122334455"
@@ -62,7 +62,7 @@ def copy_cluster(template_root: Path, root: Path) -> Lab:
     shutil.copytree(template_root, root)
     where = DataDir.locate(root)
     clock = FakeClock(START + 3600)
-    return Lab(where, _context(where, clock), clock)
+    return Lab(where, open_context(where, clock), clock)
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +103,7 @@ async def set_setting(site: Site, device: str, **settings: str) -> None:
 # -- E1: Prepare Cluster for Rollback to pre 8.0 ------------------------------------------------
 
 
-async def _e1(lab: Lab) -> None:  # noqa: F811
+async def _e1(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         first = await phone.boot()
@@ -151,11 +151,11 @@ async def _e1(lab: Lab) -> None:  # noqa: F811
         assert secure.tvs_asked
 
 
-def test_e1_rollback_itl_turns_trust_checks_off(lab: Lab) -> None:  # noqa: F811
+def test_e1_rollback_itl_turns_trust_checks_off(lab: Lab) -> None:
     run_async(_e1(lab))
 
 
-async def _e1_needs_trust(lab: Lab) -> None:  # noqa: F811
+async def _e1_needs_trust(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied
@@ -173,14 +173,14 @@ async def _e1_needs_trust(lab: Lab) -> None:  # noqa: F811
         assert phone.service_url().startswith("https://")
 
 
-def test_e1_rollback_needs_a_working_trust_state(lab: Lab) -> None:  # noqa: F811
+def test_e1_rollback_needs_a_working_trust_state(lab: Lab) -> None:
     run_async(_e1_needs_trust(lab))
 
 
 # -- E2: centralized TFTP -------------------------------------------------------------------
 
 
-async def _e2(lab: Lab, far: Lab) -> None:  # noqa: F811
+async def _e2(lab: Lab, far: Lab) -> None:
     async with site_of(lab) as central, site_of(far, "far-pub") as remote:
         await asyncio.to_thread(inventory.add_devices, far.ctx, [Device(f"SEP{FAR_MAC}", "8845")])
         await remote.synced()
@@ -227,11 +227,11 @@ async def _e2(lab: Lab, far: Lab) -> None:  # noqa: F811
         assert own.state.itl_file.raw == lab.file("cucm-pub", "ITLFile.tlv")
 
 
-def test_e2_central_tftp_serves_remote_phones_their_own_files(lab: Lab, far: Lab) -> None:  # noqa: F811
+def test_e2_central_tftp_serves_remote_phones_their_own_files(lab: Lab, far: Lab) -> None:
     run_async(_e2(lab, far))
 
 
-async def _e2_central_itl(lab: Lab, far: Lab) -> None:  # noqa: F811
+async def _e2_central_itl(lab: Lab, far: Lab) -> None:
     async with site_of(lab) as central, site_of(far, "far-pub") as remote:
         await asyncio.to_thread(inventory.add_devices, far.ctx, [Device(f"SEP{FAR_MAC}", "8845")])
         await remote.synced()
@@ -268,14 +268,14 @@ async def _e2_central_itl(lab: Lab, far: Lab) -> None:  # noqa: F811
         assert phone.state.itl_file.raw == far.file("far-pub", "ITLFile.tlv")
 
 
-def test_e2_a_central_itlfile_breaks_trust_in_remote_files(lab: Lab, far: Lab) -> None:  # noqa: F811
+def test_e2_a_central_itlfile_breaks_trust_in_remote_files(lab: Lab, far: Lab) -> None:
     run_async(_e2_central_itl(lab, far))
 
 
 # -- E3: moving phones between clusters -------------------------------------------------------
 
 
-async def _moved(lab: Lab, far: Lab, before_move: str) -> None:  # noqa: F811
+async def _moved(lab: Lab, far: Lab, before_move: str) -> None:
     """A phone of ``lab`` moves to ``far``; ``before_move`` is what was done first."""
     async with site_of(lab) as old, site_of(far, "far-pub") as new:
         await asyncio.to_thread(inventory.add_devices, far.ctx, [Device(f"SEP{MAC}", "8845")])
@@ -323,17 +323,17 @@ async def _moved(lab: Lab, far: Lab, before_move: str) -> None:  # noqa: F811
         assert "10.0.2.10" in str(phone.state.tvs_servers)
 
 
-def test_e3_move_without_preparation_locks_the_phone(lab: Lab, far: Lab) -> None:  # noqa: F811
+def test_e3_move_without_preparation_locks_the_phone(lab: Lab, far: Lab) -> None:
     run_async(_moved(lab, far, "nothing"))
 
 
-def test_e3_move_after_the_rollback_parameter(lab: Lab, far: Lab) -> None:  # noqa: F811
+def test_e3_move_after_the_rollback_parameter(lab: Lab, far: Lab) -> None:
     run_async(_moved(lab, far, "rollback"))
 
 
-def test_e3_move_after_bulk_trust_export(lab: Lab, far: Lab) -> None:  # noqa: F811
+def test_e3_move_after_bulk_trust_export(lab: Lab, far: Lab) -> None:
     run_async(_moved(lab, far, "trust export"))
 
 
-def test_e3_move_after_erasing_the_lists(lab: Lab, far: Lab) -> None:  # noqa: F811
+def test_e3_move_after_erasing_the_lists(lab: Lab, far: Lab) -> None:
     run_async(_moved(lab, far, "erase"))

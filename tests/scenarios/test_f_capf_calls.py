@@ -53,7 +53,7 @@ from phonetrust.sim.phone import Phone
 from phonetrust.sim.storage import DeviceIdentity, DeviceKeys
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import PASSWORD, Lab, lab, template  # noqa: F401
+from tests.service.conftest import PASSWORD, Lab
 from tests.service.helpers import current
 
 MAC = "001122334455"
@@ -86,14 +86,14 @@ async def schedule(
     await site.synced()
 
 
-def record(lab: Lab, mac: str = MAC) -> Device:  # noqa: F811
+def record(lab: Lab, mac: str = MAC) -> Device:
     with lab.ctx.repo.unit_of_work() as uow:
         found = uow.get_device(f"SEP{mac}")
     assert found is not None
     return found
 
 
-def store_version(lab: Lab) -> int:  # noqa: F811
+def store_version(lab: Lab) -> int:
     with reading(lab.ctx) as uow:
         return uow.current_version()
 
@@ -165,7 +165,7 @@ def mic_for(mac: str, model: str, ca: tuple[x509.Certificate, rsa.RSAPrivateKey]
     return DeviceIdentity(cert, key)
 
 
-def upload_capf_trust(lab: Lab, cert: x509.Certificate, directory: Path) -> str:  # noqa: F811
+def upload_capf_trust(lab: Lab, cert: x509.Certificate, directory: Path) -> str:
     """``phonetrust truststore upload CAPF-trust CA.pem``: the administrator's trust upload."""
     pem = directory / "manufacturing-ca.pem"
     pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
@@ -181,7 +181,7 @@ def upload_capf_trust(lab: Lab, cert: x509.Certificate, directory: Path) -> str:
 # -- F1: LSC install ----------------------------------------------------------------------------
 
 
-async def _f1_null(lab: Lab) -> None:  # noqa: F811
+async def _f1_null(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied  # the ITL, with its CAPF record
@@ -211,11 +211,11 @@ async def _f1_null(lab: Lab) -> None:  # noqa: F811
         assert phone.keys.lsc.certificate == lsc
 
 
-def test_f1_lsc_install_by_null_string(lab: Lab) -> None:  # noqa: F811
+def test_f1_lsc_install_by_null_string(lab: Lab) -> None:
     run_async(_f1_null(lab))
 
 
-async def _f1_auth_string(lab: Lab) -> None:  # noqa: F811
+async def _f1_auth_string(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC, auth_string="24680")
         assert (await phone.boot()).config_applied
@@ -233,11 +233,11 @@ async def _f1_auth_string(lab: Lab) -> None:  # noqa: F811
         assert record(lab).lsc == der(phone.keys.lsc.certificate)
 
 
-def test_f1_lsc_install_by_authentication_string(lab: Lab) -> None:  # noqa: F811
+def test_f1_lsc_install_by_authentication_string(lab: Lab) -> None:
     run_async(_f1_auth_string(lab))
 
 
-async def _f1_existing(lab: Lab, directory: Path) -> None:  # noqa: F811
+async def _f1_existing(lab: Lab, directory: Path) -> None:
     ca = manufacturing_ca()
     mic = mic_for(MAC, "8845", ca)
     async with site_of(lab) as site:
@@ -263,11 +263,11 @@ async def _f1_existing(lab: Lab, directory: Path) -> None:  # noqa: F811
         assert phone.keys.lsc.certificate.serial_number != first_lsc.serial_number
 
 
-def test_f1_lsc_install_by_existing_certificate(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
+def test_f1_lsc_install_by_existing_certificate(lab: Lab, tmp_path: Path) -> None:
     run_async(_f1_existing(lab, tmp_path))
 
 
-async def _f1_expiry(lab: Lab) -> None:  # noqa: F811
+async def _f1_expiry(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied
@@ -281,11 +281,11 @@ async def _f1_expiry(lab: Lab) -> None:  # noqa: F811
         assert "authentication failed" in capf_step(list(late.steps))
 
 
-def test_f1_operation_expiry_is_enforced(lab: Lab) -> None:  # noqa: F811
+def test_f1_operation_expiry_is_enforced(lab: Lab) -> None:
     run_async(_f1_expiry(lab))
 
 
-async def _f1_rogue(lab: Lab) -> None:  # noqa: F811
+async def _f1_rogue(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied
@@ -312,7 +312,7 @@ async def _f1_rogue(lab: Lab) -> None:  # noqa: F811
         assert (await phone.boot()).enrolled
 
 
-def test_f1_a_capf_with_another_certificate_is_refused(lab: Lab) -> None:  # noqa: F811
+def test_f1_a_capf_with_another_certificate_is_refused(lab: Lab) -> None:
     run_async(_f1_rogue(lab))
 
 
@@ -321,7 +321,7 @@ def test_f1_a_capf_with_another_certificate_is_refused(lab: Lab) -> None:  # noq
 
 @asynccontextmanager
 async def registrar(
-    lab: Lab,  # noqa: F811
+    lab: Lab,
     node: str = "cucm-pub",
     presenting: tuple[x509.Certificate, PrivateKeyTypes] | None = None,
 ) -> AsyncIterator[int]:
@@ -410,7 +410,7 @@ async def register(phone: Phone, port: int) -> str:
         writer.close()
 
 
-async def _f2(lab: Lab) -> None:  # noqa: F811
+async def _f2(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         await asyncio.to_thread(inventory.update_device, lab.ctx, f"SEP{MAC}", profile=ENCRYPTED)
@@ -444,7 +444,7 @@ async def _f2(lab: Lab) -> None:  # noqa: F811
             assert await register(phone, port) == RegistrationReason.NOT_CALLMANAGER.value
 
 
-def test_f2_secure_registration_checks_the_ctl_and_the_lsc(lab: Lab) -> None:  # noqa: F811
+def test_f2_secure_registration_checks_the_ctl_and_the_lsc(lab: Lab) -> None:
     run_async(_f2(lab))
 
 
@@ -478,7 +478,7 @@ def test_f2_the_security_mode_chooses_the_transport() -> None:
         call_security(3)
 
 
-async def _f3(lab: Lab) -> None:  # noqa: F811
+async def _f3(lab: Lab) -> None:
     profiles = {
         "00AA00000001": ENCRYPTED,
         "00AA00000002": ENCRYPTED,
@@ -506,5 +506,5 @@ async def _f3(lab: Lab) -> None:  # noqa: F811
         assert call_security(enc1, enc2, auth) is CallSecurity.AUTHENTICATED  # a conference
 
 
-def test_f3_call_icons_from_the_phones_security_modes(lab: Lab) -> None:  # noqa: F811
+def test_f3_call_icons_from_the_phones_security_modes(lab: Lab) -> None:
     run_async(_f3(lab))

@@ -36,7 +36,7 @@ from phonetrust.policy.phone_decisions import (
 from phonetrust.service import inventory
 from phonetrust.sim.phone import BootReport, Phone
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 from tests.service.helpers import current
 
 MAC = "001122334455"
@@ -81,7 +81,7 @@ def same_certificate(record: Record, cert: x509.Certificate) -> list[str]:
     return problems
 
 
-def checklist(lab: Lab, nodes: tuple[str, ...]) -> list[str]:  # noqa: F811
+def checklist(lab: Lab, nodes: tuple[str, ...]) -> list[str]:
     """The G1 checklist, as an administrator runs it; every mismatch found."""
     problems: list[str] = []
     ctl_data = lab.file("cucm-pub", "CTLFile.tlv")
@@ -114,7 +114,7 @@ def checklist(lab: Lab, nodes: tuple[str, ...]) -> list[str]:  # noqa: F811
     return problems
 
 
-async def _g1(lab: Lab) -> None:  # noqa: F811
+async def _g1(lab: Lab) -> None:
     async with site_of(lab, *NODES) as site:
         await site.admin("utils ctl set-cluster mixed-mode", "y")
         assert checklist(lab, NODES) == []
@@ -147,7 +147,7 @@ async def _g1(lab: Lab) -> None:  # noqa: F811
         assert phone.state.itl_file.sha1 == shown_hashes(lab.admin("show itl"))[1]
 
 
-def test_g1_checklist_certificates_lists_and_phone_hashes(lab: Lab) -> None:  # noqa: F811
+def test_g1_checklist_certificates_lists_and_phone_hashes(lab: Lab) -> None:
     run_async(_g1(lab))
 
 
@@ -202,7 +202,7 @@ async def conditions(
     )
 
 
-async def _g2(lab: Lab) -> None:  # noqa: F811
+async def _g2(lab: Lab) -> None:
     async with site_of(lab) as site:
         # The phone's CallManager group has one server: no other TVS to turn to.
         await asyncio.to_thread(inventory.put_group, lab.ctx, "Publisher", ["cucm-pub"])
@@ -246,5 +246,5 @@ async def _g2(lab: Lab) -> None:  # noqa: F811
         assert not (await conditions(site, phone, again, key_backup=False)).delete_itl
 
 
-def test_g2_delete_the_itl_only_when_all_conditions_hold(lab: Lab) -> None:  # noqa: F811
+def test_g2_delete_the_itl_only_when_all_conditions_hold(lab: Lab) -> None:
     run_async(_g2(lab))

@@ -62,7 +62,7 @@ from tests.scenarios.test_f_capf_calls import (
     schedule,
     upload_capf_trust,
 )
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 from tests.service.helpers import current, signed_by
 
 MAC = "001122334455"
@@ -73,7 +73,7 @@ NOT_FOUND_CTL = FILE_NOT_FOUND.format(file="CTLFile.tlv")
 # -- H1: status messages ------------------------------------------------------------------------
 
 
-async def _h1_lists(lab: Lab) -> None:  # noqa: F811
+async def _h1_lists(lab: Lab) -> None:
     async with site_of(lab) as site:
         modern = await site.phone(MAC)
         old = await site.phone(OLD_MAC, "7960")
@@ -100,11 +100,11 @@ async def _h1_lists(lab: Lab) -> None:  # noqa: F811
         assert (await old.boot()).status == [CTL_INSTALLED]
 
 
-def test_h1_status_messages_of_installed_and_updated_lists(lab: Lab) -> None:  # noqa: F811
+def test_h1_status_messages_of_installed_and_updated_lists(lab: Lab) -> None:
     run_async(_h1_lists(lab))
 
 
-async def _h1_failures(lab: Lab) -> None:  # noqa: F811
+async def _h1_failures(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied
@@ -154,14 +154,14 @@ async def _h1_failures(lab: Lab) -> None:  # noqa: F811
             assert report.config_applied  # ... and the cluster's own signed file still verifies
 
 
-def test_h1_status_messages_of_refused_lists(lab: Lab) -> None:  # noqa: F811
+def test_h1_status_messages_of_refused_lists(lab: Lab) -> None:
     run_async(_h1_failures(lab))
 
 
 # -- H2: the TVS cache is flushed after an accepted updated list --------------------------------
 
 
-async def _h2(lab: Lab) -> None:  # noqa: F811
+async def _h2(lab: Lab) -> None:
     async with site_of(lab) as site:
         await site.admin("utils ctl set-cluster mixed-mode", "y")
         phone = await site.phone(MAC)
@@ -189,14 +189,14 @@ async def _h2(lab: Lab) -> None:  # noqa: F811
         assert again.tvs_asked  # the cache was flushed: TVS is asked again
 
 
-def test_h2_tvs_cache_flushed_after_an_updated_list(lab: Lab) -> None:  # noqa: F811
+def test_h2_tvs_cache_flushed_after_an_updated_list(lab: Lab) -> None:
     run_async(_h2(lab))
 
 
 # -- H3: ITL size ---------------------------------------------------------------------------------
 
 
-def add_tvs_nodes(lab: Lab, count: int) -> None:  # noqa: F811
+def add_tvs_nodes(lab: Lab, count: int) -> None:
     """``count`` TVS-only nodes with 4096-bit certificates, straight into the store (as the
     service test does: generating their keys through the admin path would take minutes)."""
     with lab.ctx.repo.unit_of_work() as uow:
@@ -210,7 +210,7 @@ def add_tvs_nodes(lab: Lab, count: int) -> None:  # noqa: F811
             uow.add_own_certificate(OwnCertificate(host, CertName.TVS, der, lab.ctx.now()))
 
 
-async def _h3(lab: Lab) -> None:  # noqa: F811
+async def _h3(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC)
         assert (await phone.boot()).config_applied
@@ -234,14 +234,14 @@ async def _h3(lab: Lab) -> None:  # noqa: F811
         assert "webAccess" not in phone.settings
 
 
-def test_h3_an_itl_above_64_kb_is_never_published(lab: Lab) -> None:  # noqa: F811
+def test_h3_an_itl_above_64_kb_is_never_published(lab: Lab) -> None:
     run_async(_h3(lab))
 
 
 # -- H4: what the lists hold -------------------------------------------------------------------
 
 
-async def _h4(lab: Lab) -> None:  # noqa: F811
+async def _h4(lab: Lab) -> None:
     async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
         await site.admin("utils ctl set-cluster mixed-mode", "y")
         phone = await site.phone(MAC, tftp="cucm-sub1")
@@ -277,7 +277,7 @@ async def _h4(lab: Lab) -> None:  # noqa: F811
         assert phone.state.itl_file.raw == lab.file("cucm-sub1", "ITLFile.tlv")
 
 
-def test_h4_ctl_has_no_tvs_and_the_itl_holds_what_it_should(lab: Lab) -> None:  # noqa: F811
+def test_h4_ctl_has_no_tvs_and_the_itl_holds_what_it_should(lab: Lab) -> None:
     run_async(_h4(lab))
 
 
@@ -338,7 +338,7 @@ def test_h5_itlrecovery_signer_option(recovery_signed: Lab) -> None:
 # -- H6: CAPF by existing certificate; one-use authentication strings ---------------------------
 
 
-async def _h6_existing(lab: Lab, directory: Path) -> None:  # noqa: F811
+async def _h6_existing(lab: Lab, directory: Path) -> None:
     ca = manufacturing_ca()
     await asyncio.to_thread(upload_capf_trust, lab, ca[0], directory)
     async with site_of(lab) as site:
@@ -368,11 +368,11 @@ async def _h6_existing(lab: Lab, directory: Path) -> None:  # noqa: F811
             assert "no LSC or MIC" in record(lab, OLD_MAC).capf_status
 
 
-def test_h6_existing_certificate_precedence(lab: Lab, tmp_path: Path) -> None:  # noqa: F811
+def test_h6_existing_certificate_precedence(lab: Lab, tmp_path: Path) -> None:
     run_async(_h6_existing(lab, tmp_path))
 
 
-async def _h6_one_use(lab: Lab) -> None:  # noqa: F811
+async def _h6_one_use(lab: Lab) -> None:
     async with site_of(lab) as site:
         phone = await site.phone(MAC, auth_string="13579")
         assert (await phone.boot()).config_applied
@@ -391,14 +391,14 @@ async def _h6_one_use(lab: Lab) -> None:  # noqa: F811
         assert "already used" in record(lab).capf_status
 
 
-def test_h6_authentication_strings_are_one_use(lab: Lab) -> None:  # noqa: F811
+def test_h6_authentication_strings_are_one_use(lab: Lab) -> None:
     run_async(_h6_one_use(lab))
 
 
 # -- H7: SHA-512 --------------------------------------------------------------------------------
 
 
-async def _h7(lab: Lab) -> None:  # noqa: F811
+async def _h7(lab: Lab) -> None:
     async with site_of(lab) as site:
         modern = await site.phone(MAC, "8845")
         old = await site.phone(OLD_MAC, "7975")
@@ -426,5 +426,5 @@ async def _h7(lab: Lab) -> None:  # noqa: F811
         assert old.state.itl_file == old_itl
 
 
-def test_h7_sha512_digest_per_model(lab: Lab) -> None:  # noqa: F811
+def test_h7_sha512_digest_per_model(lab: Lab) -> None:
     run_async(_h7(lab))

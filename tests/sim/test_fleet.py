@@ -22,7 +22,7 @@ from phonetrust.service import inventory
 from phonetrust.sim.fleet import FleetSummary, PhoneOutcome, run_fleet
 from phonetrust.sim.phone import BootReport, Phone
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 from tests.sim import itl, world
 
 MACS = [f"0011223344{i:02X}" for i in range(6)]
@@ -91,7 +91,7 @@ def _itl(cluster: Lab) -> bytes:
     return data
 
 
-def test_every_phone_boots_once_within_the_concurrency(lab: Lab) -> None:  # noqa: F811
+def test_every_phone_boots_once_within_the_concurrency(lab: Lab) -> None:
     run_async(_counts_and_concurrency(lab))
 
 
@@ -115,7 +115,7 @@ async def _locked_reasons_group(cluster: Lab) -> None:
     assert f"        2  {reason}" in summary.lines()
 
 
-def test_locked_phones_group_by_reason_without_their_mac(lab: Lab) -> None:  # noqa: F811
+def test_locked_phones_group_by_reason_without_their_mac(lab: Lab) -> None:
     run_async(_locked_reasons_group(lab))
 
 
@@ -143,7 +143,7 @@ async def _lazy_source(cluster: Lab) -> None:
     assert max(ahead) <= 2, ahead
 
 
-def test_a_generator_is_drawn_lazily(lab: Lab) -> None:  # noqa: F811
+def test_a_generator_is_drawn_lazily(lab: Lab) -> None:
     run_async(_lazy_source(lab))
 
 
@@ -162,7 +162,7 @@ async def _a_broken_phone(cluster: Lab) -> FleetSummary:
         return await run_fleet([bad, good], concurrency=1)
 
 
-def test_a_failing_phone_is_counted_not_fatal(lab: Lab) -> None:  # noqa: F811
+def test_a_failing_phone_is_counted_not_fatal(lab: Lab) -> None:
     summary = run_async(_a_broken_phone(lab))
     assert summary.phones == 2
     assert summary.errors == {"RuntimeError: flash corrupted": 1}
