@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 
@@ -275,35 +276,64 @@ def test_e2_a_central_itlfile_breaks_trust_in_remote_files(lab: Lab, far: Lab) -
 # -- E3: moving phones between clusters -------------------------------------------------------
 
 
-async def _moved(lab: Lab, far: Lab, before_move: str) -> None:
-    """A phone of ``lab`` moves to ``far``; ``before_move`` is what was done first."""
+async def _nothing(old: Site, far: Lab, phone: Phone) -> None:
+    """No preparation: the phone holds its old cluster's ITL."""
+
+
+async def _rollback(old: Site, far: Lab, phone: Phone) -> None:
+    """The old cluster's rollback parameter (E1): the phone takes the ITL with empty functions."""
+    await set_param(old, P.ROLLBACK, "True")
+    prepared = await phone.boot()
+    assert not prepared.locked
+    assert phone.state.itl_file is not None
+    assert phone.state.itl_file.rollback
+
+
+async def _trust_export(old: Site, far: Lab, phone: Phone) -> None:
+    """The new cluster's TFTP (CallManager) certificate, imported into the old cluster's
+    Phone-SAST-trust: the old cluster's TVS now vouches for it."""
+    far_cm = current(far.ctx, "far-pub", CertName.CALLMANAGER)
+    await asyncio.to_thread(truststores.upload, old.lab.ctx, TrustStore.PHONE_SAST, far_cm)
+    await old.synced()
+
+
+async def _erase(old: Site, far: Lab, phone: Phone) -> None:
+    """Settings > Security > Trust List > Erase, on the phone itself."""
+    phone.erase()
+
+
+@dataclass(frozen=True)
+class Move:
+    """One way of moving a phone to another cluster: what is done first, and what follows."""
+
+    prepare: Callable[[Site, Lab, Phone], Awaitable[None]]
+    via: Via | None
+    """How the phone accepts the new cluster's ITL; None: it refuses it and is locked."""
+
+
+MOVES = [
+    pytest.param(Move(_nothing, None), id="without-preparation-locks-the-phone"),
+    pytest.param(Move(_rollback, Via.TOFU), id="after-the-rollback-parameter"),
+    pytest.param(Move(_trust_export, Via.TVS), id="after-bulk-trust-export"),
+    pytest.param(Move(_erase, Via.TOFU), id="after-erasing-the-lists"),
+]
+
+
+async def _moved(lab: Lab, far: Lab, move: Move) -> None:
+    """A phone of ``lab`` moves to ``far`` after ``move.prepare``."""
     async with site_of(lab) as old, site_of(far, "far-pub") as new:
         await asyncio.to_thread(inventory.add_devices, far.ctx, [Device(f"SEP{MAC}", "8845")])
         await new.synced()
         phone = await old.phone(MAC)
         assert (await phone.boot()).config_applied
         old_itl = phone.state.itl_file
-        if before_move == "rollback":
-            await set_param(old, P.ROLLBACK, "True")
-            prepared = await phone.boot()
-            assert not prepared.locked
-            assert phone.state.itl_file is not None
-            assert phone.state.itl_file.rollback
-        elif before_move == "trust export":
-            # The new cluster's TFTP (CallManager) certificate, imported into the old
-            # cluster's Phone-SAST-trust: the old cluster's TVS now vouches for it.
-            far_cm = current(far.ctx, "far-pub", CertName.CALLMANAGER)
-            await asyncio.to_thread(truststores.upload, lab.ctx, TrustStore.PHONE_SAST, far_cm)
-            await old.synced()
+        await move.prepare(old, far, phone)
         # The move: DHCP option 150 now names the new cluster's TFTP.
         phone.tftp = tftp_of(new, "far-pub")
         phone.routes = merged(old, new)
-        if before_move == "erase":
-            phone.erase()
         report = await phone.boot()
-        far_itl = far.file("far-pub", "ITLFile.tlv")
         assert phone.state.itl_file is not None
-        if before_move == "nothing":
+        if move.via is None:
             # The new ITL verifies against nothing the phone holds, and the old TVS does not
             # know its signer: the phone is locked on its old cluster's ITL.
             assert report.locked
@@ -314,26 +344,14 @@ async def _moved(lab: Lab, far: Lab, before_move: str) -> None:
             return
         assert not report.locked, report.summary()
         assert report.config_applied
-        assert phone.state.itl_file.raw == far_itl
+        assert phone.state.itl_file.raw == far.file("far-pub", "ITLFile.tlv")
         step = next(s for s in report.steps if s.what == f"ITLSEP{MAC}.tlv")
-        expected = Via.TVS if before_move == "trust export" else Via.TOFU
-        assert step.detail == expected.value
+        assert step.detail == move.via.value
         opened = await phone.open_url(phone.service_url("directory"))
         assert opened.ok
         assert "10.0.2.10" in str(phone.state.tvs_servers)
 
 
-def test_e3_move_without_preparation_locks_the_phone(lab: Lab, far: Lab) -> None:
-    run_async(_moved(lab, far, "nothing"))
-
-
-def test_e3_move_after_the_rollback_parameter(lab: Lab, far: Lab) -> None:
-    run_async(_moved(lab, far, "rollback"))
-
-
-def test_e3_move_after_bulk_trust_export(lab: Lab, far: Lab) -> None:
-    run_async(_moved(lab, far, "trust export"))
-
-
-def test_e3_move_after_erasing_the_lists(lab: Lab, far: Lab) -> None:
-    run_async(_moved(lab, far, "erase"))
+@pytest.mark.parametrize("move", MOVES)
+def test_e3_moving_a_phone_between_clusters(lab: Lab, far: Lab, move: Move) -> None:
+    run_async(_moved(lab, far, move))
