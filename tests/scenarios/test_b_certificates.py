@@ -16,6 +16,7 @@ on, which is scenario B4's multi-node case).
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -266,20 +267,56 @@ async def _rename(site: Site, old: str, new: str, domain: str | None = None) -> 
     await site.synced()
 
 
-async def _b4_single(lab: Lab) -> None:
-    async with site_of(lab) as site:
-        await _single_node(site)
+@dataclass(frozen=True)
+class Renames:
+    """Renames after which the phone refuses the new ITL (B4's locking cases)."""
+
+    serving: tuple[str, ...]
+    """The nodes serving (the subscriber's TVS could vouch when it runs)."""
+    one_tvs: bool
+    """The phone's group names the publisher alone: one TVS server in its configuration."""
+    renames: tuple[tuple[str, str, str | None], ...]
+    """(old host, new host, new domain or None), in order."""
+
+
+LOCKING_RENAMES = [
+    pytest.param(
+        Renames(("cucm-pub",), True, (("cucm-pub", "cucm-pub", "new.example"),)),
+        id="single-node-itl-only",
+    ),
+    pytest.param(
+        Renames(
+            ("cucm-pub", "cucm-sub1"),
+            False,
+            (("cucm-pub", "cucm-pub2", None), ("cucm-sub1", "cucm-sub2", None)),
+        ),
+        id="multi-node-all-at-once",
+    ),
+    # The subscriber's TVS would vouch, but the phone's group names only the publisher.
+    pytest.param(
+        Renames(("cucm-pub", "cucm-sub1"), True, (("cucm-pub", "cucm-pub2", None),)),
+        id="multi-node-group-with-one-tvs",
+    ),
+]
+
+
+async def _b4_locks(lab: Lab, case: Renames) -> None:
+    async with site_of(lab, *case.serving) as site:
+        if case.one_tvs:
+            await _single_node(site)
         phone = await _booted(site, MAC)
         assert phone.state.itl_file is not None
         held = phone.state.itl_file.raw
-        await _rename(site, "cucm-pub", "cucm-pub", "new.example")
+        for old, new, domain in case.renames:
+            await _rename(site, old, new, domain)
         phone.routes = site.routes
         await _set(site, MAC, webAccess="1")
         await _assert_locked(phone, held, "webAccess")
 
 
-def test_b4_rename_single_node_itl_only_locks(lab: Lab) -> None:
-    run_async(_b4_single(lab))
+@pytest.mark.parametrize("case", LOCKING_RENAMES)
+def test_b4_renames_that_lock_phones(lab: Lab, case: Renames) -> None:
+    run_async(_b4_locks(lab, case))
 
 
 async def _b4_rollback(lab: Lab) -> None:
@@ -339,39 +376,6 @@ async def _b4_one_at_a_time(lab: Lab) -> None:
 
 def test_b4_rename_multi_node_one_at_a_time_works(lab: Lab) -> None:
     run_async(_b4_one_at_a_time(lab))
-
-
-async def _b4_all_at_once(lab: Lab) -> None:
-    async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
-        phone = await _booted(site, MAC)
-        assert phone.state.itl_file is not None
-        held = phone.state.itl_file.raw
-        await _rename(site, "cucm-pub", "cucm-pub2")
-        await _rename(site, "cucm-sub1", "cucm-sub2")
-        phone.routes = site.routes
-        await _set(site, MAC, webAccess="1")
-        await _assert_locked(phone, held, "webAccess")
-
-
-def test_b4_rename_multi_node_all_at_once_locks(lab: Lab) -> None:
-    run_async(_b4_all_at_once(lab))
-
-
-async def _b4_one_tvs(lab: Lab) -> None:
-    async with site_of(lab, "cucm-pub", "cucm-sub1") as site:
-        await _single_node(site)
-        phone = await _booted(site, MAC)
-        assert phone.state.itl_file is not None
-        held = phone.state.itl_file.raw
-        await _rename(site, "cucm-pub", "cucm-pub2")
-        phone.routes = site.routes
-        await _set(site, MAC, webAccess="1")
-        # The subscriber's TVS would vouch, but the phone's group names only the publisher.
-        await _assert_locked(phone, held, "webAccess")
-
-
-def test_b4_rename_multi_node_group_with_one_tvs_locks(lab: Lab) -> None:
-    run_async(_b4_one_tvs(lab))
 
 
 # -- B5 ---------------------------------------------------------------------------------
