@@ -649,18 +649,14 @@ async def _d5(lab: Lab, hsm: SoftHsm, *, upload: bool) -> None:
 
 
 @needs_softhsm
-def test_d5_tokenless_to_hardware_without_sast_upload_phones_reject(
-    lab: Lab,
-    hsm: SoftHsm,
-) -> None:
-    """Without the tokens in Phone-SAST-trust, TVS does not vouch for the eToken signer."""
-    run_async(_d5(lab, hsm, upload=False))
-
-
-@needs_softhsm
-def test_d5_tokenless_to_hardware_with_sast_upload_tvs_vouches(
-    lab: Lab,
-    hsm: SoftHsm,
-) -> None:
-    """With the tokens uploaded as Phone-SAST-trust, TVS vouches and phones accept."""
-    run_async(_d5(lab, hsm, upload=True))
+@pytest.mark.parametrize(
+    "upload",
+    [
+        # Without the tokens in Phone-SAST-trust, TVS does not vouch for the eToken signer.
+        pytest.param(False, id="without-sast-upload-phones-reject"),
+        # With the tokens uploaded as Phone-SAST-trust, TVS vouches and phones accept.
+        pytest.param(True, id="with-sast-upload-tvs-vouches"),
+    ],
+)
+def test_d5_tokenless_to_hardware(lab: Lab, hsm: SoftHsm, upload: bool) -> None:
+    run_async(_d5(lab, hsm, upload=upload))
