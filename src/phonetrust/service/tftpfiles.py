@@ -178,7 +178,7 @@ def load_source(ctx: Context, node: str, *, tftp_dir: Path | None = None) -> Tft
             if data is not None:
                 plan[name] = Stored.of(data)
         devices = frozenset(d.name for d in uow.list_devices())
-        alternates = P.parse_servers(P.effective(uow.get_params())[P.ALTERNATE_FILE_SERVERS])
+        alternates = P.EnterpriseParams.from_stored(uow.get_params()).alternate_file_servers
         extra = servable_extra(uow.list_tftp_extra())
     root = tftp_dir if tftp_dir is not None else default_tftp_dir(ctx)
     home = ctx.keys.home
@@ -187,7 +187,7 @@ def load_source(ctx: Context, node: str, *, tftp_dir: Path | None = None) -> Tft
     protected = [home] if home is not None else []
     protected += _database_files(getattr(ctx.repo, "url", None))
     directory = read_directory(root, protected=protected)
-    return TftpSource(node, version, plan, directory, devices, tuple(alternates), extra)
+    return TftpSource(node, version, plan, directory, devices, alternates, extra)
 
 
 def servable_name(name: str) -> str | None:

@@ -180,7 +180,7 @@ def load_directory(ctx: Context) -> TvsDirectory:
             if roles:
                 found.append((trusted.der, roles, trusted.store.value))
         found += _ctl_entries(uow)
-        ttl = int(P.effective(uow.get_params())[P.TVS_TTL])
+        ttl = P.EnterpriseParams.from_stored(uow.get_params()).tvs_ttl
         version = uow.current_version()
     return TvsDirectory.build(found, ttl=ttl, version=version)
 
