@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from phonetrust.net import https, tls
 from phonetrust.net.https import HttpsServer
 from phonetrust.testing.pki import make_identity, plain_name
+from tests.waiting import until
 
 TOMCAT = make_identity(plain_name("cucm-pub.lab.example"), bits=2048)
 OTHER = make_identity(plain_name("cucm-sub1.lab.example"), bits=2048)
@@ -96,7 +97,7 @@ def test_connections_beyond_the_limit_are_dropped_and_the_slot_comes_back() -> N
         server = await HttpsServer.start(_server_context(TOMCAT), port=0, max_connections=1)
         try:
             _, holder = await asyncio.open_connection("127.0.0.1", server.port)  # silent
-            await asyncio.sleep(0.1)
+            await until(lambda: server.open_connections == 1)
             with pytest.raises((ConnectionError, ssl.SSLError, asyncio.IncompleteReadError)):
                 await _get(server.port)
             holder.close()

@@ -20,6 +20,7 @@ from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Devi
 from phonetrust.service import inventory
 from tests.service.conftest import PASSWORD, Lab
 from tests.service.helpers import current, signed_by
+from tests.waiting import reloaded
 
 DEVICE = "SEP001122334455"
 
@@ -65,7 +66,7 @@ async def _changes_reach_the_running_services(lab: Lab) -> None:
             auth_mode=CapfAuthMode.NULL_STRING,
             key="EC-P256",
         )
-        await asyncio.sleep(0.5)
+        await reloaded(lab.ctx, running)
         result = await capf_client.enroll(
             "127.0.0.1", running.ports["capf"], DEVICE, key_spec="EC-P256"
         )

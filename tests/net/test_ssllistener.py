@@ -21,6 +21,7 @@ from phonetrust.net import ssllistener, tls
 from phonetrust.net.ssllistener import SslConnection, SslListener, peer_name, tuned
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.net.test_capf_server import drop, tls_connect
+from tests.waiting import until
 
 HOST = "127.0.0.1"
 IDENTITY = make_identity(plain_name("echo.lab.example"), slot=14)
@@ -115,9 +116,7 @@ def run(scenario: Callable[[], Coroutine[Any, Any, None]]) -> None:
 
 
 async def settled(server: EchoServer) -> None:
-    async with asyncio.timeout(3):
-        while server.open_connections:
-            await asyncio.sleep(0.01)
+    await until(lambda: not server.open_connections, timeout=3)
 
 
 def test_tuned_turns_off_tickets_and_renegotiation() -> None:
@@ -299,12 +298,6 @@ async def _echoes(port: int, data: bytes = b"hello") -> None:
     await drop(writer)
 
 
-async def _until(check: Callable[[], bool]) -> None:
-    async with asyncio.timeout(3):
-        while not check():
-            await asyncio.sleep(0.01)
-
-
 def test_the_oldest_idle_connection_makes_room_for_a_new_one(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -317,7 +310,7 @@ def test_the_oldest_idle_connection_makes_room_for_a_new_one(
             _, busy = await tls_connect(server.port)  # past its handshake: never dropped
             oldest = socket.create_connection((HOST, server.port))
             newer = socket.create_connection((HOST, server.port))
-            await _until(lambda: server.open_connections == 3)
+            await until(lambda: server.open_connections == 3)
             await asyncio.sleep(0.15)
             await _echoes(server.port)  # the oldest silent one made room
             await _echoes(server.port)  # then the next
@@ -341,7 +334,7 @@ def test_a_young_idle_connection_is_not_dropped_the_new_one_waits() -> None:
         server = await started(max_connections=1)
         try:
             silent = socket.create_connection((HOST, server.port))
-            await _until(lambda: server.open_connections == 1)
+            await until(lambda: server.open_connections == 1)
             waiting = asyncio.create_task(_echoes(server.port))
             await asyncio.sleep(0.2)
             assert not waiting.done()  # in the backlog: the silent one is under EVICT_AGE
@@ -362,7 +355,7 @@ def test_one_address_holds_at_most_max_per_address(monkeypatch: pytest.MonkeyPat
         try:
             _, first = await tls_connect(server.port)
             _, second = await tls_connect(server.port)
-            await _until(lambda: server.open_connections == 2)
+            await until(lambda: server.open_connections == 2)
             # Both busy (past the handshake): a third from the same address is refused at once.
             with pytest.raises((ConnectionError, ssl.SSLError, asyncio.IncompleteReadError)):
                 await _echoes(server.port)

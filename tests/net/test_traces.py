@@ -30,6 +30,7 @@ from phonetrust.service.tftpfiles import Stored, TftpSource
 from phonetrust.store.tracefiles import TraceFile, component_dir, newest, numbered
 from tests.service.conftest import Lab
 from tests.service.helpers import current
+from tests.waiting import reloaded, until
 
 STAMP = r"\d\d:\d\d:\d\d\.\d{3} \|"
 DEVICE = "SEP0011215A1AE3"
@@ -48,6 +49,11 @@ def _lines(directory: Path) -> list[str]:
 
 def _read(path: Path) -> list[str]:
     return path.read_text().splitlines()
+
+
+def _requested(path: Path | None) -> bool:
+    """The trace file at ``path`` holds a read request."""
+    return path is not None and any("isReadRequest" in line for line in _read(path))
 
 
 # -- the writer ----------------------------------------------------------------------------
@@ -226,7 +232,7 @@ async def _follow(root: Path) -> list[str]:
 
     try:
         await tftp_remote.fetch(("127.0.0.1", server.port), "CTLFile.tlv")
-        await asyncio.sleep(0.1)
+        await until(lambda: _requested(newest(directory)))  # the flusher wrote it
         follower = asyncio.create_task(
             asyncio.to_thread(
                 tail,
@@ -238,7 +244,7 @@ async def _follow(root: Path) -> list[str]:
                 poll=0.02,
             )
         )
-        await asyncio.sleep(0.2)  # the tail shows what is there, then follows
+        await until(lambda: any("isReadRequest" in text for text in seen))  # then it follows
         for name in ("CTLFile.tlv", "CTLFile.tlv", f"CTL{DEVICE}.tlv"):
             await tftp_remote.fetch(("127.0.0.1", server.port), name)
         await asyncio.wait_for(follower, 10)
@@ -289,7 +295,7 @@ async def _serve_traced(cluster: Lab) -> None:
             auth_string="97531",
             key="EC-P256",
         )
-        await asyncio.sleep(0.3)
+        await reloaded(cluster.ctx, running)
         wrong = await capf_client.enroll(
             "127.0.0.1", running.ports["capf"], DEVICE, key_spec="EC-P256", auth_string="86420"
         )
@@ -303,7 +309,7 @@ async def _serve_traced(cluster: Lab) -> None:
             auth_string="97531",
             key="EC-P256",
         )
-        await asyncio.sleep(0.3)
+        await reloaded(cluster.ctx, running)
         result = await capf_client.enroll(
             "127.0.0.1", running.ports["capf"], DEVICE, key_spec="EC-P256", auth_string="97531"
         )

@@ -21,11 +21,11 @@ from phonetrust.net.serve import Running, ServeOptions, serving
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model as phone_model
 from phonetrust.service import inventory
-from phonetrust.service.changes import reading
 from phonetrust.sim.network import Routes, route_services
 from phonetrust.sim.phone import Phone
 from phonetrust.sim.storage import DeviceKeys
 from tests.service.conftest import Lab
+from tests.waiting import reloaded
 
 T = TypeVar("T")
 
@@ -66,14 +66,7 @@ class Site:
     async def synced(self, timeout: float = 20) -> None:
         """Wait until every running node has reloaded the store's current file plan."""
 
-        def version() -> int:
-            with reading(self.lab.ctx) as uow:
-                return uow.current_version()
-
-        wanted = await asyncio.to_thread(version)
-        async with asyncio.timeout(timeout):
-            while any(n.version < wanted for n in self.nodes.values()):
-                await asyncio.sleep(0.02)
+        await reloaded(self.lab.ctx, *self.nodes.values(), timeout=timeout)
 
     async def admin(self, line: str, *answers: str, node: str = "cucm-pub") -> str:
         """An administrator's command, then wait for the services to serve its outcome."""
