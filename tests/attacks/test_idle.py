@@ -23,7 +23,6 @@ import ssl
 from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
-import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from phonetrust.net import capf_client, tls, tvs_client
@@ -96,13 +95,12 @@ async def _prompt(what: Awaitable[T]) -> T:
         return await what
 
 
-def test_tvs_answers_a_phone_behind_2000_silent_connections(request: pytest.FixtureRequest) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
-    tvs_der = current(cluster.ctx, "cucm-pub", CertName.TVS).public_bytes(Encoding.DER)
-    tomcat = current(cluster.ctx, "cucm-pub", CertName.TOMCAT).public_bytes(Encoding.DER)
+def test_tvs_answers_a_phone_behind_2000_silent_connections(lab: Lab) -> None:
+    tvs_der = current(lab.ctx, "cucm-pub", CertName.TVS).public_bytes(Encoding.DER)
+    tomcat = current(lab.ctx, "cucm-pub", CertName.TOMCAT).public_bytes(Encoding.DER)
 
     async def main() -> None:
-        async with serving(cluster.ctx, _options()) as running:
+        async with serving(lab.ctx, _options()) as running:
             held = await _flood(running, "tvs", [("127.0.0.2", 1000, 10), ("127.0.0.3", 1000, 0)])
             with _closing(held):
                 assert len(held) >= 1900
@@ -123,12 +121,11 @@ def test_tvs_answers_a_phone_behind_2000_silent_connections(request: pytest.Fixt
 
 
 def test_capf_enrols_a_phone_behind_1000_silent_connections(
-    request: pytest.FixtureRequest,
+    lab: Lab,
 ) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
-    inventory.add_devices(cluster.ctx, [Device(DEVICE, "8845")])
+    inventory.add_devices(lab.ctx, [Device(DEVICE, "8845")])
     inventory.schedule_capf(
-        cluster.ctx,
+        lab.ctx,
         DEVICE,
         operation=CapfOperation.INSTALL,
         auth_mode=CapfAuthMode.NULL_STRING,
@@ -136,7 +133,7 @@ def test_capf_enrols_a_phone_behind_1000_silent_connections(
     )
 
     async def main() -> None:
-        async with serving(cluster.ctx, _options()) as running:
+        async with serving(lab.ctx, _options()) as running:
             # From the good client's own address: the bound per address is what holds.
             held = await _flood(running, "capf", [("127.0.0.1", 1000, 10)])
             with _closing(held):
@@ -161,12 +158,11 @@ async def _get(port: int) -> bytes:
 
 
 def test_https_serves_a_client_behind_256_silent_connections(
-    request: pytest.FixtureRequest,
+    lab: Lab,
 ) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
 
     async def main() -> None:
-        async with serving(cluster.ctx, _options()) as running:
+        async with serving(lab.ctx, _options()) as running:
             held = await _flood(running, "https", [("127.0.0.1", 256, 5)])
             with _closing(held):
                 body = await _prompt(_get(running.ports["https"]))

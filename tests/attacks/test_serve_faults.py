@@ -124,14 +124,13 @@ db.execute("ROLLBACK")
 """
 
 
-def test_a_write_lock_held_12_s_by_another_process(request: pytest.FixtureRequest) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
-    database = make_url(cluster.where.db_url).database
+def test_a_write_lock_held_12_s_by_another_process(lab: Lab) -> None:
+    database = make_url(lab.where.db_url).database
     assert database is not None
 
     async def main() -> None:
-        async with serving(cluster.ctx, _options("cucm-pub")) as running:
-            await _answers(cluster.ctx, running)
+        async with serving(lab.ctx, _options("cucm-pub")) as running:
+            await _answers(lab.ctx, running)
             holder = subprocess.Popen(
                 [sys.executable, "-c", HOLD_LOCK, database, str(LOCK_SECONDS)],
                 stdout=subprocess.PIPE,
@@ -140,20 +139,19 @@ def test_a_write_lock_held_12_s_by_another_process(request: pytest.FixtureReques
                 assert holder.stdout is not None
                 assert await asyncio.to_thread(holder.stdout.readline) == b"locked\n"
                 # The poll runs every 0.1 s all along: reads take no lock and wait for none.
-                await _keep_answering(cluster.ctx, running, LOCK_SECONDS + 1)
+                await _keep_answering(lab.ctx, running, LOCK_SECONDS + 1)
             finally:
                 holder.kill()
                 holder.wait()
                 if holder.stdout is not None:
                     holder.stdout.close()
-            await _caught_up(cluster.ctx, running, "cucm-pub")
+            await _caught_up(lab.ctx, running, "cucm-pub")
 
     asyncio.run(main())
 
 
-def test_the_poll_reads_without_the_write_lock(request: pytest.FixtureRequest) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
-    database = make_url(cluster.where.db_url).database
+def test_the_poll_reads_without_the_write_lock(lab: Lab) -> None:
+    database = make_url(lab.where.db_url).database
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_LOCK, str(database), "5"], stdout=subprocess.PIPE
     )
@@ -161,12 +159,12 @@ def test_the_poll_reads_without_the_write_lock(request: pytest.FixtureRequest) -
         assert holder.stdout is not None
         assert holder.stdout.readline() == b"locked\n"
         began = time.monotonic()
-        with reading(cluster.ctx) as uow:
+        with reading(lab.ctx) as uow:
             assert uow.current_version() >= 1
         assert time.monotonic() - began < 1.0  # did not wait for the writer
         with (
             pytest.raises(OperationalError, match=r"readonly|read-only|query_only"),
-            reading(cluster.ctx) as uow,
+            reading(lab.ctx) as uow,
         ):
             uow.set_param("x", "y")  # a reader cannot write by mistake
     finally:
@@ -177,11 +175,10 @@ def test_the_poll_reads_without_the_write_lock(request: pytest.FixtureRequest) -
 
 
 def test_transient_read_errors_cost_nothing(
-    request: pytest.FixtureRequest,
+    lab: Lab,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
     caplog.set_level(logging.WARNING, logger="phonetrust.serve")
     real = serve._look
     failures = {"left": 6}
@@ -195,11 +192,11 @@ def test_transient_read_errors_cost_nothing(
     monkeypatch.setattr(serve, "_look", flaky)
 
     async def main() -> None:
-        async with serving(cluster.ctx, _options("cucm-pub")) as running:
+        async with serving(lab.ctx, _options("cucm-pub")) as running:
             while failures["left"]:
-                await _answers(cluster.ctx, running)
+                await _answers(lab.ctx, running)
                 await asyncio.sleep(0.1)
-            await _caught_up(cluster.ctx, running, "cucm-pub")
+            await _caught_up(lab.ctx, running, "cucm-pub")
 
     asyncio.run(main())
     cannot = [m for m in caplog.messages if m.startswith("cucm-pub: cannot follow the cluster")]
@@ -209,45 +206,41 @@ def test_transient_read_errors_cost_nothing(
 
 
 def test_a_served_node_renamed_keeps_serving_under_its_new_name(
-    request: pytest.FixtureRequest,
+    lab: Lab,
 ) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
 
     async def main() -> None:
-        async with serving(cluster.ctx, _options("cucm-pub")) as running:
-            await _answers(cluster.ctx, running)
-            await asyncio.to_thread(nodes.rename_node, cluster.ctx, "cucm-pub", "cucm-pub2")
+        async with serving(lab.ctx, _options("cucm-pub")) as running:
+            await _answers(lab.ctx, running)
+            await asyncio.to_thread(nodes.rename_node, lab.ctx, "cucm-pub", "cucm-pub2")
             async with asyncio.timeout(CATCH_UP):
                 while running.node.host != "cucm-pub2":
                     await asyncio.sleep(0.05)
-            _tomcat(cluster.ctx, running)  # the renamed node's new one
+            _tomcat(lab.ctx, running)  # the renamed node's new one
             # It presents the renamed node's new certificates and serves its files.
-            await _answers(cluster.ctx, running)
-            tvs = current(cluster.ctx, "cucm-pub2", CertName.TVS).public_bytes(Encoding.DER)
+            await _answers(lab.ctx, running)
+            tvs = current(lab.ctx, "cucm-pub2", CertName.TVS).public_bytes(Encoding.DER)
             assert running.identities["tvs"] == tvs
-            await _caught_up(cluster.ctx, running, "cucm-pub2")
+            await _caught_up(lab.ctx, running, "cucm-pub2")
 
     asyncio.run(main())
 
 
 def test_a_served_node_removed_keeps_serving_its_last_good_state(
-    request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
+    lab: Lab, caplog: pytest.LogCaptureFixture
 ) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
     caplog.set_level(logging.WARNING, logger="phonetrust.serve")
 
     async def main() -> None:
-        async with serving(cluster.ctx, _options("cucm-sub1")) as running:
-            await _answers(cluster.ctx, running)
-            with change(cluster.ctx, "test", "remove cucm-sub1") as ch:
+        async with serving(lab.ctx, _options("cucm-sub1")) as running:
+            await _answers(lab.ctx, running)
+            with change(lab.ctx, "test", "remove cucm-sub1") as ch:
                 uow = ch.uow
                 uow.delete_node("cucm-sub1")
-            await _keep_answering(cluster.ctx, running, 2.0)
+            await _keep_answering(lab.ctx, running, 2.0)
             assert running.node.host == "cucm-sub1"
             async with asyncio.timeout(10):
-                while not any(
-                    a.kind.startswith(serve.STALE_ALERT) for a in _open_alerts(cluster.ctx)
-                ):
+                while not any(a.kind.startswith(serve.STALE_ALERT) for a in _open_alerts(lab.ctx)):
                     await asyncio.sleep(0.1)
 
     asyncio.run(main())
@@ -355,19 +348,18 @@ def test_a_postgresql_restart_and_terminated_connections(
     assert result.stderr.count("\n") == 1, result.stderr
 
 
-def test_a_large_device_import_in_progress(request: pytest.FixtureRequest) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
+def test_a_large_device_import_in_progress(lab: Lab) -> None:
     devices = [Device(f"SEP0AA0{i:08X}", "8845") for i in range(IMPORTED)]
 
     async def main() -> None:
-        async with serving(cluster.ctx, _options("cucm-pub")) as running:
-            await _answers(cluster.ctx, running)
+        async with serving(lab.ctx, _options("cucm-pub")) as running:
+            await _answers(lab.ctx, running)
             importing = asyncio.create_task(
-                asyncio.to_thread(inventory.add_devices, cluster.ctx, devices)
+                asyncio.to_thread(inventory.add_devices, lab.ctx, devices)
             )
             asked = 0
             while not importing.done():  # one transaction holding the write lock throughout
-                await _answers(cluster.ctx, running)
+                await _answers(lab.ctx, running)
                 asked += 1
                 await asyncio.sleep(0.1)
             assert await importing == IMPORTED

@@ -37,17 +37,16 @@ def registered() -> None:
 
 
 @pytest.fixture
-def capf(request: pytest.FixtureRequest) -> Iterator[tuple[Lab, str]]:
+def capf(lab: Lab) -> Iterator[tuple[Lab, str]]:
     """CAPF for the lab's publisher on a free port, served from a thread: (lab, HOST:PORT)."""
-    cluster: Lab = request.getfixturevalue("lab")
     started = threading.Event()
     stopping: list[asyncio.Event] = []
     ports: list[int] = []
     loops: list[asyncio.AbstractEventLoop] = []
 
     async def main() -> None:
-        service = load_capf_service(cluster.ctx, "cucm-pub", republish_delay=None)
-        cert, key = capf_identity(cluster.ctx, "cucm-pub")
+        service = load_capf_service(lab.ctx, "cucm-pub", republish_delay=None)
+        cert, key = capf_identity(lab.ctx, "cucm-pub")
         capf = await CapfServer.start(service, tls.server_context(cert, key), port=0)
         stop = asyncio.Event()
         stopping.append(stop)
@@ -60,8 +59,8 @@ def capf(request: pytest.FixtureRequest) -> Iterator[tuple[Lab, str]]:
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
     assert started.wait(30)
-    inventory.add_devices(cluster.ctx, [Device(NAME, "8845")])
-    yield cluster, f"127.0.0.1:{ports[0]}"
+    inventory.add_devices(lab.ctx, [Device(NAME, "8845")])
+    yield lab, f"127.0.0.1:{ports[0]}"
     loops[0].call_soon_threadsafe(stopping[0].set)
     thread.join(30)
 

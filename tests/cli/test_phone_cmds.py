@@ -67,10 +67,9 @@ class Served:
 
 
 @pytest.fixture
-def served(request: pytest.FixtureRequest) -> Iterator[Served]:
+def served(lab: Lab) -> Iterator[Served]:
     """The lab's publisher served from a thread, and one registered 8845 phone."""
-    cluster: Lab = request.getfixturevalue("lab")
-    inventory.add_devices(cluster.ctx, [Device(NAME, "8845")])
+    inventory.add_devices(lab.ctx, [Device(NAME, "8845")])
     started = threading.Event()
     holder: list[Running] = []
     stops: list[asyncio.Event] = []
@@ -87,7 +86,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
         options = ServeOptions(
             node="cucm-pub", tftp_port=0, tvs_port=0, capf_port=0, https_port=0, poll=0.1
         )
-        await run(cluster.ctx, options, ready=ready, stop=stop)
+        await run(lab.ctx, options, ready=ready, stop=stop)
 
     thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
     thread.start()
@@ -100,7 +99,7 @@ def served(request: pytest.FixtureRequest) -> Iterator[Served]:
     closed = _closed_port()
     for name in ("10.0.0.11", "cucm-sub1", "cucm-sub1.lab.example"):
         routes += ["--route", f"{name}=127.0.0.1:{closed}"]
-    yield Served(cluster, running, tuple(routes))
+    yield Served(lab, running, tuple(routes))
     loops[0].call_soon_threadsafe(stops[0].set)
     thread.join(30)
 
@@ -190,15 +189,14 @@ def test_an_unreachable_tftp_server_is_one_clear_line() -> None:
 
 
 def test_fleet_serves_the_cluster_and_counts_hashes_and_models(
-    request: pytest.FixtureRequest,
+    lab: Lab,
 ) -> None:
     """Three 8845 (Security By Default: the ITL) and two 7960 (none), all configured."""
-    cluster: Lab = request.getfixturevalue("lab")
     phones = [Device(f"SEP0011223344{i:02X}", "8845") for i in range(3)]
     phones += [Device(f"SEP00112233AA{i:02X}", "7960") for i in range(2)]
-    inventory.add_devices(cluster.ctx, phones)
-    data = cluster.where.root
-    itl_file = cluster.file("cucm-pub", "ITLFile.tlv")
+    inventory.add_devices(lab.ctx, phones)
+    data = lab.where.root
+    itl_file = lab.file("cucm-pub", "ITLFile.tlv")
     assert itl_file is not None
     md5 = hashlib.md5(itl_file).hexdigest()  # what `show itl` prints
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
 from phonetrust.net import tftp_remote
 from phonetrust.net.serve import ServeOptions, serving
 from phonetrust.policy.domain import Device
@@ -22,12 +20,11 @@ async def _download_itl(cluster: Lab) -> None:
         await tftp_remote.fetch(("127.0.0.1", running.ports["tftp"]), f"ITLSEP{FETCHED[3:]}.tlv")
 
 
-def test_lists_reachable_and_unknown_devices(request: pytest.FixtureRequest) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
-    inventory.add_devices(cluster.ctx, [Device(FETCHED, "8845"), Device(SILENT, "7975")])
-    asyncio.run(_download_itl(cluster))
-    cluster.ctx.repo.close()
-    result = phonetrust("device", "recovery-reach", "--data", cluster.where.root)
+def test_lists_reachable_and_unknown_devices(lab: Lab) -> None:
+    inventory.add_devices(lab.ctx, [Device(FETCHED, "8845"), Device(SILENT, "7975")])
+    asyncio.run(_download_itl(lab))
+    lab.ctx.repo.close()
+    result = phonetrust("device", "recovery-reach", "--data", lab.where.root)
     assert result.code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert any(line.startswith(f"{FETCHED}  reachable ") for line in lines), result.stdout

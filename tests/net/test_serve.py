@@ -79,27 +79,23 @@ async def _changes_reach_the_running_services(lab: Lab) -> None:
     assert [d.filename for d in downloads] == ["ITLFile.tlv"]
 
 
-def test_serve_runs_the_three_services_and_reloads_on_change(
-    request: pytest.FixtureRequest,
-) -> None:
-    asyncio.run(_changes_reach_the_running_services(request.getfixturevalue("lab")))
+def test_serve_runs_the_three_services_and_reloads_on_change(lab: Lab) -> None:
+    asyncio.run(_changes_reach_the_running_services(lab))
 
 
-def test_serving_raises_why_the_services_could_not_start(request: pytest.FixtureRequest) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
+def test_serving_raises_why_the_services_could_not_start(lab: Lab) -> None:
 
     async def main() -> None:
         with pytest.raises(LocalError, match="nosuch"):
-            async with _serving(cluster, node="nosuch"):
+            async with _serving(lab, node="nosuch"):
                 pytest.fail("services of an unknown node must not start")
 
     asyncio.run(main())
 
 
 def test_a_port_in_use_names_the_service_and_what_to_do(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    lab: Lab, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cluster: Lab = request.getfixturevalue("lab")
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
 
@@ -108,7 +104,7 @@ def test_a_port_in_use_names_the_service_and_what_to_do(
                 node="cucm-pub", tftp_port=0, tvs_port=port, capf_port=0, https_port=0
             )
             with pytest.raises(PortInUse) as raised:
-                async with serving(cluster.ctx, options):
+                async with serving(lab.ctx, options):
                     pytest.fail("TVS must not start on a port in use")
             assert (raised.value.service, raised.value.port) == ("tvs", port)
 
@@ -119,7 +115,7 @@ def test_a_port_in_use_names_the_service_and_what_to_do(
             [
                 "serve",
                 "--data",
-                str(cluster.where.root),
+                str(lab.where.root),
                 "--tftp-port",
                 "0",
                 "--tvs-port",

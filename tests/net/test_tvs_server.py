@@ -68,19 +68,18 @@ def itl_tvs_pins(cluster: Lab, node: str) -> list[bytes]:
 
 
 @pytest.fixture
-def node(request: pytest.FixtureRequest) -> Node:
-    """The ``lab`` fixture of tests/service (imported above) seen as one TVS node."""
-    cluster: Lab = request.getfixturevalue("lab")
-    pins = itl_tvs_pins(cluster, "cucm-pub")
+def node(lab: Lab) -> Node:
+    """The ``lab`` fixture of tests/service seen as one TVS node."""
+    pins = itl_tvs_pins(lab, "cucm-pub")
     assert len(pins) == 2  # own TVS first, then the other node's (H4)
-    cert, key = tvs_identity(cluster.ctx, "cucm-pub")
+    cert, key = tvs_identity(lab.ctx, "cucm-pub")
     return Node(
-        cluster,
-        load_directory(cluster.ctx),
+        lab,
+        load_directory(lab.ctx),
         tls.server_context(cert, key),
         pins[0],
         pins[1],
-        current(cluster.ctx, "cucm-pub", CertName.CALLMANAGER).public_bytes(Encoding.DER),
+        current(lab.ctx, "cucm-pub", CertName.CALLMANAGER).public_bytes(Encoding.DER),
     )
 
 
