@@ -39,7 +39,7 @@ from phonetrust.protocols.tftp.packets import (
 )
 from phonetrust.service import inventory, security
 from phonetrust.service.tftpfiles import load_source
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 
 HOST = "127.0.0.1"
 MAC = "001122334455"
@@ -54,7 +54,7 @@ def run(test: Callable[[], Awaitable[None]], limit: float = 60) -> None:
 
 
 @pytest.fixture
-def cluster(lab: Lab) -> Lab:  # noqa: F811 - the fixture imported above
+def cluster(lab: Lab) -> Lab:
     security.set_mixed_mode(lab.ctx, "cucm-pub")
     inventory.add_devices(lab.ctx, [Device(PHONE, "8845")])
     (lab.where.tftp_dir / "firmware").mkdir(parents=True)

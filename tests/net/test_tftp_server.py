@@ -44,7 +44,7 @@ from phonetrust.protocols.tftp.packets import (
 from phonetrust.protocols.tftp.transfer import ServerConfig
 from phonetrust.service import inventory, security
 from phonetrust.service.tftpfiles import DownloadLog, Stored, TftpSource, load_source
-from tests.service.conftest import Lab, lab, template  # noqa: F401 - fixtures used by name
+from tests.service.conftest import Lab
 
 HOST = "127.0.0.1"
 MAC = "001122334455"
@@ -79,7 +79,7 @@ def exchange(port: int, datagram: bytes) -> tuple[bytes, tuple[str, int]]:
 
 
 @pytest.fixture
-def cluster(lab: Lab) -> Lab:  # noqa: F811 - the fixture imported above
+def cluster(lab: Lab) -> Lab:
     """The lab in mixed mode with one phone, and a TFTP directory with firmware and a key file."""
     security.set_mixed_mode(lab.ctx, "cucm-pub")
     inventory.add_devices(lab.ctx, [Device(PHONE, "8845")])

@@ -5,8 +5,8 @@ phonetrust's scope, so F2 runs against a minimal TLS registration endpoint
 defined here (it presents the node's CallManager certificate and requires a
 client certificate issued by the node's CAPF certificate, as CallManager
 does on 5061) with the phone-side check of
-:func:`phonetrust.sim.calls.check_registration_server`, and F3 is the pure
-function :func:`phonetrust.sim.calls.call_security` fed with the security
+:func:`phonetrust.policy.phone_calls.check_registration_server`, and F3 is the pure
+function :func:`phonetrust.policy.phone_calls.call_security` fed with the security
 modes real phones took from their configuration files.
 
 F1 is end to end: CAPF operations are scheduled in the database, the
