@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from phonetrust.cli.admin.activelog_cmds import tail
 from phonetrust.net import capf_client, tftp_remote, tvs_client
-from phonetrust.net.serve import ServeOptions, serving
+from phonetrust.net.serve import Running, ServeOptions, serving
 from phonetrust.net.tftp import TftpServer
 from phonetrust.net.trace import CapfFrames, TftpTrace, capf_message, open_tracers
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
@@ -274,6 +274,20 @@ def test_tail_without_follow_prints_the_last_lines_and_returns(tmp_path: Path) -
 # -- serve: TVS and CAPF, by default under the data directory -------------------------------
 
 
+async def _schedule_install(cluster: Lab, running: Running) -> None:
+    """An install with the string 97531, once the running CAPF has seen it."""
+    await asyncio.to_thread(
+        inventory.schedule_capf,
+        cluster.ctx,
+        DEVICE,
+        operation=CapfOperation.INSTALL,
+        auth_mode=CapfAuthMode.AUTH_STRING,
+        auth_string="97531",
+        key="EC-P256",
+    )
+    await reloaded(cluster.ctx, running)
+
+
 async def _serve_traced(cluster: Lab) -> None:
     inventory.add_devices(cluster.ctx, [Device(DEVICE, "7965")])
     options = ServeOptions(tftp_port=0, tvs_port=0, capf_port=0, https=False, poll=0.1)
@@ -286,30 +300,12 @@ async def _serve_traced(cluster: Lab) -> None:
             f"CP-7965-{DEVICE}",
         )
         assert answer.valid
-        await asyncio.to_thread(
-            inventory.schedule_capf,
-            cluster.ctx,
-            DEVICE,
-            operation=CapfOperation.INSTALL,
-            auth_mode=CapfAuthMode.AUTH_STRING,
-            auth_string="97531",
-            key="EC-P256",
-        )
-        await reloaded(cluster.ctx, running)
+        await _schedule_install(cluster, running)
         wrong = await capf_client.enroll(
             "127.0.0.1", running.ports["capf"], DEVICE, key_spec="EC-P256", auth_string="86420"
         )
         assert not wrong.success
-        await asyncio.to_thread(
-            inventory.schedule_capf,
-            cluster.ctx,
-            DEVICE,
-            operation=CapfOperation.INSTALL,
-            auth_mode=CapfAuthMode.AUTH_STRING,
-            auth_string="97531",
-            key="EC-P256",
-        )
-        await reloaded(cluster.ctx, running)
+        await _schedule_install(cluster, running)
         result = await capf_client.enroll(
             "127.0.0.1", running.ports["capf"], DEVICE, key_spec="EC-P256", auth_string="97531"
         )

@@ -124,11 +124,7 @@ def _export(cluster: Lab, sshd: SshServer) -> str:
     return cluster.admin(
         "file get tftp ITLRecovery.p12",
         "y",
-        sshd.host,
-        str(sshd.port),
-        sshd.user,
-        sshd.password,
-        str(sshd.root),
+        *sshd.file_get_answers(),
         "yes",
     )
 

@@ -95,11 +95,7 @@ def test_file_get_activelog_uploads_with_the_file_get_questions(
     out = traced.admin(
         f"file get activelog {SDI}",
         "y",
-        sshd.host,
-        str(sshd.port),
-        sshd.user,
-        sshd.password,
-        str(sshd.root),
+        *sshd.file_get_answers(),
         "yes",
     )
     local = traced.where.activelog / SDI / "ctftp00000001.txt"

@@ -89,9 +89,7 @@ def test_an_unreachable_sftp_host_is_audited_as_failed_and_keeps_the_alert(lab: 
 def test_a_completed_upload_clears_the_alert_and_is_audited_as_the_export(
     lab: Lab, sshd: SshServer
 ) -> None:
-    out = lab.admin(
-        COMMAND, "y", sshd.host, str(sshd.port), sshd.user, sshd.password, str(sshd.root), "yes"
-    )
+    out = lab.admin(COMMAND, "y", *sshd.file_get_answers(), "yes")
     assert "Transfer completed." in out
     assert (sshd.root / "ITLRecovery.p12").exists()
     assert _open_alerts(lab) == []

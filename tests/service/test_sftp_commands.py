@@ -29,11 +29,7 @@ def test_file_get_tftp_uploads_the_recovery_key_and_clears_the_alert(
     out = lab.admin(
         "file get tftp ITLRecovery.p12",
         "y",
-        sshd.host,
-        str(sshd.port),
-        sshd.user,
-        sshd.password,
-        str(sshd.root),
+        *sshd.file_get_answers(),
         "yes",
     )
     assert "Number of files affected: 1" in out
@@ -49,11 +45,7 @@ def test_file_get_tftp_uploads_the_recovery_key_and_clears_the_alert(
     again = lab.admin(
         "file get tftp ITLRecovery.p12",
         "y",
-        sshd.host,
-        str(sshd.port),
-        sshd.user,
-        sshd.password,
-        str(sshd.root),
+        *sshd.file_get_answers(),
     )
     assert "authenticity" not in again
 

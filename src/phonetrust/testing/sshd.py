@@ -68,6 +68,11 @@ class SshServer:
     _key_type: str = field(repr=False)
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
+    def file_get_answers(self) -> tuple[str, str, str, str, str]:
+        """The answers to ``file get``'s questions (server, port, user, password,
+        directory) that upload into this server's root."""
+        return (self.host, str(self.port), self.user, self.password, str(self.root))
+
     def known_hosts_line(self) -> str:
         """This server's ``known_hosts`` entry, as ssh or :mod:`phonetrust.net.sftp` write it."""
         return f"[{self.host}]:{self.port} {self.public_key}\n"
