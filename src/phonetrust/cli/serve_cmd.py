@@ -13,8 +13,8 @@ from phonetrust.cli.app import data_options, locate, open_context, own_node
 from phonetrust.cli.boundary import Failed
 from phonetrust.net.ports import STANDARD_PORTS
 from phonetrust.policy.domain import SecurityMode
-from phonetrust.service.changes import reading
-from phonetrust.service.context import Context, cluster
+from phonetrust.service import security
+from phonetrust.service.context import Context
 
 if TYPE_CHECKING:
     from phonetrust.net.serve import Running
@@ -86,8 +86,7 @@ def phone_requests(ctx: Context) -> str:
     In mixed mode a phone asks for its CTL first (A3, D1), so an administrator
     watching the TFTP trace expects CTLSEP<MAC>.tlv before anything else.
     """
-    with reading(ctx) as uow:
-        mixed = cluster(uow).security_mode is SecurityMode.MIXED
+    mixed = security.security_mode(ctx) is SecurityMode.MIXED
     first = "CTLSEP<MAC>.tlv, then ITLSEP<MAC>.tlv" if mixed else "ITLSEP<MAC>.tlv"
     return f"phones ask for {first}, then SEP<MAC>.cnf.xml.sgn."
 

@@ -226,8 +226,7 @@ def _deadline(at: float) -> Callable[[], int]:
 
 
 def _reason(exc: DBAPIError, timeout: float) -> str:
-    text = str(exc.orig if exc.orig is not None else exc).strip()
-    first = text.splitlines()[0] if text else type(exc).__name__
+    first = sqlguard.first_line(exc.orig if exc.orig is not None else exc)
     if first == "interrupted" or "statement timeout" in first:
         return f"run sql: the query took longer than {timeout:g} seconds and was stopped"
     if "not authorized" in first or "prohibited" in first:

@@ -107,7 +107,7 @@ def checked(text: str, backend: str, views: frozenset[str]) -> str:
     try:
         statements = [s for s in sqlglot.parse(text, read=dialect) if s is not None]
     except SqlglotError as exc:
-        raise SqlRefused(f"run sql: syntax error: {_first_line(exc)}") from None
+        raise SqlRefused(f"run sql: syntax error: {first_line(exc)}") from None
     except RecursionError:
         raise SqlRefused("run sql: the query is nested too deeply") from None
     if not statements:
@@ -127,7 +127,7 @@ def checked(text: str, backend: str, views: frozenset[str]) -> str:
     try:
         return statement.sql(dialect=dialect, comments=False)
     except SqlglotError as exc:
-        raise SqlRefused(f"run sql: cannot run this query: {_first_line(exc)}") from None
+        raise SqlRefused(f"run sql: cannot run this query: {first_line(exc)}") from None
 
 
 def _informix_rows(text: str) -> tuple[str, int | None, int | None]:
@@ -179,6 +179,7 @@ def _function_name(node: exp.Func) -> str:
     return node.sql_name()
 
 
-def _first_line(exc: Exception) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's text, or its type's name when it has none."""
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__

@@ -39,7 +39,7 @@ def _root(s: Session) -> Path:
     return s.where.activelog
 
 
-def _stamp(mtime: float) -> str:
+def stamp(mtime: float) -> str:
     """CUCM's ``31 Aug,2011 13:28:03`` (local time; month names independent of the locale)."""
     t = time.localtime(mtime)
     return f"{t.tm_mday:02d} {MONTHS[t.tm_mon - 1]},{t.tm_year} {time.strftime('%H:%M:%S', t)}"
@@ -74,7 +74,7 @@ def _file_list(s: Session, args: list[str]) -> None:
     for entry in shown:
         if "detail" in detail:
             size = "<dir>" if entry.is_dir else f"{entry.size:,}"
-            s.say(f"{_stamp(entry.mtime)} {size} {entry.name}")
+            s.say(f"{stamp(entry.mtime)} {size} {entry.name}")
         else:
             s.say(entry.name + ("/" if entry.is_dir else ""))
     dirs = sum(e.is_dir for e in shown)

@@ -203,10 +203,6 @@ def _file_get(s: Session, args: list[str]) -> None:
     sftpget.completed(s, TFTP_DIRECTORY, [security.RECOVERY_P12])
 
 
-LIST_DATE = "%d %b,%Y %H:%M:%S"
-"""``31 Aug,2011 13:28:03``: reference 004's ``file list tftp *.tlv detail``."""
-
-
 def _file_list(s: Session, args: list[str]) -> None:
     """Names only, or with ``detail`` CUCM's date, time and size columns (reference 004)."""
     area, pattern, *rest = args
@@ -217,7 +213,7 @@ def _file_list(s: Session, args: list[str]) -> None:
     files = security.tftp_listing(s.ctx, s.node, pattern)
     for f in files:
         if rest:
-            s.say(f"{f.modified.astimezone().strftime(LIST_DATE)} {f.size:,} {f.name}")
+            s.say(f"{activelog_cmds.stamp(f.modified.timestamp())} {f.size:,} {f.name}")
         else:
             s.say(f.name)
     s.say(f"dir count = 0, file count = {len(files)}")
@@ -250,10 +246,6 @@ def _file_delete_activelog(s: Session, args: list[str]) -> None:
     if args[0].strip("/") == ACTIVELOG_CTL:
         _delete_ctl(s)
         return
-    for command in activelog_cmds.COMMANDS:  # the traces' own delete, when there is one
-        if tuple(w.lower() for w in command.words) == ("file", "delete", "activelog"):
-            command.run(s, args)
-            return
     raise LocalError(f"only 'file delete activelog {ACTIVELOG_CTL}' is supported")
 
 

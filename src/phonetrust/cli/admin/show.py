@@ -67,15 +67,6 @@ _EXTENSION_NAMES = {
 }
 """The names CUCM's certificate pages give extensions (reference 002: ``ExtKeyUsageSyntax``)."""
 
-_KEY_USAGES = (
-    "digital_signature",
-    "content_commitment",
-    "key_encipherment",
-    "data_encipherment",
-    "key_agreement",
-    "key_cert_sign",
-    "crl_sign",
-)
 _KEY_USAGE_NAMES = {
     "digital_signature": "digitalSignature",
     "content_commitment": "nonRepudiation",
@@ -147,7 +138,7 @@ def _extension_lines(extension: x509.Extension[x509.ExtensionType]) -> list[str]
     ]
     value = extension.value
     if isinstance(value, x509.KeyUsage):
-        used = [_KEY_USAGE_NAMES[u] for u in _KEY_USAGES if getattr(value, u)]
+        used = [name for attr, name in _KEY_USAGE_NAMES.items() if getattr(value, attr)]
         lines.append("Usages: " + "".join(f"{u}, " for u in used).rstrip())
     elif isinstance(value, x509.ExtendedKeyUsage):
         lines.append("Usage oids: " + "".join(f"{o.dotted_string}, " for o in value).rstrip())
