@@ -64,9 +64,9 @@ class ProtocolError(RemoteError):
         self.offset = offset
 
     @classmethod
-    def at(cls, exc: ParseError, shift: int = 0, prefix: str = "") -> ProtocolError:
-        """A parse failure inside a message's payload, placed within the whole message."""
-        return cls(prefix + exc.reason, shift + exc.offset)
+    def at(cls, exc: ParseError, prefix: str = "") -> ProtocolError:
+        """A parse failure inside a message, as the protocol's error."""
+        return cls(prefix + exc.reason, exc.offset)
 
 
 class VerificationError(RemoteError):

@@ -91,7 +91,6 @@ LOOKUP_CACHE = 65536
 RESERVED_DESCRIPTORS = 2 + MAX_FETCHES + 1
 """The listener, the transfers' epoll, and the E2 relay's sockets and their epoll."""
 MIN_TRANSFER_SOCKETS = 4
-FLUSH_INTERVAL = 1.0
 STOP_GRACE = 3.0
 NOT_FOUND = "File not found"
 

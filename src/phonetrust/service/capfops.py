@@ -289,10 +289,7 @@ class CapfService:
 
     def flush(self) -> None:
         """Wait until everything queued so far is committed."""
-        try:
-            self.writer.flush()
-        except BatchWriterClosed:
-            raise CapfStoreError("the CAPF service is closed") from None
+        self._submit(lambda _txn: None).result()
 
     def close(self) -> None:
         """Commit what is queued, stop the database thread, republish if results are pending."""

@@ -167,11 +167,11 @@ class Catalog:
     """``capfList`` while one is pending: every CAPF node, named."""
 
     @classmethod
-    def read(cls, uow: UnitOfWork) -> Catalog:
+    def read(cls, uow: UnitOfWork, enterprise: EnterpriseParams) -> Catalog:
         nodes = {n.host: n for n in uow.list_nodes()}
         capf = [n for n in nodes.values() if n.runs(Service.CAPF)]
         return cls(
-            EnterpriseParams.from_stored(uow.get_params()),
+            enterprise,
             {p.name: p for p in uow.list_profiles()},
             {g.name: _group_parts(nodes, g) for g in uow.list_groups()},
             _group_parts(nodes, None),
@@ -389,7 +389,8 @@ class NodeFiles:
 def build(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> BuiltPlan:
     """Every TFTP node's files as ``uow`` and ``inputs`` say; nothing is written."""
     now = int(ctx.now().timestamp())
-    digest = digest_of(uow)
+    enterprise = EnterpriseParams.from_stored(uow.get_params())  # once per build
+    digest = enterprise.tftp_digest
     all_certs = node_certs(uow)
     tftp_nodes = [c for c in all_certs if c.node.runs(Service.TFTP)]
     update = inputs.ctl_update
@@ -412,9 +413,15 @@ def build(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> BuiltPlan:
         )
 
     itls = itl_files(
-        uow, all_certs, tftp_nodes, node_files, served, tftp_restart=inputs.tftp_restart
+        uow,
+        all_certs,
+        tftp_nodes,
+        node_files,
+        served,
+        tftp_restart=inputs.tftp_restart,
+        rollback=enterprise.rollback,
     )
-    catalog = Catalog.read(uow)
+    catalog = Catalog.read(uow, enterprise)
     entries, notes = device_entries(catalog, uow.list_devices())
     files: Plan = {}
     made: Inputs = {}
@@ -464,6 +471,7 @@ def itl_files(
     served: dict[str, dict[str, bytes]],
     *,
     tftp_restart: bool,
+    rollback: bool,
 ) -> dict[str, tuple[bytes, str]]:
     """Each TFTP node's ITL and its inputs; after ``utils itl reset`` all serve the
     publisher's, re-signed (C1).
@@ -473,7 +481,6 @@ def itl_files(
     current files.
     """
     state = cluster(uow)
-    rollback = EnterpriseParams.from_stored(uow.get_params()).rollback
     recovery = itl_recovery(uow)
     if not tftp_restart and state.signer is SignerOption.CALLMANAGER:
         recovery = _recovery_in_force(uow, served) or recovery

@@ -227,10 +227,6 @@ class UnitOfWork(Protocol):
     def published_file(
         self, node: str, filename: str, version: int | None = None
     ) -> bytes | None: ...
-    def published_files(self, node: str, version: int | None = None) -> dict[str, bytes]:
-        """Every file of a node in a version (the current one by default), in one read."""
-        ...
-
     def published_with_inputs(self, node: str) -> dict[str, tuple[bytes, str | None]]:
         """{file name: (bytes, digest of its inputs or None)} of a node's current files."""
         ...

@@ -492,16 +492,6 @@ class SqlUnitOfWork:
         data = self._c.execute(query).scalar()
         return None if data is None else bytes(data)
 
-    def published_files(self, node: str, version: int | None = None) -> dict[str, bytes]:
-        f, b = t.published_files.c, t.blobs.c
-        wanted = self.current_version() if version is None else version
-        query = (
-            select(f.filename, b.data)
-            .join_from(t.published_files, t.blobs, f.blob == b.sha256)
-            .where(f.version == wanted, f.node == node)
-        )
-        return {row.filename: bytes(row.data) for row in self._c.execute(query)}
-
     def published_with_inputs(self, node: str) -> dict[str, tuple[bytes, str | None]]:
         f, b = t.published_files.c, t.blobs.c
         query = (

@@ -249,7 +249,7 @@ def framed(header: Header, data: bytes) -> Message:
                 raise ProtocolError(str(exc), start) from None
     except ParseError as exc:
         where = f"{tag_name(tag)}: " if tag >= 0 else ""
-        raise ProtocolError.at(exc, 0, where) from None
+        raise ProtocolError.at(exc, where) from None
     return _TYPES[header.command](header.session_id, tuple(elements))
 
 
