@@ -15,11 +15,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from phonetrust.policy.domain import Device
+from phonetrust.errors import LocalError
+from phonetrust.policy.domain import Device, Node, Service, check_ipv4
 from phonetrust.policy.models import model
 from phonetrust.policy.phone_trust import InstalledList, PhoneTrust
 from phonetrust.service import inventory
-from phonetrust.sim.fleet import FleetSummary, PhoneOutcome, run_fleet
+from phonetrust.sim.fleet import FleetSummary, PhoneOutcome, run_fleet, tftp_node
 from phonetrust.sim.phone import BootReport, Phone
 from tests.scenarios.conftest import Site, run_async, site_of
 from tests.service.conftest import Lab
@@ -174,3 +175,42 @@ def test_concurrency_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         run_async(run_fleet([], concurrency=0))
     assert run_async(run_fleet([])).phones == 0
+
+
+def _node(host: str, *, publisher: bool = False, tftp: bool = True) -> Node:
+    services = frozenset(Service) if tftp else frozenset(Service) - {Service.TFTP}
+    return Node(host, check_ipv4("10.0.0.1"), publisher=publisher, services=services)
+
+
+PUB = _node("cucm-pub", publisher=True)
+SUB = _node("cucm-sub")
+NO_TFTP = _node("cucm-cm", tftp=False)
+
+
+@pytest.mark.parametrize(
+    ("nodes", "wanted", "chosen"),
+    [
+        pytest.param([SUB, PUB], None, "cucm-pub", id="the publisher by default"),
+        pytest.param([NO_TFTP, SUB], None, "cucm-sub", id="else the first TFTP node"),
+        pytest.param([PUB, SUB], "CUCM-SUB", "cucm-sub", id="the node asked for, any case"),
+    ],
+)
+def test_the_fleet_boots_against_the_tftp_node_it_should(
+    nodes: list[Node], wanted: str | None, chosen: str
+) -> None:
+    assert tftp_node(nodes, wanted).host == chosen
+
+
+@pytest.mark.parametrize(
+    ("nodes", "wanted", "says"),
+    [
+        pytest.param([PUB, NO_TFTP], "cucm-cm", "that node does not run TFTP", id="no TFTP"),
+        pytest.param([PUB], "ghost", r"unknown node \(nodes: cucm-pub\)", id="unknown"),
+        pytest.param([NO_TFTP], None, "no node of the cluster runs TFTP", id="none runs TFTP"),
+    ],
+)
+def test_a_fleet_without_a_usable_tftp_node_says_why(
+    nodes: list[Node], wanted: str | None, says: str
+) -> None:
+    with pytest.raises(LocalError, match=says):
+        tftp_node(nodes, wanted)
