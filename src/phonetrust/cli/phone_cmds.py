@@ -13,6 +13,8 @@ it is locked (a list or its configuration refused) or cannot boot at all
 prints what they came to, grouped: which ITL and CTL they hold, how many are
 locked and why. Without ``--tftp`` it serves the cluster's nodes itself, in
 this process on free loopback ports, exactly as ``phonetrust serve`` would.
+With ``--state DIR`` every phone's flash is kept in ``DIR/SEP<MAC>/``, so a
+second run boots phones that remember the first.
 The serving, routing and node choice are :mod:`phonetrust.sim.fleet`'s; this
 module parses options and prints.
 """
@@ -346,6 +348,17 @@ def _url_line(url: str, opened: UrlResult) -> str:
     "--node",
     help="Without --tftp: the node whose TFTP the phones use [default: the publisher].",
 )
+@click.option(
+    "--state",
+    metavar="DIR",
+    type=click.Path(file_okay=False, writable=True, path_type=Path),
+    help="Keep every phone's flash (ITL, CTL, TVS cache, keys) in DIR/SEP<MAC>/, the layout "
+    "of 'phone boot --state': loaded before each boot (none yet: a phone fresh from the "
+    "factory) and saved as each phone finishes, locked or not, so the next run boots phones "
+    "that remember this one. A phone whose directory cannot be loaded (damaged, another "
+    "format or model) does not boot: it is counted as a simulator failure and its directory "
+    "is left as it was.",
+)
 @route_option
 @timeout_option
 @data_options
@@ -355,6 +368,7 @@ def fleet(
     concurrency: int,
     tftp: Endpoint | None,
     node: str | None,
+    state: Path | None,
     routes: Routes,
     timeout: float,
     data: Path | None,
@@ -364,7 +378,8 @@ def fleet(
 
     Prints, grouped: the ITL and CTL (MD5) the phones hold, how many are
     locked and why, how many applied their configuration, TVS queries, and
-    phones per second. Exit status 0 when no phone ends locked, else 1.
+    phones per second. Exit status 0 when no phone ends locked or fails to
+    boot, else 1.
     """
     from phonetrust.sim import fleet as runner  # noqa: PLC0415 - see TYPE_CHECKING
 
@@ -372,7 +387,13 @@ def fleet(
     devices = runner.cluster_devices(ctx, models, count)
     if tftp is not None:
         boots = runner.boot_against(
-            tftp, devices, routes, concurrency=concurrency, timeout=timeout, progress=_progress_bar
+            tftp,
+            devices,
+            routes,
+            concurrency=concurrency,
+            timeout=timeout,
+            progress=_progress_bar,
+            state_dir=state,
         )
     else:
         boots = runner.boot_in_process(
@@ -385,10 +406,13 @@ def fleet(
             tftp_dir=locate(data, db).tftp_dir,
             progress=_progress_bar,
             announce=lambda text: click.echo(text, err=True),
+            state_dir=state,
         )
     summary = asyncio.run(boots)
     for line in summary.lines():
         click.echo(line)
+    if state is not None:
+        click.echo(f"Flash kept in {state} (a directory per phone).")
     if summary.locked_phones or summary.failed_phones:
         raise click.exceptions.Exit(1)
 

@@ -10,6 +10,14 @@ TVS queries they sent. A boot storm of 10,000 phones must not keep 10,000
 console logs: a finished phone's log is dropped unless ``keep_logs`` asks
 for it, and outcomes are kept only when ``keep_outcomes`` asks.
 
+A fleet given a ``state_dir`` remembers: each phone's flash (lists, TVS
+cache, keys) lives in ``state_dir/SEP<MAC>/`` (:mod:`.storage`'s layout, the
+directory ``phone boot --state`` takes), is loaded before its boot and saved
+as soon as that boot ends, so a second run boots phones that remember the
+first, and memory stays one phone's flash per boot in flight. A directory
+that cannot be loaded is that phone's simulator failure, not the fleet's: the
+phone does not boot and its directory is left as it was.
+
 The fleet command's work is here too, so that the CLI only parses options
 and prints: which devices boot (:func:`cluster_devices`), which node's TFTP
 they use (:func:`tftp_node`), and a fleet against a given TFTP server
@@ -44,6 +52,7 @@ from phonetrust.service.context import Context
 from phonetrust.sim.console import PhoneLog
 from phonetrust.sim.network import Endpoint, Routes, route_services, tftp_address
 from phonetrust.sim.phone import BootReport, Phone
+from phonetrust.sim.storage import STATE_FILE, StorageError, load, save
 
 DEFAULT_CONCURRENCY = 50
 START_TIMEOUT = 300.0
@@ -155,18 +164,59 @@ class FleetSummary:
         return out
 
 
-async def boot_one(phone: Phone, *, keep_log: bool = False) -> PhoneOutcome:
-    """Boot one phone; an exception of the simulator becomes an outcome, not a crash."""
+async def boot_one(
+    phone: Phone, *, keep_log: bool = False, flash: Path | None = None
+) -> PhoneOutcome:
+    """Boot one phone; an exception of the simulator becomes an outcome, not a crash.
+
+    With ``flash`` (the phone's own directory) the phone boots with what it
+    holds and saves what it holds after, locked or not: a locked phone's
+    state is its old lists. A boot that failed is not saved, nor is one
+    cancelled (an interrupted fleet leaves unfinished phones' flash as it was).
+    """
+    if flash is not None:
+        try:
+            await asyncio.to_thread(remember, phone, flash)
+        except StorageError as exc:
+            return PhoneOutcome(phone.name, phone.model.name, error=_failure(phone, exc))
     try:
         report = await phone.boot()
     except Exception as exc:  # noqa: BLE001 - one broken phone must not stop the storm
-        outcome = PhoneOutcome(phone.name, phone.model.name, error=f"{type(exc).__name__}: {exc}")
+        outcome = PhoneOutcome(phone.name, phone.model.name, error=_failure(phone, exc))
     else:
         console = phone.log.console_text() if keep_log else None
         outcome = PhoneOutcome.of(phone, report, console=console)
+        if flash is not None:
+            try:  # in a thread: each file is fsynced, and other phones' timers keep running
+                await asyncio.to_thread(save, flash, phone.state, phone.keys)
+            except OSError as exc:
+                outcome = PhoneOutcome(phone.name, phone.model.name, error=_failure(phone, exc))
     if not keep_log:
         phone.log = PhoneLog()  # a fleet keeps no console logs: memory stays per-phone small
     return outcome
+
+
+def remember(phone: Phone, flash: Path) -> None:
+    """Give ``phone`` the state and keys saved in ``flash``; no saved state: a new phone.
+
+    As ``phone boot --state`` does, a directory without a saved state (missing
+    or empty) is a phone fresh from the factory. :class:`StorageError` when
+    the directory cannot be loaded, or holds a phone of another model than
+    the cluster's device.
+    """
+    if not (flash / STATE_FILE).exists():
+        return
+    state, keys = load(flash)
+    if state.model.name != phone.model.name:
+        raise StorageError(
+            f"{flash}: the phone there is model {state.model.name}, the device {phone.model.name}"
+        )
+    phone.state, phone.keys = state, keys
+
+
+def _failure(phone: Phone, exc: Exception) -> str:
+    """How the summary names a simulator failure; the MAC taken out so failures group."""
+    return f"{type(exc).__name__}: {exc}".replace(phone.mac, "<MAC>")
 
 
 async def run_fleet(
@@ -176,8 +226,12 @@ async def run_fleet(
     progress: Callable[[PhoneOutcome], None] | None = None,
     keep_logs: bool = False,
     keep_outcomes: bool = False,
+    state_dir: Path | None = None,
 ) -> FleetSummary:
-    """Boot every phone, at most ``concurrency`` at a time; ``progress`` hears of each one done."""
+    """Boot every phone, at most ``concurrency`` at a time; ``progress`` hears of each one done.
+
+    With ``state_dir`` each phone's flash is ``state_dir/SEP<MAC>/`` (see :func:`boot_one`).
+    """
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     summary = FleetSummary()
@@ -185,7 +239,8 @@ async def run_fleet(
 
     async def worker() -> None:
         for phone in source:  # one shared iterator: each phone is taken by one worker
-            outcome = await boot_one(phone, keep_log=keep_logs)
+            flash = None if state_dir is None else state_dir / phone.name
+            outcome = await boot_one(phone, keep_log=keep_logs, flash=flash)
             summary.add(outcome)
             if keep_outcomes:
                 summary.outcomes.append(outcome)
@@ -267,10 +322,11 @@ async def _boot(
     concurrency: int,
     timeout: float,
     progress: Progress,
+    state_dir: Path | None,
 ) -> FleetSummary:
     with progress(len(devices)) as done:
         phones = phones_for(devices, tftp, routes, timeout)
-        return await run_fleet(phones, concurrency=concurrency, progress=done)
+        return await run_fleet(phones, concurrency=concurrency, progress=done, state_dir=state_dir)
 
 
 async def boot_against(
@@ -281,6 +337,7 @@ async def boot_against(
     concurrency: int,
     timeout: float,
     progress: Progress,
+    state_dir: Path | None = None,
 ) -> FleetSummary:
     """Boot ``devices`` against a TFTP server that is already running."""
     address = tftp_address(tftp[0], tftp[1], routes)
@@ -291,6 +348,7 @@ async def boot_against(
         concurrency=concurrency,
         timeout=timeout,
         progress=progress,
+        state_dir=state_dir,
     )
 
 
@@ -305,6 +363,7 @@ async def boot_in_process(
     tftp_dir: Path,
     progress: Progress,
     announce: Callable[[str], None] = lambda _: None,
+    state_dir: Path | None = None,
 ) -> FleetSummary:
     """Serve every node of the cluster here on free ports, route the cluster's addresses to them.
 
@@ -353,6 +412,7 @@ async def boot_in_process(
                     concurrency=concurrency,
                     timeout=timeout,
                     progress=progress,
+                    state_dir=state_dir,
                 )
             )
             waiter = asyncio.create_task(interrupted.wait())
