@@ -1,0 +1,1 @@
+"""The change planner: what an operation would do to the phones, before it runs."""
