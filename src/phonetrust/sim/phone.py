@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from phonetrust.clock import Clock, SystemClock
 from phonetrust.errors import RemoteError
 from phonetrust.formats.cnfxml_read import ParsedConfig
-from phonetrust.net import capf_client, tftp_remote, tvs_client
+from phonetrust.net import capf_client
 from phonetrust.net.tls import client_context
 from phonetrust.policy import phone_configs as configs
 from phonetrust.policy import phone_trust as trust
@@ -59,6 +59,7 @@ from phonetrust.sim.console import (
 )
 from phonetrust.sim.network import Endpoint, Routes
 from phonetrust.sim.storage import DeviceIdentity, DeviceKeys
+from phonetrust.sim.transport import Network, SocketNetwork
 
 MAX_TVS_SERVERS = 3
 """A phone asks at most the three TVS servers of its CallManager group (A8)."""
@@ -142,11 +143,18 @@ class Phone:
         rto: float = 0.5,
         retries: int = 4,
         tvs_timeout: float = 5.0,
+        network: Network | None = None,
+        enrol: bool = True,
     ) -> None:
         self.mac = normalise_mac(mac)
         self.model = model
         self.tftp: Endpoint = (tftp, TFTP_PORT) if isinstance(tftp, str) else tftp
-        self.routes = routes or Routes()
+        self._routes = routes or Routes()
+        self.network: Network = network or SocketNetwork(self._routes)
+        """How TFTP and TVS are reached: sockets, or the planner's files in memory."""
+        self.enrols = enrol
+        """Whether a boot runs the CAPF operation its configuration announces (the planner's
+        phones do not: a prediction enrols nobody)."""
         self.keys = keys or DeviceKeys()
         self.state = state or PhoneTrust(
             model, has_mic=self.keys.mic is not None, has_lsc=self.keys.lsc is not None
@@ -160,6 +168,19 @@ class Phone:
         self.tvs_queries = 0
         """TVS requests sent over the network since the phone was made (cache hits excluded)."""
         self._transfer = 0
+
+    @property
+    def routes(self) -> Routes:
+        """Where the cluster's addresses really listen (also for URLs and CAPF)."""
+        return self._routes
+
+    @routes.setter
+    def routes(self, routes: Routes) -> None:
+        # A test re-routes a phone mid-scenario (a rogue TFTP server, a second cluster):
+        # its socket network must follow.
+        self._routes = routes
+        if isinstance(self.network, SocketNetwork):
+            self.network.routes = routes
 
     # -- identity ---------------------------------------------------------------
 
@@ -182,7 +203,7 @@ class Phone:
     async def boot(self) -> BootReport:
         """Power up, or reset (the flash is kept): fetch the lists and the configuration,
         judge each, apply it."""
-        return await self._boot(enrol=True)
+        return await self._boot(enrol=self.enrols)
 
     async def _boot(self, *, enrol: bool) -> BootReport:
         report = BootReport(self.name)
@@ -296,7 +317,6 @@ class Phone:
     ) -> Answer | None:
         for address, port in state.tvs_servers[:MAX_TVS_SERVERS]:
             where = f"{address}:{port}"
-            host, real_port = self.routes.resolve(address, port)
             self._note(tvs_connecting(address, port))
 
             def check(der: bytes, where: str = where) -> None:
@@ -306,9 +326,8 @@ class Phone:
                     raise TvsServerUntrusted(f"TVS {where}: certificate not in the ITL")
 
             try:
-                answer = await tvs_client.query(
-                    host,
-                    real_port,
+                answer = await self.network.tvs(
+                    (address, port),
                     certificate,
                     self.device_type,
                     timeout=self.tvs_timeout,
@@ -444,10 +463,9 @@ class Phone:
         report.requested.append(filename)
         server = self.tftp[0]
         self._note(tftp_requesting(self._transfer, filename, server))
-        host, port = self.routes.resolve(*self.tftp)
         try:
-            data, _ = await tftp_remote.fetch(
-                (host, port),
+            data = await self.network.fetch(
+                self.tftp,
                 filename,
                 timeout=self.timeout,
                 blksize=BLKSIZE if self.model.blksize else None,
