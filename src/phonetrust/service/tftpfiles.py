@@ -111,7 +111,7 @@ class Missing:
 class TftpSource:
     node: str
     version: int
-    plan: dict[str, Stored] = field(default_factory=dict)
+    plan: Mapping[str, Stored] = field(default_factory=dict)
     directory: dict[str, Stored] = field(default_factory=dict)
     devices: frozenset[str] = frozenset()
     alternates: tuple[tuple[str, int], ...] = ()

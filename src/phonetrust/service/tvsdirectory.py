@@ -169,20 +169,24 @@ _INVALID = Answer.invalid()
 def load_directory(ctx: Context) -> TvsDirectory:
     """Read what TVS vouches for from the store (blocking; run it in a thread from asyncio)."""
     with reading(ctx) as uow:
-        found: list[tuple[bytes, Iterable[int], str]] = []
-        for node in uow.list_nodes():
-            for own in uow.list_own_certificates(node.host):
-                roles = own_roles(node, own.name)
-                if roles:
-                    found.append((own.der, roles, f"{node.host} {own.name.value}"))
-        for trusted in uow.list_trusted():
-            roles = STORE_ROLES.get(trusted.store, frozenset())
+        return directory_from(uow)
+
+
+def directory_from(uow: UnitOfWork) -> TvsDirectory:
+    """What TVS vouches for as ``uow`` sees the cluster (the planner's is a change not made)."""
+    found: list[tuple[bytes, Iterable[int], str]] = []
+    for node in uow.list_nodes():
+        for own in uow.list_own_certificates(node.host):
+            roles = own_roles(node, own.name)
             if roles:
-                found.append((trusted.der, roles, trusted.store.value))
-        found += _ctl_entries(uow)
-        ttl = P.EnterpriseParams.from_stored(uow.get_params()).tvs_ttl
-        version = uow.current_version()
-    return TvsDirectory.build(found, ttl=ttl, version=version)
+                found.append((own.der, roles, f"{node.host} {own.name.value}"))
+    for trusted in uow.list_trusted():
+        roles = STORE_ROLES.get(trusted.store, frozenset())
+        if roles:
+            found.append((trusted.der, roles, trusted.store.value))
+    found += _ctl_entries(uow)
+    ttl = P.EnterpriseParams.from_stored(uow.get_params()).tvs_ttl
+    return TvsDirectory.build(found, ttl=ttl, version=uow.current_version())
 
 
 def _ctl_entries(uow: UnitOfWork) -> list[tuple[bytes, Iterable[int], str]]:

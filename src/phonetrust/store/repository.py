@@ -235,6 +235,10 @@ class UnitOfWork(Protocol):
         """{file name: size} of a node's files in a version (the current one by default)."""
         ...
 
+    def published_files(self, node: str, version: int | None = None) -> dict[str, bytes]:
+        """{file name: bytes} of a node's files in a version (the current one by default)."""
+        ...
+
     # -- what devices downloaded ------------------------------------------------------
     def record_downloads(self, downloads: Sequence[Download]) -> None:
         """Remember each device's latest download of each file name (older ones are replaced)."""

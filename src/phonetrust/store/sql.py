@@ -501,6 +501,16 @@ class SqlUnitOfWork:
         )
         return {row.filename: (bytes(row.data), row.inputs) for row in self._c.execute(query)}
 
+    def published_files(self, node: str, version: int | None = None) -> dict[str, bytes]:
+        f, b = t.published_files.c, t.blobs.c
+        wanted = self.current_version() if version is None else version
+        query = (
+            select(f.filename, b.data)
+            .join_from(t.published_files, t.blobs, f.blob == b.sha256)
+            .where(f.version == wanted, f.node == node)
+        )
+        return {row.filename: bytes(row.data) for row in self._c.execute(query)}
+
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:
         f, b = t.published_files.c, t.blobs.c
         wanted = self.current_version() if version is None else version

@@ -1,0 +1,149 @@
+"""The cluster's servers as a phone would meet them, answered from a store in memory.
+
+A :class:`Servers` is read from one unit of work: every TFTP node's
+published files (resolved by the TFTP service's own name rules, so
+``ITLSEP<MAC>.tlv`` is what the server would send), every TVS node's
+certificate and the TVS directory. A phone given :meth:`Servers.network`
+boots through the same code as on real sockets; nothing listens and
+nothing is sent. The planner reads it from a change that is not made
+(a scratch copy, or a transaction about to be rolled back).
+
+What it does not model: alternate TFTP servers of another cluster (E2's
+relay), servers that are down (every node of the store answers), and the
+TVS servers' TLS itself (the certificate a node presents is its current
+TVS certificate, as ``phonetrust serve`` presents it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from phonetrust.errors import RemoteError
+from phonetrust.policy.domain import CertName, Device, Node, Service
+from phonetrust.protocols.tftp.packets import ErrorCode, PeerError, TransferTimeout
+from phonetrust.protocols.tvs.messages import Answer
+from phonetrust.service.tftpfiles import Missing, Stored, TftpSource
+from phonetrust.service.tvsdirectory import TvsDirectory, directory_from
+from phonetrust.sim.network import Endpoint
+from phonetrust.store.repository import UnitOfWork
+
+
+class Unreachable(RemoteError):
+    """No node of the planned cluster has this address (or it does not run that service)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Servers:
+    """Every node's TFTP files and TVS certificate, by the names phones know them by.
+
+    Files are read from the unit of work when first asked for, so the unit of
+    work must stay open while phones boot against these servers.
+    """
+
+    tftp: Mapping[str, TftpSource]
+    """Keyed by host name and IP address, lower case."""
+    tvs: Mapping[str, bytes]
+    """The TVS certificate (DER) each TVS node presents, keyed like ``tftp``."""
+    directory: TvsDirectory
+    nodes: tuple[Node, ...]
+    devices: Mapping[str, Device]
+
+    @classmethod
+    def read(cls, uow: UnitOfWork) -> Servers:
+        """The servers of the cluster ``uow`` sees."""
+        nodes = tuple(uow.list_nodes())
+        devices = {d.name: d for d in uow.list_devices()}
+        version = uow.current_version()
+        tftp: dict[str, TftpSource] = {}
+        tvs: dict[str, bytes] = {}
+        for node in nodes:
+            names = (node.host.lower(), str(node.ip))
+            if node.runs(Service.TFTP):
+                plan = _PublishedFiles(uow, node.host, version)
+                source = TftpSource(node.host, version, plan, devices=frozenset(devices))
+                tftp.update(dict.fromkeys(names, source))
+            own = uow.current_certificate(node.host, CertName.TVS)
+            if node.runs(Service.TVS) and own is not None:
+                tvs.update(dict.fromkeys(names, own.der))
+        return cls(
+            MappingProxyType(tftp),
+            MappingProxyType(tvs),
+            directory_from(uow),
+            nodes,
+            MappingProxyType(devices),
+        )
+
+    def network(self) -> OfflineNetwork:
+        return OfflineNetwork(self)
+
+
+class _PublishedFiles(Mapping[str, Stored]):
+    """A node's published files of one version, each read when first asked for: a boot
+    of a few phones must not load the configuration files of ten thousand."""
+
+    def __init__(self, uow: UnitOfWork, host: str, version: int) -> None:
+        self._uow, self._host, self._version = uow, host, version
+        self._read: dict[str, Stored | None] = {}
+        self._names: dict[str, int] | None = None
+
+    def __getitem__(self, name: str) -> Stored:
+        if name not in self._read:
+            data = self._uow.published_file(self._host, name, self._version)
+            self._read[name] = None if data is None else Stored.of(data)
+        found = self._read[name]
+        if found is None:
+            raise KeyError(name)
+        return found
+
+    def _all(self) -> dict[str, int]:
+        if self._names is None:
+            self._names = self._uow.published_names(self._host, self._version)
+        return self._names
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+class OfflineNetwork:
+    """A phone's :class:`~phonetrust.sim.transport.Network` answered by :class:`Servers`."""
+
+    def __init__(self, servers: Servers) -> None:
+        self.servers = servers
+
+    async def fetch(
+        self,
+        server: Endpoint,
+        filename: str,
+        *,
+        timeout: float,
+        blksize: int | None,
+        rto: float,
+        retries: int,
+    ) -> bytes:
+        source = self.servers.tftp.get(server[0].lower())
+        if source is None:
+            raise TransferTimeout(f"no TFTP server at {server[0]} in the planned cluster")
+        found = source.lookup(filename)
+        if isinstance(found, Missing):
+            raise PeerError(found.reason, ErrorCode.FILE_NOT_FOUND)
+        return found.data
+
+    async def tvs(
+        self,
+        server: Endpoint,
+        certificate: bytes,
+        device_type: str,
+        *,
+        timeout: float,
+        check_server: Callable[[bytes], None],
+    ) -> Answer:
+        presented = self.servers.tvs.get(server[0].lower())
+        if presented is None:
+            raise Unreachable(f"no TVS server at {server[0]}:{server[1]} in the planned cluster")
+        check_server(presented)
+        return self.servers.directory.verify(certificate)
