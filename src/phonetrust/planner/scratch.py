@@ -39,15 +39,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, func, insert, select
+from sqlalchemy import Connection, Select, Table, event, func, insert, select
 from sqlalchemy.engine import make_url
 
 from phonetrust.errors import LocalError
 from phonetrust.service.context import Context
-from phonetrust.store import schema
+from phonetrust.store import migrations, schema
 from phonetrust.store.datadir import DataDir
 from phonetrust.store.engine import make_engine, read_only
-from phonetrust.store.sql import SqlRepository, open_repository, sqlite_url
+from phonetrust.store.sql import SqlRepository, sqlite_url
 
 SCRATCH_NAME = "data"
 """The scratch data directory's name under the directory it is made in."""
@@ -101,8 +101,10 @@ def _copy_rows(ctx: Context, where: DataDir, target_url: str) -> None:
     store, written in one transaction into a SQLite database the migrations made."""
     own_engine = not isinstance(ctx.repo, SqlRepository)
     engine = ctx.repo.engine if isinstance(ctx.repo, SqlRepository) else make_engine(where.db_url)
-    target = open_repository(target_url)
+    target = make_engine(target_url)
+    event.listen(target, "connect", _throw_away)
     try:
+        migrations.upgrade(target)  # the project's own schema: tables, views, Alembic version
         with engine.connect() as reader:
             if reader.dialect.name == "postgresql":
                 reader.execution_options(
@@ -110,14 +112,25 @@ def _copy_rows(ctx: Context, where: DataDir, target_url: str) -> None:
                 )
             with read_only():  # only the BEGIN: on SQLite, no write lock for a reader
                 transaction = reader.begin()
-            with transaction, target.engine.begin() as writer:
+            with transaction, target.begin() as writer:
                 version = reader.execute(select(func.max(schema.plan_versions.c.version))).scalar()
                 for table in schema.metadata.sorted_tables:
                     _copy_table(reader, writer, table, _query(table, version))
     finally:
-        target.close()
+        target.dispose()
         if own_engine:
             engine.dispose()
+
+
+def _throw_away(dbapi_connection: Any, _record: Any) -> None:
+    """A copy made to be thrown away need not survive a power cut: no fsync, and the
+    rollback journal in memory (the next connection the project opens goes back to WAL)."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA synchronous = OFF")
+        cursor.execute("PRAGMA journal_mode = MEMORY")
+    finally:
+        cursor.close()
 
 
 def _query(table: Table, version: int | None) -> Select[Any]:
