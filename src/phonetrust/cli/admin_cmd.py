@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -12,6 +14,7 @@ from phonetrust.cli.admin.prompts import Prompter
 from phonetrust.cli.admin.session import Session
 from phonetrust.cli.app import data_options, locate, open_context, own_node
 from phonetrust.cli.boundary import Failed
+from phonetrust.planner import NO_GUARD_ENV
 from phonetrust.service.changes import reading
 from phonetrust.service.context import node as node_of
 from phonetrust.service.context import publisher
@@ -43,7 +46,18 @@ def admin(
     def write(text: str) -> None:
         click.echo(text, nl=False)
 
-    session = Session(ctx, name, locate(data, db), Prompter(assume_yes=yes, out=write), write)
+    prompter = Prompter(assume_yes=yes, out=write)
+    if not os.environ.get(NO_GUARD_ENV):
+        from phonetrust.planner.guard import LockoutGuard  # noqa: PLC0415 - only for admin
+
+        def say(line: str) -> None:
+            write(line + "\n")
+
+        def confirm(question: str) -> bool:
+            return prompter.confirm(question + " ", yes="yes")
+
+        ctx = replace(ctx, guard=LockoutGuard(say, confirm))
+    session = Session(ctx, name, locate(data, db), prompter, write)
     if command is not None:
         failure = shell.run_line(session, command)
         if failure is not None:

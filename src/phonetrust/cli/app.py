@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,6 +13,7 @@ import click
 
 from phonetrust.clock import SystemClock
 from phonetrust.errors import LocalError
+from phonetrust.planner import NO_GUARD_ENV
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
 from phonetrust.store.datadir import DATA_ENV, DB_ENV, NODE_FILE, DataDir
@@ -19,6 +21,29 @@ from phonetrust.store.sql import open_repository
 
 PASSWORD_ENV = "PHONETRUST_SECURITY_PASSWORD"  # noqa: S105 - the name of a variable
 F = TypeVar("F", bound=Callable[..., Any])
+GUARDED = "phonetrust.guarded"
+"""Click context meta key: the running command is guarded; its value is its --yes."""
+
+
+def guarded(func: F) -> F:
+    """A command whose changes the lock-out guard looks at first; adds ``--yes``.
+
+    The guard (:mod:`phonetrust.planner.guard`) predicts, before each change
+    commits, which phones its files would lock out, and asks when any would.
+    """
+
+    def remember(ctx: click.Context, _: click.Parameter, value: bool) -> bool:
+        ctx.meta[GUARDED] = value
+        return value
+
+    return click.option(
+        "--yes",
+        is_flag=True,
+        expose_value=False,
+        callback=remember,
+        help="Go ahead even when the planner predicts phones will be locked out "
+        "(the prediction is still shown).",
+    )(func)
 
 
 def data_options(func: F) -> F:
@@ -58,7 +83,29 @@ def open_context(data: Path | None, db: str | None, *, actor: str | None = None)
     except BaseException:
         repo.close()
         raise
-    return Context(repo, where.keystore(repo, key), clock, actor=actor or _who())
+    ctx = Context(repo, where.keystore(repo, key), clock, actor=actor or _who())
+    return with_guard(ctx)
+
+
+def with_guard(ctx: Context, confirm: Callable[[str], bool] | None = None) -> Context:
+    """``ctx`` with the lock-out guard when the running command is :func:`guarded` (and
+    PHONETRUST_NO_GUARD is not set); ``confirm`` asks (default: on the terminal)."""
+    current = click.get_current_context(silent=True)
+    if current is None or GUARDED not in current.meta or os.environ.get(NO_GUARD_ENV):
+        return ctx
+    from phonetrust.planner.guard import LockoutGuard  # noqa: PLC0415 - loaded when guarding
+
+    assume_yes = bool(current.meta[GUARDED])
+    guard = LockoutGuard(click.echo, confirm or _confirm, assume_yes=assume_yes)
+    return replace(ctx, guard=guard)
+
+
+def _confirm(question: str) -> bool:
+    """A question on the terminal; no answer (standard input ended) is no."""
+    try:
+        return click.confirm(question, default=False, err=True)
+    except click.Abort:
+        return False
 
 
 def own_node(ctx: Context, where: DataDir) -> str | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context
+from phonetrust.cli.app import PASSWORD_ENV, data_options, guarded, locate, open_context
 from phonetrust.clock import SystemClock
 from phonetrust.errors import LocalError
 from phonetrust.pki import keywrap
@@ -201,6 +201,7 @@ def join(host: str, data: Path | None, db: str | None) -> None:
 
 
 @cluster_group.command("add-node")
+@guarded
 @click.argument("host")
 @click.option("--ip", required=True, help="IPv4 address.")
 @click.option("--domain", default="", help="DNS domain.")
@@ -219,6 +220,7 @@ def add_node(
 
 
 @cluster_group.command("rename-node")
+@guarded
 @click.argument("old")
 @click.argument("new")
 @click.option("--domain", help="New DNS domain [default: unchanged].")

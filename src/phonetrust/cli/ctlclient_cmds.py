@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from phonetrust.cli.app import data_options, open_context
+from phonetrust.cli.app import data_options, guarded, open_context
 from phonetrust.errors import LocalError
 from phonetrust.pki.etoken import TokenInfo, list_tokens, open_library
 from phonetrust.service import ctlclient
@@ -58,6 +58,7 @@ def tokens_cmd(module: str | None) -> None:
 
 
 @ctl_client_group.command("set-mixed-mode")
+@guarded
 @click.option(
     "--token",
     "labels",
@@ -78,6 +79,7 @@ def set_mixed_mode(
 
 
 @ctl_client_group.command("update")
+@guarded
 @click.option("--token", "label", required=True, help="The signing token (label or serial).")
 @click.option("--add-token", "extra", multiple=True, help="A further token to list in the CTL.")
 @_module_option

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives import serialization
 
-from phonetrust.cli.app import data_options, open_context
+from phonetrust.cli.app import data_options, guarded, open_context
 from phonetrust.cli.boundary import Failed
 from phonetrust.cli.files import DEVICE_CSV_LIMIT, load_certificate, read_bytes
 from phonetrust.errors import LocalError
@@ -49,6 +49,7 @@ def param_list(data: Path | None, db: str | None) -> None:
 
 
 @param_group.command("set")
+@guarded
 @click.argument("name")
 @click.argument("value")
 @data_options
@@ -74,6 +75,7 @@ def device_group() -> None:
 
 
 @device_group.command("add")
+@guarded
 @click.argument("name")
 @click.option("--model", required=True, help="Phone model, e.g. 7975, 8845, 7960.")
 @click.option("--protocol", type=PROTOCOLS, default="SIP", show_default=True)
@@ -102,6 +104,7 @@ def device_add(
 
 
 @device_group.command("import")
+@guarded
 @click.argument("csv_file", type=click.Path(path_type=Path, readable=False))
 @click.option(
     "--skip-bad-rows",
@@ -180,6 +183,7 @@ def device_recovery_reach(data: Path | None, db: str | None) -> None:
 
 
 @device_group.command("set")
+@guarded
 @click.argument("name")
 @click.option("--model")
 @click.option("--protocol", type=PROTOCOLS)
@@ -243,6 +247,7 @@ def device_set(
 
 
 @device_group.command("capf")
+@guarded
 @click.argument("name")
 @click.option("--operation", type=click.Choice([o.value for o in CapfOperation]), required=True)
 @click.option(
@@ -298,6 +303,7 @@ def device_capf(
 
 
 @device_group.command("remove")
+@guarded
 @click.argument("name")
 @data_options
 def device_remove(name: str, data: Path | None, db: str | None) -> None:
@@ -324,6 +330,7 @@ def profile_list(data: Path | None, db: str | None) -> None:
 
 
 @profile_group.command("set")
+@guarded
 @click.argument("name")
 @click.option(
     "--mode", type=click.Choice(["non-secure", "authenticated", "encrypted"]), required=True
@@ -344,6 +351,7 @@ def profile_set(
 
 
 @profile_group.command("remove")
+@guarded
 @click.argument("name")
 @data_options
 def profile_remove(name: str, data: Path | None, db: str | None) -> None:
@@ -365,6 +373,7 @@ def group_list(data: Path | None, db: str | None) -> None:
 
 
 @group_group.command("set")
+@guarded
 @click.argument("name")
 @click.argument("members", nargs=-1, required=True)
 @data_options
@@ -385,6 +394,7 @@ def truststore_group() -> None:
 
 
 @truststore_group.command("upload")
+@guarded
 @click.argument("store", type=STORES)
 @click.argument("pem", type=click.Path(path_type=Path, readable=False))
 @click.option("--description", default="", help="Shown by show cert list trust.")
@@ -409,6 +419,7 @@ def truststore_list(store: str | None, data: Path | None, db: str | None) -> Non
 
 
 @truststore_group.command("delete")
+@guarded
 @click.argument("store", type=STORES)
 @click.argument("pem", type=click.Path(path_type=Path, readable=False))
 @data_options

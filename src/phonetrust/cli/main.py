@@ -21,6 +21,7 @@ from phonetrust.cli.inventory_cmds import (
     truststore_group,
 )
 from phonetrust.cli.phone_cmds import phone_group
+from phonetrust.cli.plan_cmd import plan
 from phonetrust.cli.serve_cmd import serve
 from phonetrust.cli.tftp_cmds import tftp_group
 from phonetrust.cli.tvs_cmds import tvs_group
@@ -63,6 +64,7 @@ for command in (
     ctl_client_group,
     demo,
     phone_group,
+    plan,
     tftp_group,
 ):
     cli.add_command(command)

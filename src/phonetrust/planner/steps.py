@@ -35,14 +35,13 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from phonetrust.errors import LocalError
+from phonetrust.planner import NO_GUARD_ENV
 from phonetrust.store.datadir import DATA_ENV, DB_ENV, KEY_FILE, NODE_FILE, DataDir
 
 REBOOT = "reboot"
 PROGRAM = "phonetrust"
 CLI = "from phonetrust.cli.main import main; main()"
 """What ``phonetrust`` runs, started with this interpreter (no console script needed)."""
-NO_GUARD_ENV = "PHONETRUST_NO_GUARD"
-"""Set for a step: the lock-out guard would otherwise refuse the very change being planned."""
 STEP_TIMEOUT = 300.0
 """Seconds one step may run (regenerating every certificate of a large cluster takes a few)."""
 YES_LINES = 64

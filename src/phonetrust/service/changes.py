@@ -7,7 +7,8 @@ CTL, a TFTP restart). When the block ends, the audit entry is recorded and
 the file plan built from those inputs is published in the same transaction:
 phones can never see files that disagree with the database. What the build
 had to say (a device left out of the plan) stays on the change for the
-caller to show.
+caller to show. A context's guard (:class:`~.context.ChangeGuard`) sees the
+published plan before the commit and may still stop the change.
 """
 
 from __future__ import annotations
@@ -47,10 +48,13 @@ class Change:
 def change(ctx: Context, action: str, detail: str = "") -> Iterator[Change]:
     """A change to the cluster: audited, and followed by a republished file plan."""
     with ctx.repo.unit_of_work() as uow:
+        before = uow.current_version()
         current = Change(uow)
         yield current
         uow.append_audit(AuditEntry(ctx.now(), ctx.actor, action, detail))
         current.notes = fileplan.publish(ctx, uow, current.plan_inputs())
+        if ctx.guard is not None:
+            ctx.guard(ctx, uow, before)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -14,6 +15,18 @@ from phonetrust.formats.signing import Signer
 from phonetrust.policy.domain import CertName, Node, OwnCertificate
 from phonetrust.store.keys import KeyStore
 from phonetrust.store.repository import ClusterState, Repository, UnitOfWork
+
+
+class ChangeGuard(Protocol):
+    """Looks at a change before it is committed, and may stop it.
+
+    Called inside the change's transaction once its file plan is published
+    (``before``: the plan version phones could have seen until now). Raising
+    rolls the whole change back. The CLI's lock-out guard is one: it predicts
+    which phones the new files lock out and asks before going on.
+    """
+
+    def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +42,8 @@ class Context:
     keys: KeyStore
     clock: Clock
     actor: str = "admin"
+    guard: ChangeGuard | None = None
+    """Asked before each change commits (an administrator's command); services have none."""
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)

@@ -1,0 +1,88 @@
+"""The lock-out guard: an administrator's change that would lock phones out asks first.
+
+CUCM's only guard is the 5-minute hold between certificate regenerations.
+This one runs inside every change an administrator's command makes (see
+:class:`~phonetrust.service.context.ChangeGuard`): once the change's files
+are published in its transaction, every phone the cluster has seen is
+rebooted in memory against them (:mod:`.predict`); if any would lock, the
+prediction is shown and the administrator is asked, after CUCM's own
+questions. No: the transaction is rolled back, nothing changed. ``--yes``
+shows the prediction and goes on, so scripts keep working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from phonetrust.errors import LocalError
+from phonetrust.service.context import Context
+from phonetrust.store.repository import UnitOfWork
+
+if TYPE_CHECKING:
+    from phonetrust.planner.predict import Prediction
+
+SHOWN_PHONES = 5
+QUESTION = "Go ahead and lock these phones out (yes/no)?"
+
+
+class Declined(LocalError):
+    """The administrator said no to a change the planner predicts will lock phones out."""
+
+
+class LockoutGuard:
+    """Predicts each change's lock-outs; ``confirm`` asks, ``say`` prints."""
+
+    def __init__(
+        self,
+        say: Callable[[str], None],
+        confirm: Callable[[str], bool],
+        *,
+        assume_yes: bool = False,
+    ) -> None:
+        self.say, self.confirm, self.assume_yes = say, confirm, assume_yes
+        self.last: Prediction | None = None
+        """The last prediction made (tests and callers that want the figures)."""
+
+    def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None:
+        # The simulator loads only when a change is made: every admin command makes a guard.
+        from phonetrust.planner.lastknown import last_known  # noqa: PLC0415
+        from phonetrust.planner.offline import Servers  # noqa: PLC0415
+        from phonetrust.planner.predict import predict  # noqa: PLC0415
+
+        known = last_known(uow, version=before)
+        if all(k.state is None for k in known.values()):
+            return  # no phone was ever seen: nothing to predict
+        prediction = predict(known, Servers.read(uow), ctx.clock)
+        self.last = prediction
+        if not prediction.locked:
+            return
+        for line in warning(prediction):
+            self.say(line)
+        if self.assume_yes:
+            self.say("--yes: going ahead.")
+            return
+        if not self.confirm(QUESTION):
+            raise Declined("Nothing was changed: the phones keep the files they have.")
+
+
+def warning(prediction: Prediction) -> list[str]:
+    """The prediction as the guard shows it: counts, then the first phones and why."""
+    from phonetrust.planner.predict import Outcome  # noqa: PLC0415
+
+    locked = prediction.locked
+    total = len(prediction.verdicts)
+    out = [
+        f"WARNING: the planner predicts this change locks out {len(locked):,} of {total:,} "
+        "phones when they next reboot:"
+    ]
+    for outcome, count in prediction.counts().items():
+        if count and outcome is not Outcome.LOCKS:
+            out.append(f"  {count:>7,}  {outcome.value}")
+    for verdict in locked[:SHOWN_PHONES]:
+        out.append(f"  LOCKS {verdict.device} ({verdict.model}, group {verdict.group}): ")
+        out[-1] += verdict.reason
+    if len(locked) > SHOWN_PHONES:
+        more = len(locked) - SHOWN_PHONES
+        out.append(f"  ... and {more:,} more (phonetrust plan lists them all)")
+    return out
