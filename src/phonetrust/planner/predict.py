@@ -148,13 +148,7 @@ def _verdict(
     kp: KnownPhone, model: str, mac: str, report: BootReport, after: PhoneTrust
 ) -> PhoneVerdict:
     device = kp.device
-    if report.locked:
-        words = "; ".join(dict.fromkeys(report.status)) or "refused"
-        why = report.list_failed or report.config_failed or ""
-        reason = f"{words}: {why}".replace(mac, "<MAC>")
-        outcome = Outcome.LOCKS
-    else:
-        reason, outcome = "", _list_outcome(report)
+    outcome, reason = classify(report, mac)
     return PhoneVerdict(
         device.name,
         model,
@@ -165,6 +159,18 @@ def _verdict(
         report.itl_md5,
         after,
     )
+
+
+def classify(report: BootReport, mac: str = "") -> tuple[Outcome, str]:
+    """A boot report's verdict, and why it locks in the phone's words (``mac`` made
+    ``<MAC>`` so that phones locked alike read alike). A real boot's report is judged
+    by this same function, which is what makes predicted and real boots comparable."""
+    if report.locked:
+        words = "; ".join(dict.fromkeys(report.status)) or "refused"
+        why = report.list_failed or report.config_failed or ""
+        reason = f"{words}: {why}"
+        return Outcome.LOCKS, reason.replace(mac, "<MAC>") if mac else reason
+    return _list_outcome(report), ""
 
 
 def _list_outcome(report: BootReport) -> Outcome:
