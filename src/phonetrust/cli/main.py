@@ -12,6 +12,7 @@ from phonetrust.cli.capf_cmds import capf_group
 from phonetrust.cli.cluster_cmds import alerts_cmd, audit_cmd, cluster_group
 from phonetrust.cli.ctlclient_cmds import ctl_client_group
 from phonetrust.cli.demo import demo
+from phonetrust.cli.diagnose_cmd import diagnose_group
 from phonetrust.cli.file_cmds import file_group
 from phonetrust.cli.inventory_cmds import (
     device_group,
@@ -66,6 +67,7 @@ for command in (
     phone_group,
     plan,
     tftp_group,
+    diagnose_group,
 ):
     cli.add_command(command)
 

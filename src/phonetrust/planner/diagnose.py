@@ -282,6 +282,8 @@ def check_certificates(view: ClusterView) -> Check:
         if not isinstance(s.itl, TrustList):
             continue
         node = next(n for n in view.nodes if n.host == s.host)
+        if view.state.itl_reset_active and view.publisher is not None:
+            node = view.publisher  # every node serves the publisher's ITL until TFTP restarts
         itl_fails += _compare(s.itl, node, CertName.CALLMANAGER, view, f"ITL of {s.host}")
     action = " ".join(
         part
@@ -375,15 +377,16 @@ def check_same_lists(view: ClusterView) -> Check:
         fails.append(f"TFTP nodes serve different CTLs (MD5 {shown})")
     shared = {s.host: _shared_records(view, s) for s in view.served if isinstance(s.itl, TrustList)}
     if len(set(shared.values())) > 1:
-        reference = max(set(shared.values()), key=list(shared.values()).count)
-        odd = sorted(h for h, recs in shared.items() if recs != reference)
+        union: frozenset[tuple[str, bytes]] = frozenset().union(*shared.values())
         fails.append(
-            "ITLs differ beyond each node's own CallManager record on "
-            + ", ".join(odd)
-            + ": "
-            + "; ".join(_record_diff(reference, shared[h]) for h in odd)
+            "ITL records differ between TFTP nodes: "
+            + "; ".join(
+                f"{h} lacks {', '.join(sorted(role for role, _ in union - recs))}"
+                for h, recs in shared.items()
+                if union - recs
+            )
         )
-    action = f"{RESTART_TFTP} on the odd nodes; a CTL that differs: {UPDATE_CTL}" if fails else ""
+    action = f"{RESTART_TFTP} on the nodes named; a CTL that differs: {UPDATE_CTL}" if fails else ""
     ok = [f"{len(view.served)} TFTP nodes serve the same CTL and the same ITL records"]
     return _check("same-lists", "TFTP nodes serve the same lists", fails, (), action=action, ok=ok)
 
@@ -405,12 +408,6 @@ def _shared_records(view: ClusterView, s: Served) -> frozenset[tuple[str, bytes]
         key = r.certificate_der or r.cert_hash or b""
         out.add((r.role.spelling if r.role is not None else "-", key))
     return frozenset(out)
-
-
-def _record_diff(a: frozenset[tuple[str, bytes]], b: frozenset[tuple[str, bytes]]) -> str:
-    missing = sorted(role for role, _ in a - b)
-    extra = sorted(role for role, _ in b - a)
-    return f"missing {', '.join(missing) or '-'}; extra {', '.join(extra) or '-'}"
 
 
 # -- 4. who signed the lists ----------------------------------------------------------------
