@@ -1,0 +1,285 @@
+"""Planning one operation against booting the fleet:
+``python benchmarks/bench_plan_whatif.py [--devices N] [--quick] [--keep DIR] [--repeat R]``.
+
+Builds a demo cluster of 10,000 devices (``--devices N``; ``--quick``: 20,
+one run each) with the product's own ``phonetrust cluster demo``, then, in
+the same run:
+
+- the baseline: ``phonetrust phone fleet`` boots every device once, in a
+  subprocess, as :mod:`bench_fleet` does. Its TFTP servers record each
+  device's downloads in the store: the states the planner starts from. Its
+  "Elapsed:" line is the boots' time; its whole wall time is printed too;
+- ``phonetrust plan --json -- admin -c "set cert regen CallManager"`` in a
+  subprocess, as a person types it (its whole wall time, best and median of
+  ``--repeat`` runs). Its JSON must give every phone a verdict, none
+  ``unknown`` (they all booted); the verdicts' counts are printed;
+- the same plan in this process (:func:`phonetrust.planner.whatif.plan`),
+  with the time of each of its phases taken from its progress lines, and
+  the prediction alone (``last_known``, ``Servers.read`` and ``predict``
+  in one read-only unit of work);
+- a second operation that changes every phone's verdict,
+  ``admin -c "utils ctl set-cluster mixed-mode"`` (command, one run).
+
+Then the ratio of the plan command to the fleet's boots (goal: at most
+0.10) and whether the plan command took under 10 s (on 2 cores). The exit
+status is 1 when the fleet or a plan failed or a phone's verdict is missing
+or unknown; the speed goals are printed, never enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench_fleet import BOOTED, ELAPSED, FLEET, fleet  # the same fleet, run the same way
+from bench_fleet import build as build_cluster
+
+from phonetrust.cli.app import PASSWORD_ENV, open_context
+from phonetrust.cli.cluster_cmds import DEMO_PASSWORD
+from phonetrust.cli.phone_cmds import DEFAULT_CONCURRENCY
+from phonetrust.planner.lastknown import last_known
+from phonetrust.planner.offline import Servers
+from phonetrust.planner.predict import predict
+from phonetrust.planner.steps import command_step
+from phonetrust.planner.whatif import plan
+from phonetrust.service.changes import reading
+from phonetrust.service.context import Context
+from phonetrust.store.datadir import DataDir
+
+DEVICES = 10_000
+QUICK_DEVICES = 20
+REPEAT = 3
+OPERATION = ("admin", "-c", "set cert regen CallManager")
+SECOND = ("admin", "-c", "utils ctl set-cluster mixed-mode")
+"""Moves every phone: each takes its first CTL (or, without one, a new ITL's signer)."""
+GOAL_RATIO = 0.10
+GOAL_SECONDS = 10.0
+EXIT_LOCKS = 1
+"""``phonetrust plan``'s status when phones would lock: a plan made, not a failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class PlanRun:
+    """One ``phonetrust plan --json`` in a subprocess."""
+
+    status: int
+    seconds: float
+    data: dict[str, Any] | None
+    stderr: str
+
+
+def plan_command(root: Path, operation: Sequence[str]) -> PlanRun:
+    """Run ``phonetrust plan --json -- OPERATION`` on ``root``, timing its whole run."""
+    command = [sys.executable, "-c", FLEET, "plan", "--json", "--data", str(root), "--"]
+    started = time.perf_counter()
+    done = subprocess.run(  # noqa: S603 - our own interpreter and command
+        [*command, *operation],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    try:
+        data = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        data = None
+    return PlanRun(done.returncode, seconds, data, done.stderr)
+
+
+def check(run: PlanRun, devices: int) -> tuple[dict[str, int] | None, str]:
+    """The verdicts' counts of the plan's step, and what is wrong with it ("" if nothing):
+    the plan failed, or not every one of the ``devices`` phones got a known verdict."""
+    if run.data is None or run.status not in (0, EXIT_LOCKS):
+        return None, f"the plan failed (status {run.status}): {run.stderr.strip()[-500:]}"
+    if run.data.get("failed") is not None:
+        step = run.data["steps"][-1]
+        return None, f"the step failed (status {step.get('status')}): {step.get('output')}"
+    prediction = run.data["steps"][0]["prediction"]
+    counts: dict[str, int] = prediction["counts"]
+    phones = prediction["phones"]
+    if len(phones) != devices or sum(counts.values()) != devices:
+        return counts, f"{len(phones):,} verdicts for {devices:,} phones"
+    if counts.get("unknown") or run.data["now"]["counts"].get("unknown"):
+        return counts, f"{counts.get('unknown', 0):,} phones unknown: the fleet's boots not seen"
+    return counts, ""
+
+
+def timed(action: Callable[[], object], repeat: int) -> list[float]:
+    """The seconds of each of ``repeat`` runs of ``action``."""
+    out: list[float] = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        out.append(time.perf_counter() - started)
+    return out
+
+
+class Phases:
+    """The seconds between a plan's progress lines: the time of each of its phases."""
+
+    NAMES = ("read + predict now", "scratch copy", "the step (a subprocess)", "predict on copy")
+
+    def __init__(self) -> None:
+        self.marks: list[float] = []
+
+    def progress(self, _text: str) -> None:
+        self.marks.append(time.perf_counter())
+
+    def seconds(self, end: float) -> list[float]:
+        marks = [*self.marks, end]
+        return [b - a for a, b in itertools.pairwise(marks)]
+
+
+def in_process(ctx: Context, root: Path, repeat: int) -> tuple[list[float], list[float]]:
+    """``plan(...)`` of :data:`OPERATION` in this process: the seconds of each run and,
+    for the fastest, of each phase."""
+    steps = [command_step(OPERATION)]
+    where = DataDir.locate(root)
+    password = os.environ.get(PASSWORD_ENV) or None
+    runs: list[float] = []
+    best: list[float] = []
+    for _ in range(repeat):
+        phases = Phases()
+        started = time.perf_counter()
+        result = plan(ctx, where, steps, progress=phases.progress, password=password)
+        ended = time.perf_counter()
+        if result.failed is not None:
+            raise SystemExit(f"the in-process plan failed: {result.failed.run}")
+        runs.append(ended - started)
+        if min(runs) == runs[-1]:
+            best = phases.seconds(ended)
+    return runs, best
+
+
+def prediction_alone(ctx: Context) -> None:
+    """What every phone would do now: the planner's reading and its boots, no step."""
+    with reading(ctx) as uow:
+        predict(last_known(uow), Servers.read(uow), ctx.clock)
+
+
+def startup() -> float:
+    """The seconds an interpreter takes to start and import the CLI (what each subprocess
+    pays before its work)."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import phonetrust.cli.main"], check=True)
+    return time.perf_counter() - started
+
+
+def spread(runs: Sequence[float]) -> str:
+    return f"best {min(runs):.2f} s, median {statistics.median(runs):.2f} s of {len(runs)}"
+
+
+def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one run, top to bottom
+    parser = argparse.ArgumentParser(description="Time planning one operation against boots.")
+    parser.add_argument("--devices", type=int, default=None, help=f"devices (default {DEVICES:,})")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_DEVICES} devices, one run")
+    parser.add_argument("--repeat", type=int, default=None, help=f"runs per plan ({REPEAT})")
+    parser.add_argument("--keep", type=Path, help="build in (or reuse) this directory")
+    args = parser.parse_args(argv)
+    devices = args.devices or (QUICK_DEVICES if args.quick else DEVICES)
+    repeat = args.repeat or (1 if args.quick else REPEAT)
+    print(
+        f"phonetrust what-if benchmark: {devices:,} devices, {repeat} run(s) per plan, "
+        f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
+    os.environ.setdefault(PASSWORD_ENV, DEMO_PASSWORD)
+    with tempfile.TemporaryDirectory(prefix="bench-whatif-") as scratch:
+        root = args.keep or Path(scratch) / "data"
+        if DataDir.locate(root).exists():
+            print(f"build: reusing the cluster in {root}", flush=True)
+        else:
+            seconds = build_cluster(root, devices)
+            print(f"build: {devices:,}-device demo cluster in {seconds:.1f} s", flush=True)
+
+        code, lines, fleet_wall, _ = fleet(root, DEFAULT_CONCURRENCY)
+        elapsed = next((m for m in map(ELAPSED.match, lines) if m), None)
+        if elapsed is None:
+            print("\n".join(lines))
+            print(f"fleet: the command failed (status {code})")
+            return code or 1
+        booted = next((m.group(1) for m in map(BOOTED.match, lines) if m), "?")
+        rate = float(elapsed.group(2).replace(",", ""))
+        # phones / rate: the boots' seconds with more digits than "Elapsed: 0.1 s" gives
+        boots = int(booted.replace(",", "")) / rate if booted != "?" and rate else 0.0
+        boots = boots or float(elapsed.group(1))
+        print(
+            f"fleet boot: {boots:.2f} s ({booted} phones, {elapsed.group(2)} phones/s); "
+            f"command {fleet_wall:.1f} s in all, status {code}",
+            flush=True,
+        )
+
+        runs = [plan_command(root, OPERATION) for _ in range(repeat)]
+        failed = ""
+        counts: dict[str, int] | None = None
+        for run in runs:
+            counts, problem = check(run, devices)
+            failed = failed or problem
+        print(f"verdicts: {_counts(counts)} (set cert regen CallManager)", flush=True)
+        command_runs = [r.seconds for r in runs]
+
+        ctx = open_context(root, None)
+        try:
+            inproc, phases = in_process(ctx, root, repeat)
+            alone = timed(lambda: prediction_alone(ctx), repeat)
+        finally:
+            ctx.repo.close()
+        start = startup()
+
+        second = plan_command(root, SECOND)
+        second_counts, problem = check(second, devices)
+        failed = failed or problem
+        print(
+            f"second operation: {second.seconds:.2f} s (command), verdicts: "
+            f"{_counts(second_counts)} (utils ctl set-cluster mixed-mode)"
+        )
+
+    best = min(command_runs)
+    ratio = best / boots if boots else float("inf")
+    print(f"plan (command): {spread(command_runs)}")
+    print(f"plan (in-process): {spread(inproc)}")
+    print(
+        "in-process phases: "
+        + ", ".join(f"{n} {s:.2f} s" for n, s in zip(Phases.NAMES, phases, strict=False))
+    )
+    print(f"prediction alone: {spread(alone)}")
+    print(f"interpreter start + CLI import: {start:.2f} s (paid by the command and by the step)")
+    print(
+        f"plan: {best:.2f} s (command), {min(inproc):.2f} s (in-process), "
+        f"{min(alone):.2f} s (prediction alone)"
+    )
+    print(f"fleet boot: {boots:.2f} s ({booted} phones)")
+    verdict = "met" if ratio <= GOAL_RATIO else "not met"
+    print(
+        f"ratio plan/boot: {best:.2f}/{boots:.2f} = {ratio:.3f} "
+        f"(goal <= {GOAL_RATIO:.2f}, {verdict})"
+    )
+    print(f"goal under {GOAL_SECONDS:.0f} s: {'met' if best < GOAL_SECONDS else 'not met'}")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
+    if failed:
+        print(f"FAILED: {failed}")
+        return 1
+    return 0
+
+
+def _counts(counts: dict[str, int] | None) -> str:
+    if counts is None:
+        return "none (the plan failed)"
+    return ", ".join(f"{n:,} {k}" for k, n in counts.items() if n) or "none"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
