@@ -132,9 +132,9 @@ class Bench:
         report = await phone.boot()
         assert not report.locked, report.summary()
         self.last[label] = report
-        self.served[label] = self._served(label)
+        self.served[label] = self.snapshot(label)
 
-    def _served(self, label: str) -> dict[str, str]:
+    def snapshot(self, label: str) -> dict[str, str]:
         """What the phone's last boot was served and the TFTP server records (file, SHA-1):
         its per-device lists and configuration, as the store publishes them now."""
         phone, node, report = self.phones[label], self.nodes[label], self.last[label]
@@ -201,7 +201,7 @@ class Bench:
                 continue
             report = await phone.boot()
             self.last[label] = report
-            self.served[label] = self._served(label)
+            self.served[label] = self.snapshot(label)
             real[label] = real_verdict(report, phone)
             if label not in self.stale:
                 said[label] = verdict_of(prediction, phone)
@@ -212,8 +212,9 @@ class Bench:
             if said[label] != real[label]
         )
         self.compared += len(said)
-        outcomes = {label: real[label][0] for label in real}
-        assert outcomes == {k: v for k, v in expected.items() if k in outcomes}, outcomes
+        assert set(expected) <= set(self.phones), expected
+        outcomes = {label: real[label][0] for label in real if label in expected}
+        assert outcomes == {k: expected[k] for k in outcomes}, outcomes
 
     async def step(self, action: Callable[[], Awaitable[object]], **expected: Outcome) -> None:
         await self.reboot(await self.change(action), expected)
