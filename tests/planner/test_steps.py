@@ -121,11 +121,38 @@ def test_every_refused_command_says_why(command: tuple[str, ...]) -> None:
     assert isinstance(refused.value, LocalError)
 
 
-def test_a_step_is_a_command_or_a_reboot() -> None:
-    with pytest.raises(ValueError, match="not both nor neither"):
+def test_a_step_is_a_command_or_a_reboot_or_a_wait() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
         Step((), "s", 1)
-    with pytest.raises(ValueError, match="not both nor neither"):
+    with pytest.raises(ValueError, match="exactly one"):
         Step(("device", "list"), "s", 1, reboot=True)
+    with pytest.raises(ValueError, match="exactly one"):
+        Step((), "s", 1, reboot=True, wait=60)
+
+
+@pytest.mark.parametrize(
+    ("line", "seconds", "shown"),
+    [
+        ("wait 300", 300, "wait 5m"),
+        ("wait 6m", 360, "wait 6m"),
+        ("wait 1.5h", 5400, "wait 90m"),
+        ("wait 2d", 172_800, "wait 2d"),
+        ("wait 45s", 45, "wait 45s"),
+        ("wait 61", 61, "wait 61s"),
+    ],
+)
+def test_a_wait_lets_time_pass(line: str, seconds: float, shown: str) -> None:
+    (step,) = parse_steps(line, "f")
+    assert step.wait == seconds
+    assert not step.command and not step.reboot
+    assert step.text == shown
+    assert parse_steps(step.text, "again")[0].wait == seconds
+
+
+@pytest.mark.parametrize("line", ["wait", "wait 0", "wait -5", "wait 5x", "wait 1 2", "wait 400d"])
+def test_a_wait_needs_one_sensible_duration(line: str) -> None:
+    with pytest.raises(StepsError, match=r"^f:1: "):
+        parse_steps(line, "f")
 
 
 WORDS = st.sampled_from(

@@ -11,9 +11,9 @@ from typing import Any, TypeVar
 
 import click
 
-from phonetrust.clock import SystemClock
+from phonetrust.clock import Clock, ShiftedClock, SystemClock
 from phonetrust.errors import LocalError
-from phonetrust.planner import NO_GUARD_ENV
+from phonetrust.planner import CLOCK_SHIFT_ENV, NO_GUARD_ENV, PLAN_COPY_ENV
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
 from phonetrust.store.datadir import DATA_ENV, DB_ENV, NODE_FILE, DataDir
@@ -75,7 +75,10 @@ def open_context(data: Path | None, db: str | None, *, actor: str | None = None)
     where = locate(data, db)
     if not where.exists():
         raise where.no_cluster()
-    clock = SystemClock()
+    copy = bool(os.environ.get(PLAN_COPY_ENV))
+    clock: Clock = SystemClock()
+    if copy:
+        clock = ShiftedClock(clock, _seconds(os.environ.get(CLOCK_SHIFT_ENV)))
     repo = open_repository(where.db_url)
     try:
         now = datetime.fromtimestamp(clock.now(), UTC)
@@ -83,8 +86,15 @@ def open_context(data: Path | None, db: str | None, *, actor: str | None = None)
     except BaseException:
         repo.close()
         raise
-    ctx = Context(repo, where.keystore(repo, key), clock, actor=actor or _who())
-    return with_guard(ctx)
+    ctx = Context(repo, where.keystore(repo, key), clock, actor=actor or _who(), sketch=copy)
+    return ctx if copy else with_guard(ctx)
+
+
+def _seconds(text: str | None) -> float:
+    try:
+        return float(text or 0)
+    except ValueError:
+        raise LocalError(f"{CLOCK_SHIFT_ENV}={text!r}: not a number of seconds") from None
 
 
 def with_guard(ctx: Context, confirm: Callable[[str], bool] | None = None) -> Context:

@@ -29,6 +29,10 @@ from phonetrust.service.tvsdirectory import TvsDirectory, directory_from
 from phonetrust.sim.network import Endpoint
 from phonetrust.store.repository import UnitOfWork
 
+MakeFiles = Callable[[str, str], Mapping[str, bytes]]
+"""(node host, device name) -> that device's configuration files on that node."""
+CONFIG_SUFFIXES = (".cnf.xml", ".cnf.xml.sgn", ".cnf.xml.enc.sgn")
+
 
 class Unreachable(RemoteError):
     """No node of the planned cluster has this address (or it does not run that service)."""
@@ -51,8 +55,9 @@ class Servers:
     devices: Mapping[str, Device]
 
     @classmethod
-    def read(cls, uow: UnitOfWork) -> Servers:
-        """The servers of the cluster ``uow`` sees."""
+    def read(cls, uow: UnitOfWork, *, make: MakeFiles | None = None) -> Servers:
+        """The servers of the cluster ``uow`` sees; ``make`` makes a device's configuration
+        files that the store does not hold (the planner's copy publishes none)."""
         nodes = tuple(uow.list_nodes())
         devices = {d.name: d for d in uow.list_devices()}
         version = uow.current_version()
@@ -61,7 +66,7 @@ class Servers:
         for node in nodes:
             names = (node.host.lower(), str(node.ip))
             if node.runs(Service.TFTP):
-                plan = _PublishedFiles(uow, node.host, version)
+                plan = _PublishedFiles(uow, node.host, version, make)
                 source = TftpSource(node.host, version, plan, devices=frozenset(devices))
                 tftp.update(dict.fromkeys(names, source))
             own = uow.current_certificate(node.host, CertName.TVS)
@@ -83,8 +88,8 @@ class _PublishedFiles(Mapping[str, Stored]):
     """A node's published files of one version, each read when first asked for: a boot
     of a few phones must not load the configuration files of ten thousand."""
 
-    def __init__(self, uow: UnitOfWork, host: str, version: int) -> None:
-        self._uow, self._host, self._version = uow, host, version
+    def __init__(self, uow: UnitOfWork, host: str, version: int, make: MakeFiles | None) -> None:
+        self._uow, self._host, self._version, self._make = uow, host, version, make
         self._read: dict[str, Stored | None] = {}
         self._names: dict[str, int] | None = None
 
@@ -92,6 +97,10 @@ class _PublishedFiles(Mapping[str, Stored]):
         if name not in self._read:
             data = self._uow.published_file(self._host, name, self._version)
             self._read[name] = None if data is None else Stored.of(data)
+            if data is None and self._make is not None and name.endswith(CONFIG_SUFFIXES):
+                made = self._make(self._host, name.partition(".")[0])
+                self._read.update((n, Stored.of(d)) for n, d in made.items())
+                self._read.setdefault(name, None)
         found = self._read[name]
         if found is None:
             raise KeyError(name)

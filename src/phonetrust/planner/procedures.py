@@ -163,7 +163,7 @@ Argv = tuple[str, ...]
 
 def _admin(step: Step, facts: ClusterFacts) -> tuple[str, tuple[str, ...]] | None:
     """An ``admin`` step's node and its command's words (lower case), else None."""
-    if step.reboot or step.argv[0] != "admin":
+    if not step.command or step.argv[0] != "admin":
         return None
     node, command = facts.default_node, None
     rest = iter(step.argv[1:])
@@ -222,7 +222,8 @@ def _next_command(steps: Sequence[Step], i: int) -> int | None:
     for j in range(i + 1, len(steps)):
         if steps[j].reboot:
             return None
-        return j
+        if steps[j].command:
+            return j
     return None
 
 

@@ -43,6 +43,8 @@ def verdict_line(plan: Plan) -> str:
 
 def _step_lines(plan: Plan, number: int, step: StepOutcome, every_phone: bool) -> list[str]:
     out = [f"Step {number}: {step.step.text}"]
+    if step.step.wait:
+        return [*out, "  Time passes; the phones do not reboot."]
     if step.run is None:
         return [*out, "  The phones reboot: each now holds what its predicted boot left it."]
     said = step.run.output.rstrip().splitlines()
@@ -95,7 +97,11 @@ def data(plan: Plan) -> dict[str, Any]:
 
 
 def _step_data(plan: Plan, step: StepOutcome) -> dict[str, Any]:
-    out: dict[str, Any] = {"step": step.step.text, "reboot": step.step.reboot}
+    out: dict[str, Any] = {
+        "step": step.step.text,
+        "reboot": step.step.reboot,
+        "wait": step.step.wait,
+    }
     if step.run is not None:
         out["status"] = step.run.status
         out["output"] = step.run.output

@@ -10,7 +10,9 @@ line, quoted as in a shell::
 
 Blank lines and lines starting with ``#`` are skipped (a ``#`` later in a
 line is part of an argument, as in ``--setting a#b``); ``reboot`` marks where
-the phones reboot; a leading ``phonetrust`` is dropped. The planner runs
+the phones reboot; ``wait 6m`` lets time pass without a reboot (``s``, ``m``,
+``h``, ``d``; CUCM's 5-minute hold counts it); a leading ``phonetrust`` is
+dropped. The planner runs
 only what it can run on a copy of the cluster: commands that change the
 cluster (and harmless ones that only show it). It refuses, before anything
 runs, what would act outside the copy (serve, boot phones, talk to servers,
@@ -25,6 +27,7 @@ status and what it printed are the result, a failure included.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -35,10 +38,14 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from phonetrust.errors import LocalError
-from phonetrust.planner import NO_GUARD_ENV
+from phonetrust.planner import CLOCK_SHIFT_ENV, NO_GUARD_ENV, PLAN_COPY_ENV
 from phonetrust.store.datadir import DATA_ENV, DB_ENV, KEY_FILE, NODE_FILE, DataDir
 
 REBOOT = "reboot"
+WAIT = "wait"
+MAX_WAIT = 366 * 86_400.0
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+_DURATION = re.compile(r"(\d{1,9}(?:\.\d{1,3})?)([smhd]?)")
 PROGRAM = "phonetrust"
 CLI = "from phonetrust.cli.main import main; main()"
 """What ``phonetrust`` runs, started with this interpreter (no console script needed)."""
@@ -111,10 +118,16 @@ class Step:
     line: int
     """1-based line of ``source`` (1 for the command line)."""
     reboot: bool = False
+    wait: float = 0.0
+    """A ``wait`` step: seconds the administrator lets pass (CUCM's 5-minute hold)."""
 
     def __post_init__(self) -> None:
-        if self.reboot == bool(self.argv):
-            raise ValueError("a step is a command (argv) or a reboot, not both nor neither")
+        if [bool(self.argv), self.reboot, self.wait > 0].count(True) != 1:
+            raise ValueError("a step is a command (argv), a reboot or a wait: exactly one")
+
+    @property
+    def command(self) -> bool:
+        return bool(self.argv)
 
     @property
     def where(self) -> str:
@@ -123,7 +136,11 @@ class Step:
     @property
     def text(self) -> str:
         """The step as a person would type it."""
-        return REBOOT if self.reboot else shlex.join((PROGRAM, *self.argv))
+        if self.reboot:
+            return REBOOT
+        if self.wait:
+            return f"{WAIT} {_duration(self.wait)}"
+        return shlex.join((PROGRAM, *self.argv))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,10 +190,30 @@ def _step(words: list[str], source: str, line: int) -> Step:
         return Step((), source, line, reboot=True)
     if words[0] == REBOOT:
         raise StepsError(f"{where}: {REBOOT!r} takes no arguments")
+    if words[0] == WAIT:
+        return Step((), source, line, wait=_seconds(words[1:], where))
     for word in words:
         _check_word(word, where)
     _check_command(tuple(words), where)
     return Step(tuple(words), source, line)
+
+
+def _seconds(words: list[str], where: str) -> float:
+    """``wait 300``, ``wait 6m``, ``wait 1h``: positive, at most a year."""
+    found = _DURATION.fullmatch(words[0]) if len(words) == 1 else None
+    if found is None:
+        raise StepsError(f"{where}: {WAIT!r} takes one duration: seconds, or 6m, 1h, 2d")
+    seconds = float(found.group(1)) * _UNITS[found.group(2) or "s"]
+    if not 0 < seconds <= MAX_WAIT:
+        raise StepsError(f"{where}: a wait is more than 0 and at most {_duration(MAX_WAIT)}")
+    return seconds
+
+
+def _duration(seconds: float) -> str:
+    for unit in ("d", "h", "m"):
+        if seconds >= _UNITS[unit] and seconds % _UNITS[unit] == 0:
+            return f"{int(seconds // _UNITS[unit])}{unit}"
+    return f"{seconds:g}s"
 
 
 def _check_word(word: str, where: str) -> None:
@@ -243,6 +280,7 @@ def run_step(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = STEP_TIMEOUT,
+    clock_shift: float = 0.0,
 ) -> StepRun:
     """Run ``step``'s command on the data directory ``scratch`` as ``phonetrust`` would.
 
@@ -257,20 +295,13 @@ def run_step(
     A command that fails is a result (``status`` != 0), not an exception;
     :class:`StepTimeout` if it runs past ``timeout`` seconds (it is killed).
     """
-    if step.reboot:
-        raise ValueError("a reboot step runs no command")
-    argv = list(step.argv)
-    stdin = "yes\n" * YES_LINES
-    if argv[0] == "admin":
-        if "--yes" not in argv:
-            argv.append("--yes")
-        stdin = ""  # --yes answers the questions; a password asked gets end of input
-    if tuple(argv[:2]) == ("backup", "restore"):
-        _empty(scratch)
+    if not step.command:
+        raise ValueError(f"{step.text!r} runs no command")
+    argv, stdin = answers(list(step.argv))
+    prepare(step, scratch)
     environment = dict(os.environ if env is None else env)
-    environment[DATA_ENV] = str(scratch.root)
+    environment.update(copy_environment(scratch, clock_shift))
     environment.pop(DB_ENV, None)
-    environment[NO_GUARD_ENV] = "1"
     try:
         done = subprocess.run(  # noqa: S603 - this interpreter and phonetrust's own arguments
             [sys.executable, "-c", CLI, *argv],
@@ -288,6 +319,32 @@ def run_step(
             f"{step.where}: `{step.text}` did not finish within {timeout:g} s; it was stopped"
         ) from None
     return StepRun(step, done.returncode, done.stdout)
+
+
+def copy_environment(scratch: DataDir, clock_shift: float) -> dict[str, str]:
+    """What a command needs in its environment to act on the copy as the planner's copy
+    (PHONETRUST_DB must go too): its data directory, no guard, only trust lists published,
+    the clock ``clock_shift`` seconds ahead."""
+    return {
+        DATA_ENV: str(scratch.root),
+        NO_GUARD_ENV: "1",
+        PLAN_COPY_ENV: "1",
+        CLOCK_SHIFT_ENV: repr(float(clock_shift)),
+    }
+
+
+def answers(argv: list[str]) -> tuple[list[str], str]:
+    """``argv`` and standard input that answer yes to every question the command asks."""
+    if argv[0] == "admin":
+        # --yes answers the questions; a password asked gets end of input
+        return (argv if "--yes" in argv else [*argv, "--yes"]), ""
+    return argv, "yes\n" * YES_LINES
+
+
+def prepare(step: Step, scratch: DataDir) -> None:
+    """What must happen to the copy before ``step`` runs on it (a restore empties it)."""
+    if tuple(step.argv[:2]) == ("backup", "restore"):
+        _empty(scratch)
 
 
 def _empty(scratch: DataDir) -> None:

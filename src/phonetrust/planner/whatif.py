@@ -6,8 +6,14 @@ takes the steps one by one, each a real ``phonetrust`` command run on the
 copy (:mod:`.steps`); after each, every phone is rebooted in memory against
 the copy's new files (:mod:`.predict`). Phones keep what they hold until a
 ``reboot`` step: then each takes the state its predicted boot left it in,
-so "regenerate, reboot, regenerate" is told apart from "regenerate twice".
-A step that fails stops the plan there, as it would stop an administrator.
+so "regenerate, reboot, regenerate" is told apart from "regenerate twice";
+the copy's clock moves on :data:`REBOOT_SECONDS` too. A step that fails
+stops the plan there, as it would stop an administrator.
+
+The copy publishes only trust lists (:attr:`~phonetrust.service.context.Context.sketch`):
+re-signing ten thousand configuration files at each step would cost more
+than the whole prediction, which reads one per class of alike phones; those
+are made when a predicted boot asks for them, as the real build makes them.
 
 The copy is removed when the plan ends; nothing is served and nothing of
 the real cluster changes.
@@ -18,21 +24,34 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
-from phonetrust.clock import Clock
+from phonetrust.clock import Clock, ShiftedClock, SystemClock
 from phonetrust.planner.lastknown import KnownPhone, last_known
 from phonetrust.planner.offline import Servers
 from phonetrust.planner.predict import Outcome, Prediction, predict
 from phonetrust.planner.scratch import scratch_copy
 from phonetrust.planner.steps import Step, StepRun, run_step
+from phonetrust.service import fileplan
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
 from phonetrust.store.datadir import DataDir
 from phonetrust.store.sql import open_repository
 
-Runner = Callable[[Step, DataDir], StepRun]
-"""Runs one command step on the scratch data directory (:func:`~.steps.run_step`)."""
+
+class Runner(Protocol):
+    """Runs one command step on the copy, its clock ``clock_shift`` seconds ahead
+    (:func:`~.steps.run_step` in a subprocess; the CLI runs it in its own process)."""
+
+    def __call__(self, step: Step, scratch: DataDir, *, clock_shift: float) -> StepRun: ...
+
+
+REBOOT_SECONDS = 600.0
+"""How far the copy's clock moves on at a planned reboot: phones take minutes to come
+back, and an administrator who reboots between two regenerations is past CUCM's
+5-minute hold by then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +60,7 @@ class StepOutcome:
 
     step: Step
     run: StepRun | None = None
-    """None for a ``reboot`` step."""
+    """None for a ``reboot`` or ``wait`` step."""
     prediction: Prediction | None = None
     """After a command: every phone rebooted now. After ``reboot``: None (the phones
     took the previous prediction's states)."""
@@ -95,30 +114,53 @@ def plan(
         scratch = scratch_copy(ctx, where, Path(tmp), password=password)
         done: list[StepOutcome] = []
         last: Prediction = now
+        shift = 0.0
         for step in steps:
             if step.reboot:
                 known = rebooted(known, last)
+                shift += REBOOT_SECONDS
+                done.append(StepOutcome(step))
+                continue
+            if step.wait:
+                shift += step.wait
                 done.append(StepOutcome(step))
                 continue
             progress(f"Running {step.text} on the copy...")
-            run = runner(step, scratch)
+            # The copy's commands read the wall clock, moved to this context's time plus the
+            # waits and reboots so far (a test's context has a clock of its own).
+            offset = ctx.clock.now() + shift - SystemClock().now()
+            run = runner(step, scratch, clock_shift=offset)
             if not run.ok:
                 done.append(StepOutcome(step, run))
                 break
             progress("Booting every phone against the new files...")
-            last = predict_on(scratch, known, ctx.clock)
+            last = predict_on(scratch, known, ShiftedClock(ctx.clock, shift), made=True)
             done.append(StepOutcome(step, run, last))
     return Plan(tuple(done), now)
 
 
-def predict_on(scratch: DataDir, known: Mapping[str, KnownPhone], clock: Clock) -> Prediction:
-    """Every phone of ``known`` rebooted against the cluster in ``scratch``."""
-    repo = open_repository(scratch.db_url)
+def predict_on(
+    where: DataDir, known: Mapping[str, KnownPhone], clock: Clock, *, made: bool = False
+) -> Prediction:
+    """Every phone of ``known`` rebooted against the cluster of ``where``.
+
+    ``made``: ``where`` is the planner's copy, whose configuration files are made as
+    phones ask for them (with its keys: the copy caches its cluster key).
+    """
+    repo = open_repository(where.db_url)
     try:
         with repo.unit_of_work() as uow:
-            return predict(known, Servers.read(uow), clock)
+            make = None
+            if made:
+                keys = where.keystore(repo, where.cluster_key(repo, _utc(clock)))
+                make = fileplan.DeviceFiles(Context(repo, keys, clock, sketch=True), uow)
+            return predict(known, Servers.read(uow, make=make), clock)
     finally:
         repo.close()
+
+
+def _utc(clock: Clock) -> datetime:
+    return datetime.fromtimestamp(clock.now(), UTC)
 
 
 def rebooted(known: Mapping[str, KnownPhone], prediction: Prediction) -> dict[str, KnownPhone]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from phonetrust.service import fileplan
 from phonetrust.service.context import Context
@@ -52,7 +52,10 @@ def change(ctx: Context, action: str, detail: str = "") -> Iterator[Change]:
         current = Change(uow)
         yield current
         uow.append_audit(AuditEntry(ctx.now(), ctx.actor, action, detail))
-        current.notes = fileplan.publish(ctx, uow, current.plan_inputs())
+        inputs = current.plan_inputs()
+        if ctx.sketch:
+            inputs = replace(inputs, configurations=False)
+        current.notes = fileplan.publish(ctx, uow, inputs)
         if ctx.guard is not None:
             ctx.guard(ctx, uow, before)
 

@@ -44,6 +44,9 @@ class Context:
     actor: str = "admin"
     guard: ChangeGuard | None = None
     """Asked before each change commits (an administrator's command); services have none."""
+    sketch: bool = False
+    """The planner's copy of a cluster: changes publish the trust lists only (the planner
+    makes the configuration files its predicted boots read)."""
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.now(), UTC)

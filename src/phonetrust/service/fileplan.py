@@ -91,6 +91,10 @@ class PlanInputs:
     tftp_restart: bool = False
     """Set by a TFTP restart (or ITL reset): the ITLs take the current ITLRecovery
     certificate; otherwise they keep the one they carry (C4)."""
+    configurations: bool = True
+    """False on the planner's copy of a cluster: only the trust lists are published, and
+    the few configuration files predicted boots read are made on demand
+    (:class:`DeviceFiles`), instead of re-signing every device's at each step."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -421,8 +425,10 @@ def build(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> BuiltPlan:
         tftp_restart=inputs.tftp_restart,
         rollback=enterprise.rollback,
     )
-    catalog = Catalog.read(uow, enterprise)
-    entries, notes = device_entries(catalog, uow.list_devices())
+    entries: list[DeviceEntry] = []
+    notes: list[str] = []
+    if inputs.configurations:
+        entries, notes = device_entries(Catalog.read(uow, enterprise), uow.list_devices())
     files: Plan = {}
     made: Inputs = {}
     for entry in tftp_nodes:
@@ -443,6 +449,44 @@ def build(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> BuiltPlan:
         files.update(((host, name), data) for name, data in node.files.items())
         made.update(((host, name), digest) for name, digest in node.inputs.items())
     return BuiltPlan(files, made, tuple(notes))
+
+
+class DeviceFiles:
+    """One device's configuration files on one node, made when asked for.
+
+    The planner's copy of a cluster publishes no configuration files
+    (:attr:`PlanInputs.configurations`); a predicted boot asks for the few it
+    reads, and they are made here exactly as :func:`build` makes them.
+    """
+
+    def __init__(self, ctx: Context, uow: UnitOfWork) -> None:
+        self._ctx, self._uow = ctx, uow
+        self._enterprise = EnterpriseParams.from_stored(uow.get_params())
+        self._catalog = Catalog.read(uow, self._enterprise)
+        self._nodes: dict[str, NodeFiles | None] = {}
+
+    def __call__(self, host: str, device_name: str) -> dict[str, bytes]:
+        """``device_name``'s files on ``host`` ({} when it has none there)."""
+        device = self._uow.get_device(device_name)
+        node = self._node(host)
+        if device is None or node is None:
+            return {}
+        entries, _ = device_entries(self._catalog, [device])
+        node.files = {}
+        for entry in entries:
+            node.device(entry)
+        return dict(node.files)
+
+    def _node(self, host: str) -> NodeFiles | None:
+        if host not in self._nodes:
+            cm = self._uow.current_certificate(host, CertName.CALLMANAGER)
+            self._nodes[host] = None
+            if cm is not None:
+                now = int(self._ctx.now().timestamp())
+                signer = signer_of(self._ctx, cm, self._uow)
+                digest = self._enterprise.tftp_digest
+                self._nodes[host] = NodeFiles(host, cm, signer, digest, now, {}, {})
+        return self._nodes[host]
 
 
 def device_entries(catalog: Catalog, devices: list[Device]) -> tuple[list[DeviceEntry], list[str]]:
