@@ -40,6 +40,7 @@ import pytest
 from phonetrust.planner.lastknown import last_known
 from phonetrust.planner.offline import Servers
 from phonetrust.planner.predict import Outcome, Prediction, classify, predict
+from phonetrust.planner.whatif import moved
 from phonetrust.policy import params as P
 from phonetrust.policy.domain import CertName, Device, TrustStore
 from phonetrust.service import inventory, nodes, truststores
@@ -520,7 +521,13 @@ MOVES = [
 ]
 
 
-async def _move(lab: Lab, far: Lab, prepare: Prepare, modern: Outcome) -> None:
+async def _move(
+    lab: Lab,
+    far: Lab,
+    prepare: Prepare,
+    modern: Outcome,
+    predictor: Callable[[Lab, Lab], Prediction] = moved_to,
+) -> None:
     async with site_of(lab) as old, site_of(far, "far-pub") as new:
         bench = Bench(old)
         await modern_and_old(bench)
@@ -532,11 +539,39 @@ async def _move(lab: Lab, far: Lab, prepare: Prepare, modern: Outcome) -> None:
         await new.synced()
         await prepare(bench, far)
         await bench.recorded()
-        prediction = await asyncio.to_thread(moved_to, lab, far)
+        prediction = await asyncio.to_thread(predictor, lab, far)
         for phone in bench.phones.values():
             phone.tftp = tftp_of(new, "far-pub")
             phone.routes = merged(old, new)
         await bench.reboot(prediction, {"m": modern, "o": KEEPS})
+
+
+WHATIF_TFTP = pytest.mark.xfail(
+    strict=True,
+    reason="planner disagrees: whatif.moved (phonetrust plan --to-cluster) boots each phone "
+    "against its old TFTP address, which the target cluster does not have: every file times "
+    "out and the phone is said to keep its lists (8845: predicted KEEPS, real LOCKS / "
+    "FIRST_USE / TVS)",
+)
+
+WHATIF_MOVES = [
+    pytest.param(_nothing, LOCKS, id="E3-plan-to-cluster-without-preparation", marks=WHATIF_TFTP),
+    pytest.param(_rollback, FIRST_USE, id="E3-plan-to-cluster-after-rollback", marks=WHATIF_TFTP),
+]
+
+
+def planned_move(lab: Lab, far: Lab) -> Prediction:
+    """``phonetrust plan --to-cluster``'s own prediction of the move."""
+    prediction = moved(lab.ctx, far.where).steps[-1].prediction
+    assert prediction is not None
+    return prediction
+
+
+@pytest.mark.parametrize(("prepare", "modern"), WHATIF_MOVES)
+def test_plan_to_cluster_is_real_moves(
+    lab: Lab, far: Lab, prepare: Prepare, modern: Outcome
+) -> None:
+    run_async(_move(lab, far, prepare, modern, planned_move))
 
 
 @pytest.mark.parametrize(("prepare", "modern"), MOVES)
