@@ -477,17 +477,6 @@ def far(far_template: Path, tmp_path: Path) -> Iterator[Lab]:
     cluster.ctx.repo.close()
 
 
-def moved_to(lab: Lab, far: Lab) -> Prediction:
-    """The phones of ``lab`` as they are, their DHCP option 150 now naming the far
-    publisher, booted against the far cluster's files and TVS."""
-    with lab.ctx.repo.unit_of_work() as uow:
-        known = last_known(uow)
-    address = str(FAR_PUB.ip)
-    retargeted = {n: replace(kp, tftp=address, node=FAR_PUB.host) for n, kp in known.items()}
-    with far.ctx.repo.unit_of_work() as uow:
-        return predict(retargeted, Servers.read(uow), far.clock)
-
-
 async def _nothing(bench: Bench, far: Lab) -> None:
     """No preparation."""
 
@@ -505,19 +494,10 @@ async def _trust_export(bench: Bench, far: Lab) -> None:
 
 Prepare = Callable[[Bench, Lab], Awaitable[None]]
 
-OTHER_TVS = pytest.mark.xfail(
-    strict=True,
-    reason="planner disagrees: a moved phone asks the TVS servers of its old cluster (its "
-    "configuration names them), which still answer for real; the offline servers hold only "
-    "the new cluster's nodes, so the planner says 'no TVS server could be reached and "
-    "trusted' (a lock, where the real phone locks on 'TVS does not vouch', or takes the "
-    "ITL through the old TVS after a bulk trust export)",
-)
-
 MOVES = [
-    pytest.param(_nothing, LOCKS, id="E3-move-without-preparation", marks=OTHER_TVS),
+    pytest.param(_nothing, LOCKS, id="E3-move-without-preparation"),
     pytest.param(_rollback, FIRST_USE, id="E3-move-after-rollback"),
-    pytest.param(_trust_export, TVS, id="E3-move-after-bulk-trust-export", marks=OTHER_TVS),
+    pytest.param(_trust_export, TVS, id="E3-move-after-bulk-trust-export"),
 ]
 
 
@@ -526,7 +506,7 @@ async def _move(
     far: Lab,
     prepare: Prepare,
     modern: Outcome,
-    predictor: Callable[[Lab, Lab], Prediction] = moved_to,
+    predictor: Callable[[Lab, Lab], Prediction],
 ) -> None:
     async with site_of(lab) as old, site_of(far, "far-pub") as new:
         bench = Bench(old)
@@ -546,20 +526,6 @@ async def _move(
         await bench.reboot(prediction, {"m": modern, "o": KEEPS})
 
 
-WHATIF_TFTP = pytest.mark.xfail(
-    strict=True,
-    reason="planner disagrees: whatif.moved (phonetrust plan --to-cluster) boots each phone "
-    "against its old TFTP address, which the target cluster does not have: every file times "
-    "out and the phone is said to keep its lists (8845: predicted KEEPS, real LOCKS / "
-    "FIRST_USE / TVS)",
-)
-
-WHATIF_MOVES = [
-    pytest.param(_nothing, LOCKS, id="E3-plan-to-cluster-without-preparation", marks=WHATIF_TFTP),
-    pytest.param(_rollback, FIRST_USE, id="E3-plan-to-cluster-after-rollback", marks=WHATIF_TFTP),
-]
-
-
 def planned_move(lab: Lab, far: Lab) -> Prediction:
     """``phonetrust plan --to-cluster``'s own prediction of the move."""
     prediction = moved(lab.ctx, far.where).steps[-1].prediction
@@ -567,15 +533,8 @@ def planned_move(lab: Lab, far: Lab) -> Prediction:
     return prediction
 
 
-@pytest.mark.parametrize(("prepare", "modern"), WHATIF_MOVES)
-def test_plan_to_cluster_is_real_moves(
-    lab: Lab, far: Lab, prepare: Prepare, modern: Outcome
-) -> None:
-    run_async(_move(lab, far, prepare, modern, planned_move))
-
-
 @pytest.mark.parametrize(("prepare", "modern"), MOVES)
 def test_predicted_moves_are_real_moves(
     lab: Lab, far: Lab, prepare: Prepare, modern: Outcome
 ) -> None:
-    run_async(_move(lab, far, prepare, modern))
+    run_async(_move(lab, far, prepare, modern, planned_move))

@@ -51,9 +51,7 @@ from phonetrust.formats.trustlist import TrustList
 from phonetrust.net.ports import STANDARD_PORTS
 from phonetrust.net.tftp_remote import fetch
 from phonetrust.net.tls import client_context, close_stream
-from phonetrust.planner.lastknown import last_known
-from phonetrust.planner.offline import Servers
-from phonetrust.planner.predict import predict
+from phonetrust.planner.predict import reboot_all
 from phonetrust.policy import etokens
 from phonetrust.policy.domain import (
     CertName,
@@ -621,8 +619,7 @@ def check_locked(uow: UnitOfWork, clock: Clock, recovery: bytes | None) -> Check
     """Every device's phone booted, in memory, from its last download against the current
     files: those refused are locked (or will be at their next reboot)."""
     title = "devices whose last download still verifies"
-    known = last_known(uow)
-    prediction = predict(known, Servers.read(uow), clock)
+    known, prediction = reboot_all(uow, clock)
     locked = prediction.locked
     unknown = [v for v in prediction.verdicts if v.outcome.key == "unknown"]
     seen = len(prediction.verdicts) - len(unknown)

@@ -46,14 +46,9 @@ class LockoutGuard:
 
     def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None:
         # The simulator loads only when a change is made: every admin command makes a guard.
-        from phonetrust.planner.lastknown import last_known  # noqa: PLC0415
-        from phonetrust.planner.offline import Servers  # noqa: PLC0415
-        from phonetrust.planner.predict import predict  # noqa: PLC0415
+        from phonetrust.planner.predict import reboot_all  # noqa: PLC0415
 
-        known = last_known(uow, version=before)
-        if all(k.state is None for k in known.values()):
-            return  # no phone was ever seen: nothing to predict
-        prediction = predict(known, Servers.read(uow), ctx.clock)
+        _, prediction = reboot_all(uow, ctx.clock, version=before)
         self.last = prediction
         if not prediction.locked:
             return

@@ -16,8 +16,8 @@ TVS certificate, as ``phonetrust serve`` presents it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from phonetrust.errors import RemoteError
@@ -53,13 +53,24 @@ class Servers:
     directory: TvsDirectory
     nodes: tuple[Node, ...]
     devices: Mapping[str, Device]
+    elsewhere: Mapping[str, TvsDirectory] = field(default_factory=lambda: MappingProxyType({}))
+    """TVS servers of another cluster (by address) that answer from their own directory:
+    a moved phone still asks the TVS servers its old configuration names."""
 
     @classmethod
-    def read(cls, uow: UnitOfWork, *, make: MakeFiles | None = None) -> Servers:
+    def read(
+        cls,
+        uow: UnitOfWork,
+        *,
+        make: MakeFiles | None = None,
+        devices: Iterable[Device] | None = None,
+    ) -> Servers:
         """The servers of the cluster ``uow`` sees; ``make`` makes a device's configuration
-        files that the store does not hold (the planner's copy publishes none)."""
+        files that the store does not hold (the planner's copy publishes none); ``devices``:
+        the cluster's devices when the caller has just listed them."""
         nodes = tuple(uow.list_nodes())
-        devices = {d.name: d for d in uow.list_devices()}
+        listed = uow.list_devices() if devices is None else devices
+        devices_by_name = {d.name: d for d in listed}
         version = uow.current_version()
         tftp: dict[str, TftpSource] = {}
         tvs: dict[str, bytes] = {}
@@ -67,7 +78,7 @@ class Servers:
             names = (node.host.lower(), str(node.ip))
             if node.runs(Service.TFTP):
                 plan = _PublishedFiles(uow, node.host, version, make)
-                source = TftpSource(node.host, version, plan, devices=frozenset(devices))
+                source = TftpSource(node.host, version, plan, devices=frozenset(devices_by_name))
                 tftp.update(dict.fromkeys(names, source))
             own = uow.current_certificate(node.host, CertName.TVS)
             if node.runs(Service.TVS) and own is not None:
@@ -77,11 +88,28 @@ class Servers:
             MappingProxyType(tvs),
             directory_from(uow),
             nodes,
-            MappingProxyType(devices),
+            MappingProxyType(devices_by_name),
         )
 
     def network(self) -> OfflineNetwork:
         return OfflineNetwork(self)
+
+    def with_tvs_of(self, other: Servers) -> Servers:
+        """These servers, plus ``other``'s TVS servers at addresses these do not have."""
+        tvs = dict(self.tvs)
+        elsewhere = dict(self.elsewhere)
+        for address, der in other.tvs.items():
+            if address not in tvs:
+                tvs[address] = der
+                elsewhere[address] = other.elsewhere.get(address, other.directory)
+        return replace(self, tvs=MappingProxyType(tvs), elsewhere=MappingProxyType(elsewhere))
+
+    def tftp_address(self) -> str | None:
+        """The address phones of this cluster use for TFTP: the publisher's, if it runs
+        TFTP, else the first TFTP node's."""
+        tftp = [n for n in self.nodes if n.runs(Service.TFTP)]
+        chosen = next((n for n in tftp if n.publisher), tftp[0] if tftp else None)
+        return None if chosen is None else str(chosen.ip)
 
 
 class _PublishedFiles(Mapping[str, Stored]):
@@ -151,8 +179,10 @@ class OfflineNetwork:
         timeout: float,
         check_server: Callable[[bytes], None],
     ) -> Answer:
-        presented = self.servers.tvs.get(server[0].lower())
+        address = server[0].lower()
+        presented = self.servers.tvs.get(address)
         if presented is None:
             raise Unreachable(f"no TVS server at {server[0]}:{server[1]} in the planned cluster")
         check_server(presented)
-        return self.servers.directory.verify(certificate)
+        directory = self.servers.elsewhere.get(address, self.servers.directory)
+        return directory.verify(certificate)

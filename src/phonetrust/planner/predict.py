@@ -27,13 +27,14 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from phonetrust.clock import Clock
-from phonetrust.planner.lastknown import KnownPhone
+from phonetrust.planner.lastknown import KnownPhone, last_known
 from phonetrust.planner.offline import Servers
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model as phone_model
 from phonetrust.policy.phone_decisions import Via
 from phonetrust.policy.phone_trust import PhoneTrust
 from phonetrust.sim.phone import TFTP_PORT, BootReport, Phone
+from phonetrust.store.repository import UnitOfWork
 
 LIST_PREFIXES = ("CTL", "ITL")
 
@@ -105,6 +106,17 @@ class Prediction:
 def predict(known: Mapping[str, KnownPhone], servers: Servers, clock: Clock) -> Prediction:
     """Every known phone rebooted against ``servers``; unknown phones are said to be."""
     return asyncio.run(_predict(known.values(), servers, clock))
+
+
+def reboot_all(
+    uow: UnitOfWork, clock: Clock, *, version: int | None = None
+) -> tuple[dict[str, KnownPhone], Prediction]:
+    """Every phone of the cluster, as its downloads until ``version`` left it (the current
+    one by default), rebooted against the files ``uow`` sees: the phones as they are, and
+    their verdicts. Keep ``uow`` open while the prediction runs; this does."""
+    devices = uow.list_devices()
+    known = last_known(uow, version=version, devices=devices)
+    return known, predict(known, Servers.read(uow, devices=devices), clock)
 
 
 async def _predict(known: Iterable[KnownPhone], servers: Servers, clock: Clock) -> Prediction:

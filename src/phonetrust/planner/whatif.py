@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Protocol
 
 from phonetrust.clock import Clock, ShiftedClock, SystemClock
-from phonetrust.planner.lastknown import KnownPhone, last_known
+from phonetrust.errors import LocalError
+from phonetrust.planner.lastknown import KnownPhone
 from phonetrust.planner.offline import Servers
-from phonetrust.planner.predict import Outcome, Prediction, predict
+from phonetrust.planner.predict import Outcome, Prediction, predict, reboot_all
 from phonetrust.planner.scratch import scratch_copy
 from phonetrust.planner.steps import Step, StepRun, run_step
 from phonetrust.service import fileplan
@@ -107,8 +108,7 @@ def plan(
     """Plan ``steps`` on a copy of the cluster of ``where`` (opened as ``ctx``)."""
     progress("Reading what every phone last downloaded...")
     with reading(ctx) as uow:
-        known = last_known(uow)
-        now = predict(known, Servers.read(uow), ctx.clock)
+        known, now = reboot_all(uow, ctx.clock)
     with tempfile.TemporaryDirectory(prefix="phonetrust-plan-") as tmp:
         progress("Copying the cluster...")
         scratch = scratch_copy(ctx, where, Path(tmp), password=password)
@@ -184,10 +184,22 @@ def newly_locked(plan_: Plan, outcome: StepOutcome) -> int:
 
 def moved(ctx: Context, target: DataDir) -> Plan:
     """The phones of ``ctx``'s cluster, holding what they hold, moved to ``target``'s
-    cluster (E1, E2): booted against its files and its TVS, as they are now."""
+    cluster (E3): their TFTP server is now its publisher (DHCP option 150), and they
+    still ask the TVS servers their old configuration names, which answer as the old
+    cluster's TVS does."""
     with reading(ctx) as uow:
-        known = last_known(uow)
-        now = predict(known, Servers.read(uow), ctx.clock)
+        known, now = reboot_all(uow, ctx.clock)
+        here = Servers.read(uow)
     step = Step(("plan", "--to-cluster", str(target.root)), "command line", 1)
-    after = predict_on(target, known, ctx.clock)
+    repo = open_repository(target.db_url)
+    try:
+        with repo.unit_of_work() as uow:
+            there = Servers.read(uow)
+            address = there.tftp_address()
+            if address is None:
+                raise LocalError(f"{target.root}: no node of that cluster runs TFTP")
+            retargeted = {n: replace(kp, tftp=address) for n, kp in known.items()}
+            after = predict(retargeted, there.with_tvs_of(here), ctx.clock)
+    finally:
+        repo.close()
     return Plan((StepOutcome(step, StepRun(step, 0, ""), after),), now)

@@ -398,7 +398,8 @@ def build(ctx: Context, uow: UnitOfWork, inputs: PlanInputs) -> BuiltPlan:
     all_certs = node_certs(uow)
     tftp_nodes = [c for c in all_certs if c.node.runs(Service.TFTP)]
     update = inputs.ctl_update
-    current = {e.node.host: uow.published_with_inputs(e.node.host) for e in tftp_nodes}
+    lists_only = None if inputs.configurations else (CTL_NAME, ITL_NAME)
+    current = {e.node.host: uow.published_with_inputs(e.node.host, lists_only) for e in tftp_nodes}
     served = {h: {name: data for name, (data, _) in files.items()} for h, files in current.items()}
     kept = {
         h: {name: inputs for name, (_, inputs) in files.items() if inputs is not None}

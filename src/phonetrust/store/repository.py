@@ -7,7 +7,7 @@ file plan and the change that caused it become visible at the same moment.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -227,8 +227,11 @@ class UnitOfWork(Protocol):
     def published_file(
         self, node: str, filename: str, version: int | None = None
     ) -> bytes | None: ...
-    def published_with_inputs(self, node: str) -> dict[str, tuple[bytes, str | None]]:
-        """{file name: (bytes, digest of its inputs or None)} of a node's current files."""
+    def published_with_inputs(
+        self, node: str, names: Iterable[str] | None = None
+    ) -> dict[str, tuple[bytes, str | None]]:
+        """{file name: (bytes, digest of its inputs or None)} of a node's current files
+        (only ``names``, when given)."""
         ...
 
     def published_names(self, node: str, version: int | None = None) -> dict[str, int]:

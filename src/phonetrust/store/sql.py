@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -492,13 +492,17 @@ class SqlUnitOfWork:
         data = self._c.execute(query).scalar()
         return None if data is None else bytes(data)
 
-    def published_with_inputs(self, node: str) -> dict[str, tuple[bytes, str | None]]:
+    def published_with_inputs(
+        self, node: str, names: Iterable[str] | None = None
+    ) -> dict[str, tuple[bytes, str | None]]:
         f, b = t.published_files.c, t.blobs.c
         query = (
             select(f.filename, b.data, f.inputs)
             .join_from(t.published_files, t.blobs, f.blob == b.sha256)
             .where(f.version == self.current_version(), f.node == node)
         )
+        if names is not None:
+            query = query.where(f.filename.in_(list(names)))
         return {row.filename: (bytes(row.data), row.inputs) for row in self._c.execute(query)}
 
     def published_files(self, node: str, version: int | None = None) -> dict[str, bytes]:
