@@ -76,6 +76,9 @@ class Recorder:
 
     predictions: list[Prediction] = field(default_factory=list)
 
+    def begin(self, ctx: Context, uow: UnitOfWork) -> None:
+        """Nothing: the recorder reads the phones from the version before the change."""
+
     def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None:
         known = last_known(uow, version=before)
         self.predictions.append(predict(known, Servers.read(uow), ctx.clock))

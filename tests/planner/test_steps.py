@@ -144,7 +144,8 @@ def test_a_step_is_a_command_or_a_reboot_or_a_wait() -> None:
 def test_a_wait_lets_time_pass(line: str, seconds: float, shown: str) -> None:
     (step,) = parse_steps(line, "f")
     assert step.wait == seconds
-    assert not step.command and not step.reboot
+    assert not step.command
+    assert not step.reboot
     assert step.text == shown
     assert parse_steps(step.text, "again")[0].wait == seconds
 

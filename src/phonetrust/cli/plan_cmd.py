@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context
+from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context, own_node
 from phonetrust.errors import LocalError
 from phonetrust.store.datadir import DB_ENV, DataDir
 
@@ -39,6 +39,12 @@ EXIT_USAGE = 2
 )
 @click.option("--all", "every_phone", is_flag=True, help="List every locked phone, not the first.")
 @click.option(
+    "--procedures/--no-procedures",
+    default=True,
+    show_default=True,
+    help="Also plan the safe procedure the references teach for a risky operation.",
+)
+@click.option(
     "--to-cluster",
     "other",
     type=click.Path(file_okay=False, path_type=Path),
@@ -51,6 +57,7 @@ def plan(
     as_json: bool,
     steps_file: Path | None,
     every_phone: bool,
+    procedures: bool,
     other: Path | None,
     other_db: str | None,
     data: Path | None,
@@ -100,6 +107,8 @@ def plan(
             runner=run_here,
             progress=progress,
             password=os.environ.get(PASSWORD_ENV) or None,
+            procedures=procedures,
+            node=own_node(ctx, locate(data, db)),
         )
     except StepsError as exc:
         raise click.ClickException(str(exc)) from None

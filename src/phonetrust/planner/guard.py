@@ -20,6 +20,7 @@ from phonetrust.service.context import Context
 from phonetrust.store.repository import UnitOfWork
 
 if TYPE_CHECKING:
+    from phonetrust.planner.lastknown import KnownPhone
     from phonetrust.planner.predict import Prediction
 
 SHOWN_PHONES = 5
@@ -43,12 +44,24 @@ class LockoutGuard:
         self.say, self.confirm, self.assume_yes = say, confirm, assume_yes
         self.last: Prediction | None = None
         """The last prediction made (tests and callers that want the figures)."""
+        self._known: dict[str, KnownPhone] = {}
+
+    def begin(self, ctx: Context, uow: UnitOfWork) -> None:
+        """What every phone holds, read before the change renames or removes anything."""
+        # The simulator loads only when a change is made: every admin command makes a guard.
+        from phonetrust.planner.lastknown import last_known  # noqa: PLC0415
+
+        self._known = last_known(uow)
 
     def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None:
-        # The simulator loads only when a change is made: every admin command makes a guard.
-        from phonetrust.planner.predict import reboot_all  # noqa: PLC0415
+        from phonetrust.planner.offline import Servers  # noqa: PLC0415
+        from phonetrust.planner.predict import predict  # noqa: PLC0415
 
-        _, prediction = reboot_all(uow, ctx.clock, version=before)
+        devices = uow.list_devices()
+        known = {d.name: self._known[d.name] for d in devices if d.name in self._known}
+        if all(k.state is None for k in known.values()):
+            return  # no phone left was ever seen: nothing to predict
+        prediction = predict(known, Servers.read(uow, devices=devices), ctx.clock)
         self.last = prediction
         if not prediction.locked:
             return

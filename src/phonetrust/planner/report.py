@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from phonetrust.planner.predict import Outcome, PhoneVerdict, Prediction
+from phonetrust.planner.procedures import Procedure
 from phonetrust.planner.whatif import Plan, StepOutcome, newly_locked
 
 SHOWN_LOCKED = 20
@@ -27,6 +28,30 @@ def lines(plan: Plan, *, every_phone: bool = False) -> list[str]:
         out += _step_lines(plan, number, step, every_phone)
     out.append("")
     out.append(verdict_line(plan))
+    for procedure, planned in plan.safer:
+        out.append("")
+        out += _procedure_lines(procedure, planned)
+    return out
+
+
+def _procedure_lines(procedure: Procedure, planned: Plan) -> list[str]:
+    """A safe procedure: why, what it replaces, its steps each with its planned verdicts."""
+    out = [f"Safe procedure: {procedure.title}", f"  {procedure.why}"]
+    if procedure.replaces:
+        out.append("  Instead of: " + "; ".join(s.text for s in procedure.replaces))
+    out += [f"  By hand: {line}" for line in procedure.advice]
+    if not procedure.steps:
+        return out
+    out.append("  Its steps, planned:")
+    for number, step in enumerate(planned.steps, start=1):
+        line = f"    {number}. {step.step.text}"
+        if step.failed and step.run is not None:
+            line += f"  -> the command failed (exit {step.run.status})"
+        elif step.prediction is not None:
+            counts = step.prediction.counts()
+            line += "  -> " + ", ".join(f"{n:,} {o.key}" for o, n in counts.items() if n)
+        out.append(line)
+    out.append("  " + verdict_line(planned))
     return out
 
 
@@ -93,6 +118,16 @@ def data(plan: Plan) -> dict[str, Any]:
         "steps": [_step_data(plan, s) for s in plan.steps],
         "locks": plan.locks,
         "failed": None if failed is None else failed.step.text,
+        "safe_procedures": [
+            {
+                "title": procedure.title,
+                "why": procedure.why,
+                "replaces": [s.text for s in procedure.replaces],
+                "advice": list(procedure.advice),
+                "plan": data(planned),
+            }
+            for procedure, planned in plan.safer
+        ],
     }
 
 

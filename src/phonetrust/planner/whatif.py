@@ -33,6 +33,7 @@ from phonetrust.errors import LocalError
 from phonetrust.planner.lastknown import KnownPhone
 from phonetrust.planner.offline import Servers
 from phonetrust.planner.predict import Outcome, Prediction, predict, reboot_all
+from phonetrust.planner.procedures import Procedure, cluster_facts, procedures_for
 from phonetrust.planner.scratch import scratch_copy
 from phonetrust.planner.steps import Step, StepRun, run_step
 from phonetrust.service import fileplan
@@ -79,6 +80,9 @@ class Plan:
     now: Prediction
     """Every phone rebooted against the cluster as it is, before any step: phones locked
     already are not the plan's doing."""
+    safer: tuple[tuple[Procedure, Plan], ...] = ()
+    """The safe procedures the references teach for operations among the steps, each
+    planned the same way."""
 
     @property
     def failed(self) -> StepOutcome | None:
@@ -104,11 +108,18 @@ def plan(
     runner: Runner = run_step,
     progress: Callable[[str], None] = lambda _: None,
     password: str | None = None,
+    procedures: bool = True,
+    node: str | None = None,
 ) -> Plan:
-    """Plan ``steps`` on a copy of the cluster of ``where`` (opened as ``ctx``)."""
+    """Plan ``steps`` on a copy of the cluster of ``where`` (opened as ``ctx``).
+
+    ``procedures``: also plan the safe procedures for the operations among the steps
+    (``node``: the node ``admin`` commands act on without ``--node``).
+    """
     progress("Reading what every phone last downloaded...")
     with reading(ctx) as uow:
         known, now = reboot_all(uow, ctx.clock)
+        facts = cluster_facts(uow, node) if procedures else None
     with tempfile.TemporaryDirectory(prefix="phonetrust-plan-") as tmp:
         progress("Copying the cluster...")
         scratch = scratch_copy(ctx, where, Path(tmp), password=password)
@@ -136,7 +147,14 @@ def plan(
             progress("Booting every phone against the new files...")
             last = predict_on(scratch, known, ShiftedClock(ctx.clock, shift), made=True)
             done.append(StepOutcome(step, run, last))
-    return Plan(tuple(done), now)
+    safer: list[tuple[Procedure, Plan]] = []
+    for procedure in [] if facts is None else procedures_for(steps, facts):
+        progress(f"Planning the safe procedure: {procedure.title}...")
+        planned = plan(
+            ctx, where, procedure.steps, runner=runner, password=password, procedures=False
+        )
+        safer.append((procedure, planned))
+    return Plan(tuple(done), now, tuple(safer))
 
 
 def predict_on(

@@ -49,6 +49,8 @@ def change(ctx: Context, action: str, detail: str = "") -> Iterator[Change]:
     """A change to the cluster: audited, and followed by a republished file plan."""
     with ctx.repo.unit_of_work() as uow:
         before = uow.current_version()
+        if ctx.guard is not None:
+            ctx.guard.begin(ctx, uow)
         current = Change(uow)
         yield current
         uow.append_audit(AuditEntry(ctx.now(), ctx.actor, action, detail))

@@ -20,11 +20,15 @@ from phonetrust.store.repository import ClusterState, Repository, UnitOfWork
 class ChangeGuard(Protocol):
     """Looks at a change before it is committed, and may stop it.
 
-    Called inside the change's transaction once its file plan is published
-    (``before``: the plan version phones could have seen until now). Raising
-    rolls the whole change back. The CLI's lock-out guard is one: it predicts
-    which phones the new files lock out and asks before going on.
+    :meth:`begin` sees the cluster as the change finds it (a rename or a removal
+    must not hide what phones hold); the call, inside the same transaction once
+    the change's file plan is published (``before``: the plan version phones
+    could have seen until now), may raise, which rolls the whole change back.
+    The CLI's lock-out guard is one: it predicts which phones the new files
+    lock out and asks before going on.
     """
+
+    def begin(self, ctx: Context, uow: UnitOfWork) -> None: ...
 
     def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None: ...
 

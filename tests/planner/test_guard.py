@@ -1,0 +1,168 @@
+"""The lock-out guard: a change the planner predicts will lock phones asks before it commits.
+
+B2's change (CallManager, then TVS, on the only server of a phone's group,
+with no reboot between) is the guard's case: the first regeneration locks
+nobody and asks nothing; the second locks the 8845 and asks. No: the
+change is rolled back (the TVS certificate stays). Yes, or ``--yes``: it
+goes through, after the prediction was shown.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+
+from phonetrust.planner.guard import Declined, LockoutGuard
+from phonetrust.policy.domain import CertName
+from tests.planner.booted import ONE_NODE, add_phones, record_boots
+from tests.service.conftest import PASSWORD, Lab
+from tests.service.helpers import current
+
+HOLD = 301
+MODERN, OLD = "SEP00AA00000001", "SEP00AA00000002"
+CLI = "from phonetrust.cli.main import main; main()"
+
+
+class Asked:
+    """The guard's terminal: what it said, what it asked, and the answers it gets."""
+
+    def __init__(self, *answers: bool) -> None:
+        self.said: list[str] = []
+        self.questions: list[str] = []
+        self._answers = list(answers)
+
+    def say(self, line: str) -> None:
+        self.said.append(line)
+
+    def confirm(self, question: str) -> bool:
+        self.questions.append(question)
+        return self._answers.pop(0)
+
+
+def guarded(lab: Lab, asked: Asked, *, assume_yes: bool = False) -> None:
+    guard = LockoutGuard(asked.say, asked.confirm, assume_yes=assume_yes)
+    lab.ctx = replace(lab.ctx, guard=guard)
+
+
+def booted_on_one_node(lab: Lab) -> None:
+    add_phones(lab, (MODERN, "8845"), (OLD, "7960"), group=ONE_NODE)
+    record_boots(lab, MODERN, OLD)
+
+
+def test_a_change_that_locks_nobody_asks_nothing(lab: Lab) -> None:
+    booted_on_one_node(lab)
+    asked = Asked()
+    guarded(lab, asked)
+    lab.admin("set cert regen CallManager", "yes")  # TVS still vouches: no lock
+    assert asked.questions == []
+    assert asked.said == []
+
+
+def test_declining_rolls_the_change_back(lab: Lab) -> None:
+    booted_on_one_node(lab)
+    lab.admin("set cert regen CallManager", "yes")
+    lab.later(HOLD)
+    tvs = current(lab.ctx, "cucm-pub", CertName.TVS)
+    with lab.ctx.repo.unit_of_work() as uow:
+        version = uow.current_version()
+    asked = Asked(False)
+    guarded(lab, asked)
+    with pytest.raises(Declined, match="Nothing was changed"):
+        lab.admin("set cert regen TVS", "yes")
+    assert len(asked.questions) == 1
+    warning = "\n".join(asked.said)
+    assert "locks out 1 of 2 phones" in warning
+    assert f"LOCKS {MODERN} (8845, group {ONE_NODE})" in warning
+    assert "1  keeps its lists" in warning  # the 7960 has no ITL to refuse
+    assert current(lab.ctx, "cucm-pub", CertName.TVS) == tvs
+    with lab.ctx.repo.unit_of_work() as uow:
+        assert uow.current_version() == version
+
+
+def test_saying_yes_or_assuming_it_goes_through(lab: Lab) -> None:
+    booted_on_one_node(lab)
+    lab.admin("set cert regen CallManager", "yes")
+    lab.later(HOLD)
+    tvs = current(lab.ctx, "cucm-pub", CertName.TVS)
+    asked = Asked()
+    guarded(lab, asked, assume_yes=True)
+    lab.admin("set cert regen TVS", "yes")
+    assert asked.questions == []  # --yes: shown, not asked
+    assert asked.said[-1] == "--yes: going ahead."
+    assert current(lab.ctx, "cucm-pub", CertName.TVS) != tvs
+
+
+def test_phones_never_seen_cannot_be_predicted_so_nothing_is_asked(lab: Lab) -> None:
+    add_phones(lab, (MODERN, "8845"), group=ONE_NODE)  # no download recorded
+    lab.admin("set cert regen CallManager", "yes")
+    lab.later(HOLD)
+    asked = Asked()
+    guarded(lab, asked)
+    lab.admin("set cert regen TVS", "yes")
+    assert asked.questions == []
+
+
+def _admin(lab: Lab, line: str, stdin: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, PHONETRUST_SECURITY_PASSWORD=PASSWORD)
+    env.pop("PHONETRUST_NO_GUARD", None)
+    return subprocess.run(
+        [sys.executable, "-c", CLI, "admin", "--data", str(lab.where.root), "-c", line, *extra],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_admin_cli_asks_after_cucm_s_own_question(lab: Lab) -> None:
+    booted_on_one_node(lab)
+    lab.admin("set cert regen CallManager", "yes")
+    tvs = current(lab.ctx, "cucm-pub", CertName.TVS)
+    # The CLI runs on the wall clock, far past the lab's regeneration: no hold.
+    refused = _admin(lab, "set cert regen TVS", "yes\nno\n")
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    out = refused.stdout
+    assert out.index("Proceed with regeneration") < out.index("WARNING: the planner predicts")
+    assert "Go ahead and lock these phones out (yes/no)?" in out
+    assert "Nothing was changed" in refused.stdout + refused.stderr
+    assert current(lab.ctx, "cucm-pub", CertName.TVS) == tvs
+
+    went = _admin(lab, "set cert regen TVS", "", "--yes")
+    assert went.returncode == 0, went.stdout + went.stderr
+    assert "WARNING: the planner predicts this change locks out 1 of 2 phones" in went.stdout
+    assert current(lab.ctx, "cucm-pub", CertName.TVS) != tvs
+
+
+def test_a_guarded_cli_command_takes_yes_and_is_refused_without_an_answer(lab: Lab) -> None:
+    booted_on_one_node(lab)
+    env = dict(os.environ, PHONETRUST_SECURITY_PASSWORD=PASSWORD)
+    env.pop("PHONETRUST_NO_GUARD", None)
+    base = [sys.executable, "-c", CLI, "cluster", "rename-node", "--data", str(lab.where.root)]
+
+    def rename(*extra: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*base, *extra, "cucm-pub", "cucm-pub2"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+    refused = rename()
+    assert refused.returncode != 0, refused.stdout
+    assert "WARNING: the planner predicts" in refused.stdout
+    assert "Nothing was changed" in refused.stderr
+    with lab.ctx.repo.unit_of_work() as uow:
+        assert uow.get_node("cucm-pub") is not None
+    went = rename("--yes")
+    assert went.returncode == 0, went.stdout + went.stderr
+    with lab.ctx.repo.unit_of_work() as uow:
+        assert uow.get_node("cucm-pub2") is not None
