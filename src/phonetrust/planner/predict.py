@@ -31,12 +31,13 @@ from phonetrust.planner.lastknown import KnownPhone, last_known
 from phonetrust.planner.offline import Servers
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model as phone_model
-from phonetrust.policy.phone_decisions import Via
+from phonetrust.policy.phone_decisions import FILE_NOT_FOUND, Via
 from phonetrust.policy.phone_trust import PhoneTrust
 from phonetrust.sim.phone import TFTP_PORT, BootReport, Phone
 from phonetrust.store.repository import UnitOfWork
 
 LIST_PREFIXES = ("CTL", "ITL")
+NOT_FOUND_PREFIX = FILE_NOT_FOUND.partition("<")[0]
 
 
 class Outcome(Enum):
@@ -178,7 +179,9 @@ def classify(report: BootReport, mac: str = "") -> tuple[Outcome, str]:
     ``<MAC>`` so that phones locked alike read alike). A real boot's report is judged
     by this same function, which is what makes predicted and real boots comparable."""
     if report.locked:
-        words = "; ".join(dict.fromkeys(report.status)) or "refused"
+        # A file the cluster does not serve (no CTL outside mixed mode) is not why it locks.
+        said = [m for m in report.status if not m.startswith(NOT_FOUND_PREFIX)]
+        words = "; ".join(dict.fromkeys(said)) or "refused"
         why = report.list_failed or report.config_failed or ""
         reason = f"{words}: {why}"
         return Outcome.LOCKS, reason.replace(mac, "<MAC>") if mac else reason
