@@ -1,20 +1,24 @@
 """Phones that booted, as the TFTP service records them, without serving anything.
 
 The planner reads what each phone last downloaded from the ``downloads``
-table the TFTP service writes. These helpers write the same records for the
-files a phone of each model fetches from a node (CTL and ITL when
+table the TFTP service writes. :func:`record_boots` writes the same records
+for the files a phone of each model fetches from a node (CTL and ITL when
 published, its configuration in the form the node publishes), so planner
-tests need no running server; the differential tests boot real phones.
+tests need no running server; :func:`boot_for_real` boots one phone against
+``serve`` when a test needs the real thing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model as phone_model
 from phonetrust.service import inventory
+from phonetrust.sim.phone import Phone
 from phonetrust.store.repository import Download
+from tests.scenarios.conftest import site_of
 from tests.service.conftest import Lab
 
 ONE_NODE = "Publisher only"
@@ -49,3 +53,15 @@ def record_boots(lab: Lab, *names: str, node: str = "cucm-pub") -> None:
                     sha1 = hashlib.sha1(data).hexdigest()
                     downloads.append(Download(name, file, node, sha1, len(data), lab.ctx.now()))
         uow.record_downloads(downloads)
+
+
+async def boot_for_real(lab: Lab, mac: str) -> Phone:
+    """An 8845 of a one-server group (the publisher) boots once against ``serve``; the
+    TFTP server records its downloads (flushed when it stops, before this returns)."""
+    async with site_of(lab) as site:
+        await asyncio.to_thread(inventory.put_group, lab.ctx, ONE_NODE, ["cucm-pub"])
+        phone = await site.phone(mac)
+        await asyncio.to_thread(inventory.update_device, lab.ctx, f"SEP{mac}", group=ONE_NODE)
+        await site.synced()
+        assert not (await phone.boot()).locked
+    return phone

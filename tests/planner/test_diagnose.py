@@ -19,8 +19,9 @@ from phonetrust.pki.selfsigned import new_rsa_key, self_signed
 from phonetrust.planner.diagnose import Report, Status, checklist, probe
 from phonetrust.policy import etokens
 from phonetrust.policy.domain import CertName, TrustStore
-from phonetrust.service import fileplan, inventory, security, truststores
+from phonetrust.service import fileplan, security, truststores
 from phonetrust.service.context import publisher
+from tests.planner.booted import boot_for_real
 from tests.scenarios.conftest import run_async, site_of
 from tests.service.conftest import Lab
 from tests.service.helpers import current
@@ -161,19 +162,9 @@ def test_an_etoken_the_cluster_no_longer_has(lab: Lab) -> None:
     assert any("SAST-ADN00000002" in d for d in report.by_name("etokens").detail)
 
 
-async def _booted(lab: Lab) -> None:
-    async with site_of(lab) as site:
-        await asyncio.to_thread(inventory.put_group, lab.ctx, "Publisher", ["cucm-pub"])
-        phone = await site.phone(MAC)
-        await asyncio.to_thread(inventory.update_device, lab.ctx, f"SEP{MAC}", group="Publisher")
-        await site.synced()
-        assert not (await phone.boot()).locked
-    # The TFTP server flushed the phone's downloads when it stopped.
-
-
 def test_a_phone_locked_by_callmanager_and_tvs_regenerated_together(lab: Lab) -> None:
     exported(lab)
-    run_async(_booted(lab))
+    run_async(boot_for_real(lab, MAC))
     assert_only(report_of(lab))
     lab.admin("set cert regen CallManager", "yes")
     lab.later(301)
@@ -181,7 +172,7 @@ def test_a_phone_locked_by_callmanager_and_tvs_regenerated_together(lab: Lab) ->
     check = report_of(lab).by_name("locked")
     assert check.status is Status.FAIL
     assert check.detail[0].startswith("1 of 1 devices seen are locked")
-    assert "by model: 8845 1; by CallManager group: Publisher 1" in check.detail[1]
+    assert "by model: 8845 1; by CallManager group: Publisher only 1" in check.detail[1]
     assert "an ITL reset reaches 1 of them" in check.detail[2]
     assert check.detail[3].startswith(f"SEP{MAC}: ")
     assert "Trust List Update Failed" in check.detail[3]

@@ -33,7 +33,6 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 
 import pytest
 
@@ -48,7 +47,7 @@ from phonetrust.service.context import Context
 from phonetrust.sim.phone import BootReport, Phone
 from phonetrust.store.repository import UnitOfWork
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.scenarios.test_e_clusters import FAR_PUB, build_cluster, copy_cluster, merged, tftp_of
+from tests.scenarios.test_e_clusters import merged, tftp_of
 from tests.service.conftest import PASSWORD, Lab
 from tests.service.helpers import current
 from tests.waiting import until
@@ -466,18 +465,6 @@ def test_predicted_verdicts_are_real_boots(lab: Lab, scenario: Scenario) -> None
 
 
 # -- E3: phones moved to another cluster ------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def far_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_cluster(tmp_path_factory.mktemp("far") / "data", "far", FAR_PUB)
-
-
-@pytest.fixture
-def far(far_template: Path, tmp_path: Path) -> Iterator[Lab]:
-    cluster = copy_cluster(far_template, tmp_path / "far")
-    yield cluster
-    cluster.ctx.repo.close()
 
 
 async def _nothing(bench: Bench, far: Lab) -> None:

@@ -3,7 +3,6 @@ the phone's last download or from files copied off it; garbage files are a clear
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -16,22 +15,18 @@ from phonetrust.errors import LocalError
 from phonetrust.planner.phonediag import Verdict, diagnose_phone
 from phonetrust.policy.domain import Device
 from phonetrust.service import inventory
-from tests.scenarios.conftest import run_async, site_of
+from tests.planner.booted import boot_for_real
+from tests.scenarios.conftest import run_async
 from tests.service.conftest import Lab
 
 MAC = "00AA11BB22CC"
 
 
-async def _boot_once(lab: Lab) -> bytes:
+def _boot_once(lab: Lab) -> bytes:
     """A phone of a one-server group boots once; the TFTP server records its downloads."""
-    async with site_of(lab) as site:
-        await asyncio.to_thread(inventory.put_group, lab.ctx, "Publisher", ["cucm-pub"])
-        phone = await site.phone(MAC)
-        await asyncio.to_thread(inventory.update_device, lab.ctx, f"SEP{MAC}", group="Publisher")
-        await site.synced()
-        assert not (await phone.boot()).locked
-        assert phone.state.itl_file is not None
-        return phone.state.itl_file.raw
+    phone = run_async(boot_for_real(lab, MAC))
+    assert phone.state.itl_file is not None
+    return phone.state.itl_file.raw
 
 
 def _lock(lab: Lab) -> None:
@@ -41,7 +36,7 @@ def _lock(lab: Lab) -> None:
 
 
 def test_from_the_last_download_healthy_then_reached_by_an_itl_reset(lab: Lab) -> None:
-    run_async(_boot_once(lab))
+    _boot_once(lab)
     healthy = diagnose_phone(lab.ctx, MAC)
     assert healthy.verdict is Verdict.HEALTHY
     assert "last download from cucm-pub" in healthy.source
@@ -59,7 +54,7 @@ def test_from_the_last_download_healthy_then_reached_by_an_itl_reset(lab: Lab) -
 def test_an_itl_without_the_current_recovery_record_must_be_deleted(lab: Lab) -> None:
     """ITLRecovery regenerated and TFTP restarted after the phone's last boot: a reset signs
     with a key its ITL does not hold (C6). Without a key backup: delete it by hand."""
-    held = run_async(_boot_once(lab))
+    held = _boot_once(lab)
     lab.admin("set cert regen ITLRecovery", "yes")
     lab.admin("utils service restart Cisco Tftp")
     lab.later(301)
@@ -113,7 +108,7 @@ def _run(lab: Lab, *args: str) -> tuple[int, str, str]:
 
 
 def test_the_command_text_json_and_exit_status(lab: Lab) -> None:
-    held = run_async(_boot_once(lab))
+    held = _boot_once(lab)
     code, out, _ = _run(lab, "diagnose", "phone", MAC)
     assert code == 0, out
     assert out.splitlines()[0] == f"SEP{MAC}: healthy, nothing to do"

@@ -24,8 +24,11 @@ from phonetrust.service import inventory
 from phonetrust.sim.network import Routes, route_services
 from phonetrust.sim.phone import Phone
 from phonetrust.sim.storage import DeviceKeys
+from tests.scenarios.far import far, far_template
 from tests.service.conftest import Lab
 from tests.waiting import reloaded
+
+__all__ = ["Site", "far", "far_template", "run_async", "site_of"]
 
 T = TypeVar("T")
 

@@ -9,17 +9,14 @@ its own. Both clusters serve on loopback; a phone gets the routes of both.
 from __future__ import annotations
 
 import asyncio
-import shutil
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import MappingProxyType
 
 import pytest
 
-from phonetrust.pki.selfsigned import Organisation
 from phonetrust.policy import params as P
-from phonetrust.policy.domain import CertName, Device, Node, SignerOption, TrustStore, check_ipv4
+from phonetrust.policy.domain import CertName, Device, TrustStore
 from phonetrust.policy.models import model as phone_model
 from phonetrust.policy.phone_decisions import (
     FILE_NOT_FOUND,
@@ -28,54 +25,15 @@ from phonetrust.policy.phone_decisions import (
     TRUST_LIST_UPDATED,
     Via,
 )
-from phonetrust.service import inventory, nodes, truststores
+from phonetrust.service import inventory, truststores
 from phonetrust.sim.network import Routes
 from phonetrust.sim.phone import Phone
-from phonetrust.store.datadir import DataDir
-from phonetrust.testing.clock import FakeClock
-from phonetrust.testing.cluster import new_context, open_context
 from tests.scenarios.conftest import Site, run_async, site_of
-from tests.service.conftest import PASSWORD, START, Lab
+from tests.service.conftest import Lab
 from tests.service.helpers import current
 
 MAC = "001122334455"
 FAR_MAC = "00AABB000002"
-FAR_PUB = Node("far-pub", check_ipv4("10.0.2.10"), "far.example")
-
-
-# -- a second cluster -------------------------------------------------------------------------
-
-
-def build_cluster(
-    root: Path, name: str, publisher: Node, *, signer: SignerOption = SignerOption.CALLMANAGER
-) -> Path:
-    """A one-node cluster in data directory ``root`` (as the lab template is made)."""
-    ctx = new_context(DataDir.locate(root), PASSWORD, FakeClock(START))
-    nodes.init_cluster(
-        ctx, name=name, publisher_node=publisher, subscribers=[], org=Organisation(), signer=signer
-    )
-    ctx.repo.close()
-    return root
-
-
-def copy_cluster(template_root: Path, root: Path) -> Lab:
-    """A private copy of a cluster template, at the lab's clock."""
-    shutil.copytree(template_root, root)
-    where = DataDir.locate(root)
-    clock = FakeClock(START + 3600)
-    return Lab(where, open_context(where, clock), clock)
-
-
-@pytest.fixture(scope="session")
-def far_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_cluster(tmp_path_factory.mktemp("far") / "data", "far", FAR_PUB)
-
-
-@pytest.fixture
-def far(far_template: Path, tmp_path: Path) -> Iterator[Lab]:
-    cluster = copy_cluster(far_template, tmp_path / "far")
-    yield cluster
-    cluster.ctx.repo.close()
 
 
 def merged(*sites: Site) -> Routes:

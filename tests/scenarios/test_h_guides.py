@@ -54,7 +54,7 @@ from phonetrust.service.tftpfiles import Stored, TftpSource
 from phonetrust.sim.storage import DeviceKeys
 from phonetrust.testing.pki import make_identity, plain_name
 from tests.scenarios.conftest import run_async, site_of
-from tests.scenarios.test_e_clusters import build_cluster, copy_cluster
+from tests.scenarios.far import build_cluster, copy_cluster
 from tests.scenarios.test_f_capf_calls import (
     manufacturing_ca,
     mic_for,
