@@ -16,7 +16,9 @@ from phonetrust.cli.main import cli
 from phonetrust.formats.signing import Signer
 from phonetrust.formats.trustlist import build_trust_list
 from phonetrust.pki.selfsigned import new_rsa_key, self_signed
-from phonetrust.planner.diagnose import Report, Status, checklist, probe
+from phonetrust.planner.checks import Status
+from phonetrust.planner.diagnose import Report, checklist
+from phonetrust.planner.probe import probe
 from phonetrust.policy import etokens
 from phonetrust.policy.domain import CertName, TrustStore
 from phonetrust.service import fileplan, security, truststores

@@ -19,8 +19,10 @@ import hashlib
 import re
 
 from phonetrust.net.tls import client_context
-from phonetrust.planner.diagnose import Report, Status, checklist, probe
+from phonetrust.planner.checks import Status
+from phonetrust.planner.diagnose import Report, checklist
 from phonetrust.planner.phonediag import PhoneDiagnosis, Verdict, diagnose_phone
+from phonetrust.planner.probe import probe
 from phonetrust.policy.phone_decisions import ERASING, ITL_INSTALLED, Via
 from phonetrust.service import inventory
 from phonetrust.sim.phone import Phone

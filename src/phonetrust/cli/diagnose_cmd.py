@@ -26,8 +26,10 @@ import click
 
 from phonetrust.cli.app import data_options, open_context
 from phonetrust.cli.phone_cmds import route_option
-from phonetrust.planner.diagnose import PROBE_TIMEOUT, Check, Report, Status, checklist, probe
+from phonetrust.planner.checks import Check, Status
+from phonetrust.planner.diagnose import Report, checklist
 from phonetrust.planner.phonediag import PhoneDiagnosis, Verdict, diagnose_phone
+from phonetrust.planner.probe import PROBE_TIMEOUT, probe
 from phonetrust.sim.network import Routes
 
 _CONDITIONS = {

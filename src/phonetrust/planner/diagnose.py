@@ -23,7 +23,7 @@ is regenerated, so they follow the documents' own order:
 8. certificates expired or about to (004 step 1: "what dates to watch");
 9. devices that lock if they reboot now: their last download no longer
    verifies against the current files (:mod:`.predict`), with counts;
-10. services not answering on their ports (:func:`probe`, async, separate).
+10. services not answering on their ports (:mod:`.probe`, async, separate).
 
 WARN never blocks: it is something to know (a stale CTL, a reset ITL in
 force). FAIL is something phones suffer from now or will at the next
@@ -33,25 +33,23 @@ change.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import Enum
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from phonetrust.clock import Clock
-from phonetrust.errors import ParseError, PhonetrustError
+from phonetrust.errors import ParseError
 from phonetrust.formats import legacy
 from phonetrust.formats.names import colon_hex, serial_bytes
 from phonetrust.formats.record import Record
 from phonetrust.formats.tags import TFTP_ROLES, Role
 from phonetrust.formats.trustlist import TrustList
-from phonetrust.net.ports import STANDARD_PORTS
-from phonetrust.net.tftp_remote import fetch
-from phonetrust.net.tls import client_context, close_stream
+from phonetrust.planner.checks import Check, Status, check, worst
 from phonetrust.planner.predict import reboot_all
+from phonetrust.planner.probe import PROBE_TIMEOUT, RESTART_TFTP, Target, probe
 from phonetrust.policy import etokens
 from phonetrust.policy.domain import (
     CertName,
@@ -70,65 +68,12 @@ from phonetrust.sim.network import Routes
 from phonetrust.store.repository import ClusterState, UnitOfWork
 
 EXPIRY_WARNING = timedelta(days=30)
-PROBE_TIMEOUT = 2.0
 SHOWN = 10
 """Devices named one by one in a check's detail; the rest are counted."""
 UPDATE_CTL = (
     "run `utils ctl update CTLFile` on the publisher (eToken CTL: the CTL client's Update CTL "
     "File), restart TFTP and CallManager, then reset the phones"
 )
-RESTART_TFTP = "restart TFTP on that node (`utils service restart Cisco Tftp`)"
-
-
-class Status(Enum):
-    OK = "OK"
-    WARN = "WARN"
-    FAIL = "FAIL"
-
-
-_RANK = {Status.OK: 0, Status.WARN: 1, Status.FAIL: 2}
-
-
-@dataclass(frozen=True, slots=True)
-class Check:
-    """One line of the checklist: a verdict, what proves it, and what to do."""
-
-    name: str
-    """A short key (``--json``, tests)."""
-    status: Status
-    title: str
-    detail: tuple[str, ...] = ()
-    action: str = ""
-
-    def as_json(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "status": self.status.value,
-            "title": self.title,
-            "detail": list(self.detail),
-            "action": self.action,
-        }
-
-
-def worst(checks: Iterable[Check]) -> Status:
-    return max((c.status for c in checks), key=_RANK.__getitem__, default=Status.OK)
-
-
-def _check(
-    name: str,
-    title: str,
-    fails: Sequence[str],
-    warns: Sequence[str],
-    *,
-    action: str = "",
-    ok: Sequence[str] = (),
-) -> Check:
-    """FAIL with ``fails`` if any, else WARN with ``warns``, else OK with ``ok``."""
-    if fails:
-        return Check(name, Status.FAIL, title, (*fails, *warns), action)
-    if warns:
-        return Check(name, Status.WARN, title, tuple(warns), action)
-    return Check(name, Status.OK, title, tuple(ok))
 
 
 # -- the cluster, read once ----------------------------------------------------------------
@@ -292,7 +237,7 @@ def check_certificates(view: ClusterView) -> Check:
         if needed
     )
     ok = [f"{len(view.nodes)} nodes' CallManager and CAPF certificates match the lists' records"]
-    return _check(
+    return check(
         "certificates",
         "node certificates against the CTL and ITL records",
         ctl_fails + itl_fails,
@@ -338,12 +283,12 @@ def check_ctl_age(view: ClusterView) -> Check:
     if not ctls:
         if mixed:
             fail = "the cluster is in mixed mode but no TFTP node serves CTLFile.tlv (D10)"
-            return _check("ctl-age", title, [fail], (), action=UPDATE_CTL)
+            return check("ctl-age", title, [fail], (), action=UPDATE_CTL)
         return Check("ctl-age", Status.OK, title, ("non-secure cluster, no CTL served",))
     if not mixed:
         warn = "a CTL is served but the cluster is not in mixed mode: it is stale (D9)"
         action = "`file delete tftp CTLFile.tlv` on each node that serves it"
-        return _check("ctl-age", title, (), [warn], action=action)
+        return check("ctl-age", title, (), [warn], action=action)
     fails: list[str] = []
     for ctl, hosts in ctls:
         if isinstance(ctl, str) or ctl.header.timestamp is None:
@@ -355,7 +300,7 @@ def check_ctl_age(view: ClusterView) -> Check:
                     f"CTL of {', '.join(hosts)} ({made:%Y-%m-%d %H:%M:%S} UTC) is older than "
                     f"{host} {name.value}.pem ({own.created_at:%Y-%m-%d %H:%M:%S} UTC)"
                 )
-    return _check(
+    return check(
         "ctl-age", title, fails, (), action=UPDATE_CTL, ok=["the CTL is newer than them all"]
     )
 
@@ -386,7 +331,7 @@ def check_same_lists(view: ClusterView) -> Check:
         )
     action = f"{RESTART_TFTP} on the nodes named; a CTL that differs: {UPDATE_CTL}" if fails else ""
     ok = [f"{len(view.served)} TFTP nodes serve the same CTL and the same ITL records"]
-    return _check("same-lists", "TFTP nodes serve the same lists", fails, (), action=action, ok=ok)
+    return check("same-lists", "TFTP nodes serve the same lists", fails, (), action=action, ok=ok)
 
 
 def _shared_records(view: ClusterView, s: Served) -> frozenset[tuple[str, bytes]]:
@@ -449,7 +394,7 @@ def check_list_signers(view: ClusterView) -> Check:
     else:
         action = "reset the phones, then restart TFTP so CallManager signs the ITL again (C1)"
     ok = ["every ITL verifies and is signed by its node's current CallManager.pem"]
-    return _check(
+    return check(
         "list-signers", "list signers against CallManager.pem", fails, warns, action=action, ok=ok
     )
 
@@ -510,7 +455,7 @@ def check_services_listed(view: ClusterView) -> Check:
     else:
         action = f"{RESTART_TFTP}, then reset the phones"
     ok = ["every list names every TVS and CAPF certificate and the ITLRecovery record"]
-    return _check(
+    return check(
         "services-listed",
         "TVS, CAPF and ITLRecovery in the lists",
         fails,
@@ -542,7 +487,7 @@ def check_recovery_backup(view: ClusterView) -> Check:
     else:
         return Check("recovery-backup", Status.OK, title, (f"exported {exported:%Y-%m-%d}",))
     action = "`file get tftp ITLRecovery.p12` on the publisher, to an SFTP server kept safe"
-    return _check("recovery-backup", title, [fail], (), action=action)
+    return check("recovery-backup", title, [fail], (), action=action)
 
 
 # -- 7. eTokens -----------------------------------------------------------------------------
@@ -574,7 +519,7 @@ def check_etokens(view: ClusterView) -> Check:
         "ones (or go tokenless: `utils ctl update CTLFile`); if no listed token remains, "
         "phones holding this CTL must have it deleted by hand"
     )
-    return _check("etokens", title, fails, (), action=action, ok=[f"{tokens} eTokens, all known"])
+    return check("etokens", title, fails, (), action=action, ok=[f"{tokens} eTokens, all known"])
 
 
 # -- 8. expiry ------------------------------------------------------------------------------
@@ -595,7 +540,7 @@ def check_expiry(view: ClusterView) -> Check:
         "regenerate them one at a time, never CallManager and TVS of one node together (B2), "
         "then update the CTL in mixed mode"
     )
-    return _check(
+    return check(
         "expiry", "certificates valid", fails, warns, action=action, ok=["none expires soon"]
     )
 
@@ -656,6 +601,23 @@ def _counts(keys: set[str], count: Callable[[str], int]) -> str:
     return ", ".join(f"{k} {count(k)}" for k in sorted(keys))
 
 
+# -- where the services should answer (check 10) --------------------------------------------
+
+
+def targets(view: ClusterView) -> list[Target]:
+    served = {s.host: s.itl_raw for s in view.served}
+    out = []
+    for node in view.nodes:
+        ip = str(node.ip)
+        if node.runs(Service.TFTP):
+            out.append(Target(node.host, "tftp", ip, served.get(node.host)))
+        if node.runs(Service.TVS):
+            out.append(Target(node.host, "tvs", ip, view.der(node.host, CertName.TVS)))
+        if node.runs(Service.CAPF):
+            out.append(Target(node.host, "capf", ip, view.der(node.host, CertName.CAPF)))
+    return out
+
+
 # -- the whole checklist --------------------------------------------------------------------
 
 
@@ -696,82 +658,3 @@ def diagnose(
         return report
     found = asyncio.run(probe(wanted, routes or Routes(), timeout))
     return Report((*report.checks, found))
-
-
-# -- 10. services answering -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One service of one node, where phones reach it, and what it should present."""
-
-    node: str
-    service: str
-    address: str
-    expect: bytes | None = field(default=None, repr=False)
-    """TFTP: the ITL the store publishes; TVS and CAPF: the node's current certificate."""
-
-
-def targets(view: ClusterView) -> list[Target]:
-    served = {s.host: s.itl_raw for s in view.served}
-    out = []
-    for node in view.nodes:
-        ip = str(node.ip)
-        if node.runs(Service.TFTP):
-            out.append(Target(node.host, "tftp", ip, served.get(node.host)))
-        if node.runs(Service.TVS):
-            out.append(Target(node.host, "tvs", ip, view.der(node.host, CertName.TVS)))
-        if node.runs(Service.CAPF):
-            out.append(Target(node.host, "capf", ip, view.der(node.host, CertName.CAPF)))
-    return out
-
-
-async def probe(wanted: Sequence[Target], routes: Routes, timeout: float) -> Check:
-    """Each service asked at once, as a phone would reach it: TFTP for ITLFile.tlv, TVS and
-    CAPF for their TLS certificate; each within ``timeout`` seconds."""
-    answers = await asyncio.gather(*(_probe_one(t, routes, timeout) for t in wanted))
-    fails = [a for a, bad in answers if bad == Status.FAIL]
-    warns = [a for a, bad in answers if bad == Status.WARN]
-    oks = [a for a, bad in answers if bad == Status.OK]
-    action = (
-        "start the node's services (`phonetrust serve --node NODE`) or open the network path; "
-        "a phone that reaches no TVS of its group cannot take a new signer (B1)"
-        if fails
-        else RESTART_TFTP
-    )
-    return _check(
-        "services", "services answering on their ports", fails, warns, action=action, ok=oks
-    )
-
-
-async def _probe_one(t: Target, routes: Routes, timeout: float) -> tuple[str, Status]:
-    port = STANDARD_PORTS[t.service]
-    host, real_port = routes.resolve(t.address, port)
-    where = f"{t.node} {t.service.upper()} {t.address}:{port}"
-    if (host, real_port) != (t.address, port):
-        where += f" (at {host}:{real_port})"
-    try:
-        if t.service == "tftp":
-            data, _ = await fetch(
-                (host, real_port), ITL_NAME, timeout=timeout, rto=min(0.5, timeout), retries=3
-            )
-            if t.expect is not None and data != t.expect:
-                return f"{where}: serves an ITL other than the store's", Status.WARN
-            return f"{where}: answers", Status.OK
-        presented = await _certificate(host, real_port, timeout)
-    except (PhonetrustError, OSError, TimeoutError) as exc:
-        return f"{where}: no answer ({exc or type(exc).__name__})", Status.FAIL
-    if t.expect is not None and presented != t.expect:
-        return f"{where}: presents a certificate other than its current one", Status.FAIL
-    return f"{where}: answers with its current certificate", Status.OK
-
-
-async def _certificate(host: str, port: int, timeout: float) -> bytes:
-    """The certificate a TLS server presents (what reference 002 reads in a capture)."""
-    async with asyncio.timeout(timeout):
-        _, writer = await asyncio.open_connection(host, port, ssl=client_context())
-    try:
-        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-    finally:
-        await close_stream(writer, wait=0.2)
-    return der if isinstance(der, bytes) else b""
