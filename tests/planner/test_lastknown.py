@@ -22,7 +22,7 @@ from phonetrust.planner.predict import Outcome, reboot_all
 from phonetrust.protocols.tftp.packets import ErrorCode, PeerError, TftpError
 from phonetrust.protocols.tvs.messages import TvsServerUntrusted
 from phonetrust.store.repository import Download
-from tests.planner.booted import add_phones, record_boots
+from tests.planner.booted import ONE_NODE, add_phones, record_boots
 from tests.service.conftest import Lab
 
 MODERN, OLD = "SEP00AA00000001", "SEP00AA00000002"
@@ -138,3 +138,39 @@ def test_the_offline_tvs_shows_its_certificate_first_and_answers_from_the_direct
         ask("10.0.0.10", known_cert, check=False)
     with pytest.raises(Unreachable):
         ask("10.9.9.9", known_cert)
+
+
+def test_a_phone_that_refused_its_last_itl_holds_the_one_before_and_is_locked(lab: Lab) -> None:
+    """B2 on a one-server group: the phone rebooted, fetched the new ITL and refused it.
+    The server saw only the download; the phone, replayed, holds the old ITL."""
+    add_phones(lab, (MODERN, "8845"), group=ONE_NODE)
+    record_boots(lab, MODERN)
+    old_itl = lab.file("cucm-pub", "ITLFile.tlv")
+    lab.admin("set cert regen CallManager", "yes")
+    lab.later(301)
+    lab.admin("set cert regen TVS", "yes")
+    record_boots(lab, MODERN)  # the reboot that locked it: it fetched the new files
+    with lab.ctx.repo.unit_of_work() as uow:
+        known, prediction = reboot_all(uow, lab.ctx.clock)
+    phone = known[MODERN]
+    assert phone.state is not None
+    assert phone.state.itl_file is not None
+    assert phone.state.itl_file.raw == old_itl
+    assert phone.refused.startswith("its last ITLFile.tlv (")
+    assert "TVS" in phone.refused
+    verdict = prediction.verdict(MODERN)
+    assert verdict is not None
+    assert verdict.outcome is Outcome.LOCKS
+
+
+def test_a_phone_that_took_its_last_itl_through_tvs_holds_it(lab: Lab) -> None:
+    add_phones(lab, (MODERN, "8845"))  # two TVS servers in its group: it can ask the other
+    record_boots(lab, MODERN)
+    lab.admin("set cert regen CallManager", "yes")
+    record_boots(lab, MODERN)
+    with lab.ctx.repo.unit_of_work() as uow:
+        phone = last_known(uow)[MODERN]
+    assert phone.state is not None
+    assert phone.state.itl_file is not None
+    assert phone.state.itl_file.raw == lab.file("cucm-pub", "ITLFile.tlv")
+    assert phone.refused == ""

@@ -232,6 +232,7 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
                 host=options.bind,
                 port=p,
                 downloads=downloads,
+                clock=ctx.clock,  # downloads are dated by the cluster's clock, as changes are
                 max_descriptors=max(budget("tftp", 0), TFTP_FLOOR),
                 tracer=traces.tftp if traces is not None else None,
             ),

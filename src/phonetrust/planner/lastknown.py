@@ -1,13 +1,14 @@
 """What each phone holds now, as far as the cluster can know: its last downloads.
 
 The TFTP service records, per device and file, the SHA-1 of the latest
-trust list and configuration each phone fetched and the node it fetched
-them from (``downloads``). The bytes are found among the plan versions the
-store keeps; the configuration gives the TVS servers and security mode the
-phone took. A phone is taken to hold the lists it last downloaded: the
-server cannot see a phone refuse a list, so a phone that refused its last
-download (a phone already locked) is predicted from lists it does not hold
-(``phonetrust diagnose`` reports such phones as locked now).
+trust list and configuration each phone fetched, the node it fetched them
+from, and the different list it fetched before under that name
+(``downloads``). The bytes are found among the plan versions the store
+keeps; the configuration gives the TVS servers and security mode the phone
+took. The server cannot see a phone refuse a list, so the phone is
+replayed: holding the earlier list, it judges its last download as it did
+then (:func:`_took`); a phone that refused it holds the earlier one and is
+locked now (``phonetrust diagnose`` reports it).
 
 A phone with no recorded download was never seen: the planner says so
 instead of guessing. So does one whose list bytes the store no longer keeps
@@ -24,11 +25,15 @@ from datetime import datetime
 from phonetrust.errors import ParseError
 from phonetrust.formats.cnfxml_read import ParsedConfig, read
 from phonetrust.formats.sgn import SignedFile
-from phonetrust.policy.domain import Device, Node
+from phonetrust.policy import phone_trust as trust
+from phonetrust.policy.domain import CertName, Device, Node, OwnCertificate, Service
 from phonetrust.policy.models import model as phone_model
 from phonetrust.policy.params import EnterpriseParams
 from phonetrust.policy.phone_trust import InstalledList, PhoneTrust
+from phonetrust.protocols.tvs.messages import Answer
 from phonetrust.service import fileplan
+from phonetrust.service.tvsdirectory import TvsDirectory, directory_from
+from phonetrust.sim.phone import MAX_TVS_SERVERS
 from phonetrust.store.repository import Download, UnitOfWork
 
 CTL_NAME = "CTLFile.tlv"
@@ -55,6 +60,8 @@ class KnownPhone:
     why_unknown: str = ""
     config_guessed: bool = False
     """The configuration it took was not found: TVS servers are those served now."""
+    refused: str = ""
+    """Why it refused its last download of a list (it holds the one before), or ""."""
 
 
 def last_known(
@@ -87,6 +94,8 @@ def _known(
     tftp = str(node.ip) if node is not None else None
     lists: dict[str, InstalledList | None] = {CTL_NAME: None, ITL_NAME: None}
     sha1s: dict[str, str | None] = {CTL_NAME: None, ITL_NAME: None}
+    before: dict[str, InstalledList] = {}
+    fetched: dict[str, Download] = {}
     config: Download | None = None
     for d in seen:
         if d.filename in lists:
@@ -102,18 +111,29 @@ def _known(
                     why_unknown=f"its {d.filename} ({d.sha1[:12]}) is no longer kept",
                 )
             lists[d.filename] = found
+            fetched[d.filename] = d
+            held = (
+                None
+                if d.previous_sha1 is None
+                else finder.trust_list(d.node, d.filename, d.previous_sha1)
+            )
+            if held is not None:
+                before[d.filename] = held
         elif d.filename.endswith(CONFIG_SUFFIXES) and (config is None or d.at > config.at):
             config = d
     parsed, guessed = (None, False) if config is None else finder.config(device, config)
     state = PhoneTrust(
         phone_model(device.model),
-        ctl_file=lists[CTL_NAME],
-        itl_file=lists[ITL_NAME],
+        ctl_file=before.get(CTL_NAME, lists[CTL_NAME]),
+        itl_file=before.get(ITL_NAME, lists[ITL_NAME]),
         tvs_servers=() if parsed is None else tuple((s.address, s.port) for s in parsed.tvs),
         has_mic=device.mic is not None,
         has_lsc=device.lsc is not None,
         security_mode=1 if parsed is None else parsed.device_security_mode,
     )
+    refused = ""
+    if before:
+        state, refused = _took(state, lists, fetched, tftp, finder)
     return KnownPhone(
         device,
         state,
@@ -123,7 +143,44 @@ def _known(
         sha1s[CTL_NAME],
         sha1s[ITL_NAME],
         config_guessed=guessed,
+        refused=refused,
     )
+
+
+def _took(
+    state: PhoneTrust,
+    lists: dict[str, InstalledList | None],
+    fetched: dict[str, Download],
+    tftp: str | None,
+    finder: _Finder,
+) -> tuple[PhoneTrust, str]:
+    """The phone holding its earlier lists judges its last downloads, as it did then (CTL
+    first): what it took, and why it refused what it did not.
+
+    TVS is asked as the phone asked it: the first of its TVS servers whose certificate
+    of that time its lists trust; what TVS vouched for then is not recorded, so it
+    answers from what it vouches for now.
+    """
+    why = []
+    for name in (CTL_NAME, ITL_NAME):
+        new, download = lists[name], fetched.get(name)
+        held = state.ctl_file if name == CTL_NAME else state.itl_file
+        if new is None or download is None or held is None or held.raw == new.raw:
+            continue
+        now = download.at.timestamp()
+        if name == CTL_NAME:
+            decision = trust.on_ctl(state, new.raw, now, tftp_server_address=tftp)
+        else:
+            decision = trust.on_itl(state, new.raw, now)
+        if decision.pending and decision.need_tvs is not None:
+            answer = finder.tvs_answer(state, decision.need_tvs.certificate, download.at)
+            decision = decision.resume_with_tvs(answer, now)
+        if decision.accepted:
+            state = decision.state
+        else:
+            reason = decision.reason.value if decision.reason else "refused"
+            why.append(f"its last {name} ({download.sha1[:12]}): {reason}")
+    return state, "; ".join(why)
 
 
 class _Finder:
@@ -135,6 +192,24 @@ class _Finder:
         self._lists: dict[tuple[str, str, str], InstalledList | None] = {}
         self._configs: dict[tuple[str, str, str, str], tuple[ParsedConfig | None, bool]] = {}
         self._catalog: fileplan.Catalog | None = None
+        self._directory: TvsDirectory | None = None
+        self._tvs: dict[str, list[OwnCertificate]] = {}
+
+    def tvs_answer(self, state: PhoneTrust, certificate: bytes, at: datetime) -> Answer | None:
+        """What the phone's TVS servers said of ``certificate`` at ``at``: the first (of
+        three at most) whose TVS certificate of that time its lists trust answers from what
+        TVS vouches for now; None when none could be trusted."""
+        if self._directory is None:
+            self._directory = directory_from(self.uow)
+            for node in self.uow.list_nodes():
+                if node.runs(Service.TVS):
+                    history = self.uow.certificate_history(node.host, CertName.TVS)
+                    self._tvs[str(node.ip)] = self._tvs[node.host.lower()] = history
+        for address, _ in state.tvs_servers[:MAX_TVS_SERVERS]:
+            then = [c for c in self._tvs.get(address.lower(), []) if c.created_at <= at]
+            if then and trust.check_tvs_server(state, then[-1].der).accepted:
+                return self._directory.verify(certificate)
+        return None
 
     def trust_list(self, node: str, name: str, sha1: str) -> InstalledList | None:
         key = (node, name, sha1)

@@ -79,6 +79,9 @@ class Download:
     sha1: str
     size: int
     at: datetime
+    previous_sha1: str | None = None
+    """What the device downloaded under this name before, when it differed (read back
+    only: :meth:`UnitOfWork.record_downloads` works it out from the stored row)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +247,8 @@ class UnitOfWork(Protocol):
 
     # -- what devices downloaded ------------------------------------------------------
     def record_downloads(self, downloads: Sequence[Download]) -> None:
-        """Remember each device's latest download of each file name (older ones are replaced)."""
+        """Remember each device's latest download of each file name; a different SHA-1
+        replaces the stored one, which becomes ``previous_sha1``."""
         ...
 
     def list_downloads(self, device: str | None = None) -> list[Download]:

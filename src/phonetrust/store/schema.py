@@ -246,8 +246,10 @@ downloads = Table(
     Column("sha1", Text, nullable=False),
     Column("size", Integer, nullable=False),
     Column("at", UtcDateTime, nullable=False),
+    Column("previous_sha1", Text, nullable=True),
 )
-"""Each device's latest download of each file (trust lists and configurations)."""
+"""Each device's latest download of each file (trust lists and configurations), and the
+SHA-1 it downloaded under that name before, when that differed (the list it may still hold)."""
 
 token_counters = Table(
     "token_counters",

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -360,6 +361,7 @@ class SqlUnitOfWork:
 
     # -- downloads ----------------------------------------------------------------------
     def record_downloads(self, downloads: Sequence[Download]) -> None:
+        c = t.downloads.c
         for d in downloads:
             values = {
                 "device": d.device,
@@ -369,7 +371,30 @@ class SqlUnitOfWork:
                 "size": d.size,
                 "at": d.at,
             }
-            self._upsert(t.downloads, values, ["device", "filename"])
+            stmt = self._insert(t.downloads, values)
+            if stmt is None:  # any other dialect: read, then write
+                self._record_download(values)
+                continue
+            # Every SET expression reads the row as it was: the old SHA-1, when it differs
+            # from the new one, becomes the previous one.
+            previous = case((c.sha1 != stmt.excluded.sha1, c.sha1), else_=c.previous_sha1)
+            changes = {k: v for k, v in values.items() if k not in ("device", "filename")}
+            self._c.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["device", "filename"],
+                    set_={**changes, "previous_sha1": previous},
+                )
+            )
+
+    def _record_download(self, values: dict[str, Any]) -> None:
+        c = t.downloads.c
+        where = (c.device == values["device"], c.filename == values["filename"])
+        old = self._c.execute(select(c.sha1, c.previous_sha1).where(*where)).first()
+        if old is None:
+            self._c.execute(insert(t.downloads).values(values))
+            return
+        previous = old.sha1 if old.sha1 != values["sha1"] else old.previous_sha1
+        self._c.execute(update(t.downloads).where(*where).values(values, previous_sha1=previous))
 
     def list_downloads(self, device: str | None = None) -> list[Download]:
         c = t.downloads.c
@@ -377,7 +402,9 @@ class SqlUnitOfWork:
         if device is not None:
             query = query.where(c.device == device)
         return [
-            Download(row.device, row.filename, row.node, row.sha1, row.size, row.at)
+            Download(
+                row.device, row.filename, row.node, row.sha1, row.size, row.at, row.previous_sha1
+            )
             for row in self._c.execute(query)
         ]
 
