@@ -21,10 +21,10 @@ old key** when a backup holds it, else - all four conditions holding - its
 ITL must be **deleted by hand**. A locked phone whose ITL is the server's
 is not an ITL problem: deleting it would fix nothing (reference 002).
 
-The phone's lists come from its last recorded download (the server cannot
-see a phone refuse one: a phone that rebooted since and shows "Trust List
-Update Failed" holds older lists than that) or from files copied off the
-phone (``--itl`` / ``--ctl``), which are what it really holds. Its boot is
+The phone's lists come from its recorded downloads (the last one, or the
+one before it when the phone, replayed, refused the last: see
+:mod:`.lastknown`) or from files copied off the phone (``--itl`` /
+``--ctl``), which are what it really holds. Its boot is
 the simulator's own, against the current files in memory (:mod:`.predict`).
 """
 
