@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from phonetrust.cli.cluster_cmds import demo_cluster
@@ -53,10 +54,13 @@ def build(root: Path, devices: int) -> float:
     return time.perf_counter() - started
 
 
-def fleet(root: Path, concurrency: int) -> tuple[int, list[str], float, int]:
-    """Run ``phone fleet``: its exit status, stdout lines, wall seconds, peak RSS (KiB)."""
+def fleet(
+    root: Path, concurrency: int, extra: Sequence[str] = ()
+) -> tuple[int, list[str], float, int]:
+    """Run ``phone fleet`` (with ``extra`` options): its exit status, stdout lines, wall
+    seconds, peak RSS (KiB)."""
     started = time.perf_counter()
-    command = [sys.executable, "-c", FLEET, "phone", "fleet", "--data", str(root)]
+    command = [sys.executable, "-c", FLEET, "phone", "fleet", "--data", str(root), *extra]
     done = subprocess.run(  # noqa: S603 - our own interpreter and command
         [*command, "--concurrency", str(concurrency)],
         stdout=subprocess.PIPE,

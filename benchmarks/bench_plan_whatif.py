@@ -19,8 +19,13 @@ the same run:
   in one read-only unit of work);
 - a second operation that changes every phone's verdict,
   ``admin -c "utils ctl set-cluster mixed-mode"`` (command, one run);
+- the prediction against reality: the operation is then run for real and
+  the same fleet boots again from the flash it kept (``phone fleet
+  --state``); how many phones lock, keep their ITL, take a new one or have
+  none must be what the plan predicted;
 - the lock-out guard on the demo cluster (``cluster demo``'s four phones,
-  booted once): the same ``admin -c "set cert regen CallManager"`` with the
+  booted once): the same guarded change (``group set``, which republishes
+  the plan and, unlike a regeneration, can be repeated at once) with the
   guard and without it (PHONETRUST_NO_GUARD), alternating, and the guard's
   own work in this process. Goal: under a second.
 
@@ -43,6 +48,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,7 +184,9 @@ def prediction_alone(ctx: Context) -> None:
 
 
 GUARD_GOAL = 1.0
-REGEN = ("admin", "-c", "set cert regen CallManager", "--yes")
+GUARDED = ("group", "set", "Default", "cucm-pub", "cucm-sub", "--yes")
+"""A guarded change that republishes the plan and can be made again at once (a certificate
+regeneration cannot: CUCM's 5-minute hold)."""
 
 
 class _Rollback(Exception):
@@ -199,7 +207,7 @@ def guard_cost(root: Path, repeat: int) -> tuple[list[float], list[float], list[
                 raise SystemExit("the guard predicted nothing: were the demo phones booted?")
     finally:
         ctx.repo.close()
-    command = [sys.executable, "-c", FLEET, *REGEN, "--data", str(root)]
+    command = [sys.executable, "-c", FLEET, *GUARDED, "--data", str(root)]
     guarded: list[float] = []
     bare: list[float] = []
     for _ in range(repeat):  # alternating, so a slower minute hits both alike
@@ -257,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one run, top 
             seconds = build_cluster(root, devices)
             print(f"build: {devices:,}-device demo cluster in {seconds:.1f} s", flush=True)
 
-        code, lines, fleet_wall, _ = fleet(root, DEFAULT_CONCURRENCY)
+        flash = ["--state", str(Path(scratch) / "flash")]
+        code, lines, fleet_wall, _ = fleet(root, DEFAULT_CONCURRENCY, flash)
         elapsed = next((m for m in map(ELAPSED.match, lines) if m), None)
         if elapsed is None:
             print("\n".join(lines))
@@ -306,6 +315,14 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one run, top 
             f"{_counts(second_counts)} (utils ctl set-cluster mixed-mode)"
         )
 
+        old_itl = _itls(lines).most_common(1)[0][0] if _itls(lines) else NONE
+        predicted = _predicted_shape(runs[0].data, old_itl)
+        real = _real_shape(root, flash, old_itl)
+        print(f"predicted: {_counts(predicted)}", flush=True)
+        print(f"real (the operation run, the same fleet booted again): {_counts(real)}")
+        if predicted != real:
+            failed = failed or "the fleet did not do what the plan predicted"
+
     best = min(command_runs)
     ratio = best / boots if boots else float("inf")
     print(f"plan (command): {spread(command_runs)}")
@@ -330,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one run, top 
     added = statistics.median(guarded) - statistics.median(bare)
     print(
         f"guard on the demo cluster: {spread(own)} of its own work; "
-        f"set cert regen CallManager {statistics.median(guarded):.2f} s with it, "
+        f"`{' '.join(GUARDED[:3])}` {statistics.median(guarded):.2f} s with it, "
         f"{statistics.median(bare):.2f} s without (+{added:.2f} s; goal under "
         f"{GUARD_GOAL:.0f} s: {'met' if max(added, min(own)) < GUARD_GOAL else 'not met'})"
     )
@@ -339,6 +356,48 @@ def main(argv: list[str] | None = None) -> int:  # noqa: PLR0915 - one run, top 
         print(f"FAILED: {failed}")
         return 1
     return 0
+
+
+NONE = "none"
+
+
+def _itls(lines: Sequence[str]) -> Counter[str]:
+    """The "ITL (MD5):" section of a fleet summary: {MD5 or "none": phones}."""
+    found: Counter[str] = Counter()
+    inside = False
+    for line in lines:
+        if line.startswith(("ITL (MD5):", "CTL (MD5):")):
+            inside = line.startswith("ITL")
+        elif inside and line.startswith("  "):
+            count, _, md5 = line.strip().partition("  ")
+            found[md5.strip()] = int(count.replace(",", ""))
+    return found
+
+
+def _shape(itls: Counter[str], locked: int, old_itl: str) -> dict[str, int]:
+    same, none = itls[old_itl], itls[NONE]
+    return {
+        "locked": locked,
+        "kept the old ITL": same,
+        "took a new ITL": sum(itls.values()) - same - none,
+        "no ITL": none,
+    }
+
+
+def _predicted_shape(data: dict[str, Any] | None, old_itl: str) -> dict[str, int]:
+    phones = [] if data is None else data["steps"][-1]["prediction"]["phones"]
+    itls = Counter(p["itl_md5"] or NONE for p in phones)
+    return _shape(itls, sum(1 for p in phones if p["verdict"] == "locks"), old_itl)
+
+
+def _real_shape(root: Path, flash: list[str], old_itl: str) -> dict[str, int]:
+    """Run the operation for real (no guard: the benchmark knows), boot the fleet again."""
+    env = dict(os.environ, **{NO_GUARD_ENV: "1"})
+    command = [sys.executable, "-c", FLEET, *OPERATION, "--yes", "--data", str(root)]
+    subprocess.run(command, env=env, capture_output=True, check=True)  # noqa: S603
+    _, lines, _, _ = fleet(root, DEFAULT_CONCURRENCY, flash)
+    locked = next((ln for ln in lines if ln.startswith("Locked: ")), "Locked: 0")
+    return _shape(_itls(lines), int(locked.split()[1].replace(",", "")), old_itl)
 
 
 def _counts(counts: dict[str, int] | None) -> str:
