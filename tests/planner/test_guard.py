@@ -17,7 +17,9 @@ from dataclasses import replace
 import pytest
 
 from phonetrust.planner.guard import Declined, LockoutGuard
+from phonetrust.planner.predict import Outcome, reboot_all
 from phonetrust.policy.domain import CertName
+from phonetrust.service import nodes
 from tests.planner.booted import ONE_NODE, add_phones, record_boots
 from tests.service.conftest import PASSWORD, Lab
 from tests.service.helpers import current
@@ -41,6 +43,9 @@ class Asked:
     def confirm(self, question: str) -> bool:
         self.questions.append(question)
         return self._answers.pop(0)
+
+    def last_said_nothing(self) -> bool:
+        return not self.said
 
 
 def guarded(lab: Lab, asked: Asked, *, assume_yes: bool = False) -> None:
@@ -166,3 +171,31 @@ def test_a_guarded_cli_command_takes_yes_and_is_refused_without_an_answer(lab: L
     assert went.returncode == 0, went.stdout + went.stderr
     with lab.ctx.repo.unit_of_work() as uow:
         assert uow.get_node("cucm-pub2") is not None
+
+
+def test_phones_locked_already_do_not_make_every_change_ask(lab: Lab) -> None:
+    """B2 went through (--yes): the 8845 will lock at its next reboot whatever comes next.
+    A later change that locks nobody else asks nothing; one that does still asks."""
+    booted_on_one_node(lab)
+    lab.admin("set cert regen CallManager", "yes")
+    lab.later(HOLD)
+    lab.admin("set cert regen TVS", "yes")  # no guard: the 8845 is now locked-to-be
+    asked = Asked()
+    guarded(lab, asked)
+    add_phones(lab, ("SEP00AA00000003", "8845"))
+    assert asked.questions == []
+    assert asked.last_said_nothing()
+
+
+def test_a_renamed_node_keeps_its_phones_known(lab: Lab) -> None:
+    """Downloads follow a rename as published files do: after cucm-pub became cucm-pub2
+    (every certificate of it regenerated, B4), its phones are still predicted - locked -
+    instead of unknown."""
+    booted_on_one_node(lab)
+    nodes.rename_node(lab.ctx, "cucm-pub", "cucm-pub2")
+    with lab.ctx.repo.unit_of_work() as uow:
+        known, prediction = reboot_all(uow, lab.ctx.clock)
+    assert known[MODERN].node == "cucm-pub2"
+    verdict = prediction.verdict(MODERN)
+    assert verdict is not None
+    assert verdict.outcome is Outcome.LOCKS

@@ -8,6 +8,7 @@ between locks the 8845 (exit 1); with a reboot between, nobody (exit 0).
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -16,10 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from cryptography import x509
 
-from phonetrust.cli.plan_cmd import run_here
+from phonetrust.cli.plan_cmd import _invoke, run_here
 from phonetrust.formats.sgn import SignedFile
 from phonetrust.planner.predict import Outcome
 from phonetrust.planner.steps import parse_steps, run_step
@@ -197,3 +199,34 @@ def test_the_copy_publishes_the_lists_and_no_configuration(b2: Lab) -> None:
     assert names == {n for n, data in lists.items() if data is not None}
     assert itl is not None
     assert itl != lists["ITLFile.tlv"]  # re-signed with SHA-512, as a full build would
+
+
+def test_the_copy_switch_is_refused_on_a_real_cluster(b2: Lab) -> None:
+    """PHONETRUST_PLAN_COPY makes changes publish trust lists only: obeyed only in a
+    directory the planner made, never on the cluster itself."""
+    with b2.ctx.repo.unit_of_work() as uow:
+        version = uow.current_version()
+    env = dict(os.environ, PHONETRUST_SECURITY_PASSWORD=PASSWORD, PHONETRUST_PLAN_COPY="1")
+    command = [sys.executable, "-c", CLI, "param", "set", P.TFTP_DIGEST, "SHA-512"]
+    done = subprocess.run(
+        [*command, "--data", str(b2.where.root)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "is not a copy made by `phonetrust plan`" in done.stderr
+    with b2.ctx.repo.unit_of_work() as uow:
+        assert uow.current_version() == version
+
+
+def test_a_command_that_crashes_in_process_is_a_failed_step_not_a_crashed_plan() -> None:
+    @click.command()
+    def broken() -> None:
+        raise ValueError("a bug in a command")
+
+    said = io.StringIO()
+    assert _invoke(broken, [], said) == 1  # type: ignore[arg-type]
+    assert "ValueError: a bug in a command" in said.getvalue()

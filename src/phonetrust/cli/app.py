@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from dataclasses import replace
@@ -13,14 +14,18 @@ import click
 
 from phonetrust.clock import Clock, ShiftedClock, SystemClock
 from phonetrust.errors import LocalError
-from phonetrust.planner import CLOCK_SHIFT_ENV, NO_GUARD_ENV, PLAN_COPY_ENV
+from phonetrust.planner import CLOCK_SHIFT_ENV, COPY_MARKER, NO_GUARD_ENV, PLAN_COPY_ENV
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
 from phonetrust.store.datadir import DATA_ENV, DB_ENV, NODE_FILE, DataDir
+from phonetrust.store.repository import Repository
 from phonetrust.store.sql import open_repository
 
 PASSWORD_ENV = "PHONETRUST_SECURITY_PASSWORD"  # noqa: S105 - the name of a variable
 F = TypeVar("F", bound=Callable[..., Any])
+OPENED_ON_COPIES: list[Repository] = []
+"""Stores opened by commands run on the planner's copy in the planner's own process: the
+planner closes them after each step (a command's process would have exited)."""
 GUARDED = "phonetrust.guarded"
 """Click context meta key: the running command is guarded; its value is its --yes."""
 
@@ -76,10 +81,17 @@ def open_context(data: Path | None, db: str | None, *, actor: str | None = None)
     if not where.exists():
         raise where.no_cluster()
     copy = bool(os.environ.get(PLAN_COPY_ENV))
+    if copy and not (where.root / COPY_MARKER).exists():
+        raise LocalError(
+            f"{PLAN_COPY_ENV} is set, but {where.root} is not a copy made by `phonetrust plan`: "
+            "unset it to work on this cluster"
+        )
     clock: Clock = SystemClock()
     if copy:
         clock = ShiftedClock(clock, _seconds(os.environ.get(CLOCK_SHIFT_ENV)))
     repo = open_repository(where.db_url)
+    if copy:
+        OPENED_ON_COPIES.append(repo)
     try:
         now = datetime.fromtimestamp(clock.now(), UTC)
         key = where.cluster_key(repo, now, os.environ.get(PASSWORD_ENV) or None)
@@ -92,9 +104,12 @@ def open_context(data: Path | None, db: str | None, *, actor: str | None = None)
 
 def _seconds(text: str | None) -> float:
     try:
-        return float(text or 0)
+        seconds = float(text or 0)
     except ValueError:
-        raise LocalError(f"{CLOCK_SHIFT_ENV}={text!r}: not a number of seconds") from None
+        seconds = math.nan
+    if not math.isfinite(seconds):
+        raise LocalError(f"{CLOCK_SHIFT_ENV}={text!r}: not a number of seconds")
+    return seconds
 
 
 def with_guard(ctx: Context, confirm: Callable[[str], bool] | None = None) -> Context:

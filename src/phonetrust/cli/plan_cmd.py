@@ -7,13 +7,21 @@ import io
 import json
 import os
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from phonetrust.cli.app import PASSWORD_ENV, data_options, locate, open_context, own_node
+from phonetrust.cli.app import (
+    OPENED_ON_COPIES,
+    PASSWORD_ENV,
+    data_options,
+    locate,
+    open_context,
+    own_node,
+)
 from phonetrust.errors import LocalError
 from phonetrust.store.datadir import DB_ENV, DataDir
 
@@ -200,6 +208,8 @@ def run_here(step: Step, scratch: DataDir, *, clock_shift: float) -> StepRun:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+        while OPENED_ON_COPIES:
+            OPENED_ON_COPIES.pop().close()
     return StepRun(step, status, said.getvalue())
 
 
@@ -212,11 +222,16 @@ def _invoke(group: click.Group, argv: list[str], said: io.StringIO) -> int:
     except click.ClickException as exc:
         exc.show(file=said)
         return exc.exit_code
-    except click.Abort:
+    except click.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):
+            raise exc.__context__ from None  # Ctrl-C stops the plan, not just this step
         said.write("Aborted!\n")
         return 1
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
+    except Exception:  # noqa: BLE001 - a crash of the command is the step's failure, as in a
+        said.write(traceback.format_exc())  # subprocess: the plan reports it and stops there
+        return 1
     return returned if isinstance(returned, int) else 0
 
 

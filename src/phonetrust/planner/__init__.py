@@ -10,3 +10,6 @@ lock-out guard is off, and the clock runs PHONETRUST_PLAN_CLOCK_SHIFT seconds ah
 CLOCK_SHIFT_ENV = "PHONETRUST_PLAN_CLOCK_SHIFT"
 """Seconds the copy's clock is ahead of the wall clock: each planned reboot moves it on,
 as the administrator's time moves on while phones reboot (past CUCM's 5-minute hold)."""
+COPY_MARKER = "PLAN-COPY"
+"""The file that makes a data directory the planner's copy: PHONETRUST_PLAN_COPY is obeyed
+only there, so the variable alone cannot make a real cluster publish trust lists only."""

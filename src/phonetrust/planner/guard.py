@@ -12,7 +12,7 @@ shows the prediction and goes on, so scripts keep working.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 from phonetrust.errors import LocalError
@@ -45,13 +45,16 @@ class LockoutGuard:
         self.last: Prediction | None = None
         """The last prediction made (tests and callers that want the figures)."""
         self._known: dict[str, KnownPhone] = {}
+        self._already: set[str] = set()
 
     def begin(self, ctx: Context, uow: UnitOfWork) -> None:
-        """What every phone holds, read before the change renames or removes anything."""
+        """What every phone holds, read before the change renames or removes anything, and
+        which phones are locked already: the change is not asked about those."""
         # The simulator loads only when a change is made: every admin command makes a guard.
-        from phonetrust.planner.lastknown import last_known  # noqa: PLC0415
+        from phonetrust.planner.predict import reboot_all  # noqa: PLC0415
 
-        self._known = last_known(uow)
+        self._known, now = reboot_all(uow, ctx.clock)
+        self._already = {v.device for v in now.locked}
 
     def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None:
         from phonetrust.planner.offline import Servers  # noqa: PLC0415
@@ -63,9 +66,9 @@ class LockoutGuard:
             return  # no phone left was ever seen: nothing to predict
         prediction = predict(known, Servers.read(uow, devices=devices), ctx.clock)
         self.last = prediction
-        if not prediction.locked:
+        if not any(v.device not in self._already for v in prediction.locked):
             return
-        for line in warning(prediction):
+        for line in warning(prediction, self._already):
             self.say(line)
         if self.assume_yes:
             self.say("--yes: going ahead.")
@@ -74,11 +77,13 @@ class LockoutGuard:
             raise Declined("Nothing was changed: the phones keep the files they have.")
 
 
-def warning(prediction: Prediction) -> list[str]:
-    """The prediction as the guard shows it: counts, then the first phones and why."""
+def warning(prediction: Prediction, already: Collection[str] = ()) -> list[str]:
+    """The prediction as the guard shows it: counts, then the first phones this change
+    locks and why (phones locked ``already`` are counted apart)."""
     from phonetrust.planner.predict import Outcome  # noqa: PLC0415
 
-    locked = prediction.locked
+    locked = [v for v in prediction.locked if v.device not in already]
+    before = len(prediction.locked) - len(locked)
     total = len(prediction.verdicts)
     out = [
         f"WARNING: the planner predicts this change locks out {len(locked):,} of {total:,} "
@@ -87,6 +92,8 @@ def warning(prediction: Prediction) -> list[str]:
     for outcome, count in prediction.counts().items():
         if count and outcome is not Outcome.LOCKS:
             out.append(f"  {count:>7,}  {outcome.value}")
+    if before:
+        out.append(f"  {before:>7,}  locked already, whatever this change does")
     for verdict in locked[:SHOWN_PHONES]:
         out.append(f"  LOCKS {verdict.device} ({verdict.model}, group {verdict.group}): ")
         out[-1] += verdict.reason

@@ -262,6 +262,8 @@ def _decide(
     """The conditions, then the verdict in the references' order (module docstring)."""
     servers, boot, source = booted
     assert kp.state is not None  # noqa: S101 - _phone made it
+    if boot.outcome is Outcome.UNKNOWN:  # its TFTP server is no node of the cluster now
+        raise LocalError(f"{kp.device.name}: cannot be judged: {boot.reason}")
     state = kp.state
     locked = boot.outcome is Outcome.LOCKS
     differs = _itl_differs(uow, state, kp.node or "")

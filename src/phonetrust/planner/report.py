@@ -57,10 +57,13 @@ def _procedure_lines(procedure: Procedure, planned: Plan) -> list[str]:
 
 def verdict_line(plan: Plan) -> str:
     failed = plan.failed
+    worst = max((newly_locked(plan, s) for s in plan.steps), default=0)
     if failed is not None:
         status = failed.run.status if failed.run is not None else "?"
-        return f"Plan stopped: `{failed.step.text}` failed (exit {status})."
-    worst = max((newly_locked(plan, s) for s in plan.steps), default=0)
+        stopped = f"Plan stopped: `{failed.step.text}` failed (exit {status})."
+        if worst:
+            stopped += f" Before it, {worst:,} phone(s) would already be locked out."
+        return stopped
     if worst:
         return f"Verdict: {worst:,} phone(s) would be locked out. Do not run this as it is."
     return "Verdict: no phone would be locked out."

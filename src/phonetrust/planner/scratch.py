@@ -43,6 +43,7 @@ from sqlalchemy import Connection, Select, Table, event, func, insert, select
 from sqlalchemy.engine import make_url
 
 from phonetrust.errors import LocalError
+from phonetrust.planner import COPY_MARKER
 from phonetrust.service.context import Context
 from phonetrust.store import migrations, schema
 from phonetrust.store.datadir import DataDir
@@ -82,6 +83,9 @@ def scratch_copy(
     else:
         _copy_rows(ctx, where, scratch.db_url)
     scratch.cache(cluster_key, where.node_uid())
+    (scratch.root / COPY_MARKER).write_text(
+        "A throw-away copy made by `phonetrust plan`: changes here publish trust lists only.\n"
+    )
     return scratch
 
 

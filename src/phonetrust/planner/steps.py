@@ -287,8 +287,8 @@ def run_step(
     The environment is ``env`` (default: this process's) with ``PHONETRUST_DATA``
     set to ``scratch``, ``PHONETRUST_DB`` removed and the lock-out guard off.
     Every question is answered yes: ``admin -c`` gets ``--yes``; other commands
-    read "yes" lines from standard input (a password asked there gets "yes"
-    too: give it in PHONETRUST_SECURITY_PASSWORD). ``backup restore`` wants an
+    read "yes" lines from standard input (a password is read from the terminal,
+    not from there: give it in PHONETRUST_SECURITY_PASSWORD). ``backup restore`` wants an
     empty data directory: the scratch's cluster is removed first, and the
     restored cluster takes its place.
 

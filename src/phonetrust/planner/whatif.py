@@ -1,6 +1,6 @@
 """``phonetrust plan``'s work: run the steps on a copy of the cluster, predict after each.
 
-The real store is read once, for what every phone holds now
+The real store is read first, for what every phone holds now
 (:func:`~.lastknown.last_known`). A scratch copy (:mod:`.scratch`) then
 takes the steps one by one, each a real ``phonetrust`` command run on the
 copy (:mod:`.steps`); after each, every phone is rebooted in memory against
@@ -8,7 +8,8 @@ the copy's new files (:mod:`.predict`). Phones keep what they hold until a
 ``reboot`` step: then each takes the state its predicted boot left it in,
 so "regenerate, reboot, regenerate" is told apart from "regenerate twice";
 the copy's clock moves on :data:`REBOOT_SECONDS` too. A step that fails
-stops the plan there, as it would stop an administrator.
+stops the plan there, as it would stop an administrator. Each safe procedure
+planned after the steps reads the store again, on a copy of its own.
 
 The copy publishes only trust lists (:attr:`~phonetrust.service.context.Context.sketch`):
 re-signing ten thousand configuration files at each step would cost more

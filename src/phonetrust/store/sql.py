@@ -232,6 +232,9 @@ class SqlUnitOfWork:
         files = t.published_files
         self._c.execute(delete(files).where(files.c.node == new))
         self._c.execute(update(files).where(files.c.node == old_host).values(node=new))
+        # What its phones downloaded follows the node, as its published files do.
+        fetched = t.downloads
+        self._c.execute(update(fetched).where(fetched.c.node == old_host).values(node=new))
         for group in self.list_groups():
             if old_host in group.members:
                 members = tuple(new if m == old_host else m for m in group.members)
