@@ -38,8 +38,10 @@ from phonetrust.testing import postgres
 from phonetrust.testing.clock import FakeClock
 from tests.service.conftest import PASSWORD, START, Lab, install
 from tests.service.helpers import current
+from tests.waiting import until
 
 LOCK_SECONDS = 12.5
+PHONE = "00AA11BB22CC"
 """Longer than SQLite's busy timeout (10 s), after which the old poll failed and serve ended."""
 IMPORTED = 3000
 """Devices one import adds, in one transaction (a few seconds of write lock)."""
@@ -125,8 +127,11 @@ db.execute("ROLLBACK")
 
 
 def test_a_write_lock_held_12_s_by_another_process(lab: Lab) -> None:
+    """Every service keeps answering through a write lock held past the busy timeout, and
+    a phone's download made meanwhile is recorded once the lock goes, not lost."""
     database = make_url(lab.where.db_url).database
     assert database is not None
+    inventory.add_devices(lab.ctx, [Device(f"SEP{PHONE}", "8845")])
 
     async def main() -> None:
         async with serving(lab.ctx, _options("cucm-pub")) as running:
@@ -138,6 +143,8 @@ def test_a_write_lock_held_12_s_by_another_process(lab: Lab) -> None:
             try:
                 assert holder.stdout is not None
                 assert await asyncio.to_thread(holder.stdout.readline) == b"locked\n"
+                tftp = ("127.0.0.1", running.ports["tftp"])
+                await tftp_remote.fetch(tftp, f"ITLSEP{PHONE}.tlv")  # its flush must wait
                 # The poll runs every 0.1 s all along: reads take no lock and wait for none.
                 await _keep_answering(lab.ctx, running, LOCK_SECONDS + 1)
             finally:
@@ -146,8 +153,14 @@ def test_a_write_lock_held_12_s_by_another_process(lab: Lab) -> None:
                 if holder.stdout is not None:
                     holder.stdout.close()
             await _caught_up(lab.ctx, running, "cucm-pub")
+            await until(lambda: _downloaded(lab.ctx), timeout=15)
 
     asyncio.run(main())
+
+
+def _downloaded(ctx: Context) -> bool:
+    with reading(ctx) as uow:
+        return [d.filename for d in uow.list_downloads(f"SEP{PHONE}")] == ["ITLFile.tlv"]
 
 
 def test_the_poll_reads_without_the_write_lock(lab: Lab) -> None:

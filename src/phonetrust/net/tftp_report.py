@@ -7,7 +7,8 @@ transfer or the refusal - never a line per datagram, so a boot storm pays
 for tracing per file, not per packet. A device's completed download of
 its trust list or configuration is recorded in the store, in batches: a
 task writes what gathered every second (in a thread, the store being
-synchronous) and once more when the server stops. Conditions an operator
+synchronous) and once more when the server stops; a write the store refuses
+is tried again with the next. Conditions an operator
 must know of (every slot taken, no socket for a transfer) are warned of
 once.
 """
@@ -158,5 +159,5 @@ class Report:
             return
         try:
             await asyncio.to_thread(self._downloads.flush)
-        except Exception as exc:  # noqa: BLE001 - a store failure loses these records, not the server
-            log.warning("TFTP: downloads not recorded: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - a store failure delays these records, not the server
+            log.warning("TFTP: downloads not recorded yet (kept for the next write): %s", exc)

@@ -369,10 +369,19 @@ class DownloadLog:
         return len(self._pending)
 
     def flush(self) -> int:
-        """Write what was added since the last flush; returns how many records."""
+        """Write what was added since the last flush; returns how many records.
+
+        A batch the store refuses (a write lock held past the busy timeout, an
+        administrator's question pending in a change) is kept for the next flush,
+        under anything added since: records wait, they are not lost.
+        """
         batch, self._pending = self._pending, {}
         if not batch:
             return 0
-        with self._ctx.repo.unit_of_work() as uow:
-            uow.record_downloads(list(batch.values()))
+        try:
+            with self._ctx.repo.unit_of_work() as uow:
+                uow.record_downloads(list(batch.values()))
+        except BaseException:
+            self._pending = {**batch, **self._pending}
+            raise
         return len(batch)
