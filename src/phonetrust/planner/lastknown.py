@@ -18,7 +18,7 @@ instead of guessing. So does one whose list bytes the store no longer keeps
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -161,6 +161,27 @@ def _took(
     of that time its lists trust; what TVS vouched for then is not recorded, so it
     answers from what it vouches for now.
     """
+    # Phones alike (same lists, servers, downloads, TVS certificates then) replay alike:
+    # ten thousand phones that took one new ITL are one replay.
+    at = max(d.at for d in fetched.values())
+    key = (
+        state,
+        tftp,
+        tuple((n, d.sha1) for n, d in sorted(fetched.items())),
+        finder.tvs_then(state, at),
+    )
+    if key not in finder.replayed:
+        finder.replayed[key] = _replay(state, lists, fetched, tftp, finder)
+    return finder.replayed[key]
+
+
+def _replay(
+    state: PhoneTrust,
+    lists: dict[str, InstalledList | None],
+    fetched: dict[str, Download],
+    tftp: str | None,
+    finder: _Finder,
+) -> tuple[PhoneTrust, str]:
     why = []
     for name in (CTL_NAME, ITL_NAME):
         new, download = lists[name], fetched.get(name)
@@ -194,20 +215,31 @@ class _Finder:
         self._catalog: fileplan.Catalog | None = None
         self._directory: TvsDirectory | None = None
         self._tvs: dict[str, list[OwnCertificate]] = {}
+        self.replayed: dict[Hashable, tuple[PhoneTrust, str]] = {}
+        """Replays of a reboot (:func:`_took`), by everything they depend on."""
 
-    def tvs_answer(self, state: PhoneTrust, certificate: bytes, at: datetime) -> Answer | None:
-        """What the phone's TVS servers said of ``certificate`` at ``at``: the first (of
-        three at most) whose TVS certificate of that time its lists trust answers from what
-        TVS vouches for now; None when none could be trusted."""
+    def tvs_then(self, state: PhoneTrust, at: datetime) -> tuple[bytes | None, ...]:
+        """The certificate each of the phone's TVS servers (three at most) presented at
+        ``at``: None for one that was no TVS node of the cluster."""
         if self._directory is None:
             self._directory = directory_from(self.uow)
             for node in self.uow.list_nodes():
                 if node.runs(Service.TVS):
                     history = self.uow.certificate_history(node.host, CertName.TVS)
                     self._tvs[str(node.ip)] = self._tvs[node.host.lower()] = history
+        out: list[bytes | None] = []
         for address, _ in state.tvs_servers[:MAX_TVS_SERVERS]:
             then = [c for c in self._tvs.get(address.lower(), []) if c.created_at <= at]
-            if then and trust.check_tvs_server(state, then[-1].der).accepted:
+            out.append(then[-1].der if then else None)
+        return tuple(out)
+
+    def tvs_answer(self, state: PhoneTrust, certificate: bytes, at: datetime) -> Answer | None:
+        """What the phone's TVS servers said of ``certificate`` at ``at``: the first (of
+        three at most) whose TVS certificate of that time its lists trust answers from what
+        TVS vouches for now; None when none could be trusted."""
+        for presented in self.tvs_then(state, at):
+            if presented is not None and trust.check_tvs_server(state, presented).accepted:
+                assert self._directory is not None  # noqa: S101 - tvs_then read it
                 return self._directory.verify(certificate)
         return None
 
