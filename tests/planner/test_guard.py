@@ -9,9 +9,7 @@ goes through, after the prediction was shown.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from dataclasses import replace
 
 import pytest
@@ -21,7 +19,7 @@ from phonetrust.planner.predict import Outcome, reboot_all
 from phonetrust.policy.domain import CertName
 from phonetrust.service import nodes
 from tests.planner.booted import ONE_NODE, add_phones, record_boots
-from tests.service.conftest import PASSWORD, Lab
+from tests.service.conftest import Lab
 from tests.service.helpers import current
 
 HOLD = 301
@@ -112,17 +110,7 @@ def test_phones_never_seen_cannot_be_predicted_so_nothing_is_asked(lab: Lab) -> 
 
 
 def _admin(lab: Lab, line: str, stdin: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PHONETRUST_SECURITY_PASSWORD=PASSWORD)
-    env.pop("PHONETRUST_NO_GUARD", None)
-    return subprocess.run(
-        [sys.executable, "-c", CLI, "admin", "--data", str(lab.where.root), "-c", line, *extra],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    return lab.cli("admin", "-c", line, *extra, stdin=stdin)
 
 
 def test_the_admin_cli_asks_after_cucm_s_own_question(lab: Lab) -> None:
@@ -146,20 +134,9 @@ def test_the_admin_cli_asks_after_cucm_s_own_question(lab: Lab) -> None:
 
 def test_a_guarded_cli_command_takes_yes_and_is_refused_without_an_answer(lab: Lab) -> None:
     booted_on_one_node(lab)
-    env = dict(os.environ, PHONETRUST_SECURITY_PASSWORD=PASSWORD)
-    env.pop("PHONETRUST_NO_GUARD", None)
-    base = [sys.executable, "-c", CLI, "cluster", "rename-node", "--data", str(lab.where.root)]
 
     def rename(*extra: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*base, *extra, "cucm-pub", "cucm-pub2"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        return lab.cli("cluster", "rename-node", *extra, "cucm-pub", "cucm-pub2")
 
     refused = rename()
     assert refused.returncode != 0, refused.stdout

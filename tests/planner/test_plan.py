@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ from phonetrust.policy import params as P
 from phonetrust.policy.domain import CertName
 from phonetrust.service import fileplan, inventory
 from tests.planner.booted import ONE_NODE, add_phones, record_boots
-from tests.service.conftest import PASSWORD, Lab
+from tests.service.conftest import Lab
 from tests.service.helpers import current
 
 MODERN, OLD = "SEP00AA00000001", "SEP00AA00000002"
@@ -47,15 +45,7 @@ def b2(lab: Lab) -> Lab:
 
 
 def phonetrust(lab: Lab, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PHONETRUST_SECURITY_PASSWORD=PASSWORD)
-    return subprocess.run(
-        [sys.executable, "-c", CLI, "plan", "--data", str(lab.where.root), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        check=False,
-    )
+    return lab.cli("plan", *args)
 
 
 def steps_file(tmp_path: Path, text: str) -> str:
@@ -206,16 +196,7 @@ def test_the_copy_switch_is_refused_on_a_real_cluster(b2: Lab) -> None:
     directory the planner made, never on the cluster itself."""
     with b2.ctx.repo.unit_of_work() as uow:
         version = uow.current_version()
-    env = dict(os.environ, PHONETRUST_SECURITY_PASSWORD=PASSWORD, PHONETRUST_PLAN_COPY="1")
-    command = [sys.executable, "-c", CLI, "param", "set", P.TFTP_DIGEST, "SHA-512"]
-    done = subprocess.run(
-        [*command, "--data", str(b2.where.root)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
+    done = b2.cli("param", "set", P.TFTP_DIGEST, "SHA-512", env={"PHONETRUST_PLAN_COPY": "1"})
     assert done.returncode == 1
     assert "is not a copy made by `phonetrust plan`" in done.stderr
     with b2.ctx.repo.unit_of_work() as uow:

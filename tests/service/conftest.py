@@ -8,7 +8,10 @@ gets a private copy of it, with a fake clock it can move.
 from __future__ import annotations
 
 import io
+import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -27,6 +30,7 @@ from phonetrust.store.datadir import DataDir
 from phonetrust.testing.clock import FakeClock
 from phonetrust.testing.cluster import new_context, open_context
 
+_CLI_UNSET = ("PHONETRUST_DB", "PHONETRUST_NO_GUARD", "PHONETRUST_PLAN_COPY")
 PASSWORD = "Cisco-Security-123"  # noqa: S105 - the test cluster's security password
 START = datetime(2026, 3, 6, 19, 45, 13, tzinfo=UTC).timestamp()
 
@@ -88,6 +92,26 @@ class Lab:
         )
         execute(Session(self.ctx, node, self.where, prompts, write), line)
         return out.getvalue()
+
+    def cli(
+        self, *args: str, stdin: str = "", env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """``phonetrust ARGS`` on this cluster in a process of its own, as a person runs it
+        (wall clock, the lock-out guard on); ``stdin`` answers its questions."""
+        environment = {k: v for k, v in os.environ.items() if k not in _CLI_UNSET}
+        environment.update(
+            PHONETRUST_DATA=str(self.where.root), PHONETRUST_SECURITY_PASSWORD=PASSWORD
+        )
+        environment.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-c", "from phonetrust.cli.main import main; main()", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=300,
+            check=False,
+        )
 
     def later(self, seconds: float) -> None:
         self.clock.advance(seconds)

@@ -7,9 +7,6 @@ asks, and changes nothing when the answer is no.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 
 import pytest
@@ -59,24 +56,6 @@ def _state(lab: Lab) -> tuple[bytes | None, bytes | None, SecurityMode, int]:
         )
 
 
-def _phonetrust(lab: Lab, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "PHONETRUST_DATA": str(lab.where.root),
-        "PHONETRUST_SECURITY_PASSWORD": PASSWORD,
-    }
-    command = os.path.join(os.path.dirname(sys.executable), "phonetrust")
-    return subprocess.run(
-        [command, *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 # -- item 3: the hold refuses before the WARNING ------------------------------------
 
 
@@ -101,14 +80,14 @@ def test_hold_applies_to_every_other_certificate_of_the_node(lab: Lab, later: st
 
 
 def test_hold_in_c_mode_and_piped_mode_fails_without_asking(lab: Lab) -> None:
-    regen = _phonetrust(lab, "admin", "--yes", "-c", "set cert regen CallManager")
+    regen = lab.cli("admin", "--yes", "-c", "set cert regen CallManager")
     assert regen.returncode == 0, regen.stderr
-    refused = _phonetrust(lab, "admin", "-c", "set cert regen TVS", stdin="yes\n")
+    refused = lab.cli("admin", "-c", "set cert regen TVS", stdin="yes\n")
     assert refused.returncode == 1
     assert "WARNING" not in refused.stdout
     assert "Proceed with regeneration" not in refused.stdout
     assert "Please re-try" in refused.stderr
-    piped = _phonetrust(lab, "admin", stdin="set cert regen TVS\n")
+    piped = lab.cli("admin", stdin="set cert regen TVS\n")
     assert piped.returncode == 1
     assert "admin:set cert regen TVS\nCallManager certificate was modified" in piped.stdout
     assert "Proceed with regeneration" not in piped.stdout
