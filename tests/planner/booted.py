@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import timedelta
 
 from phonetrust.policy.domain import Device
 from phonetrust.policy.models import model as phone_model
@@ -36,7 +37,7 @@ def add_phones(lab: Lab, *phones: tuple[str, str], group: str | None = None) -> 
 
 def record_boots(lab: Lab, *names: str, node: str = "cucm-pub") -> None:
     """Each device downloaded, from ``node``, what its phone fetches there now."""
-    downloads = []
+    downloads: list[Download] = []
     with lab.ctx.repo.unit_of_work() as uow:
         files = uow.published_files(node)
         for name in names:
@@ -47,11 +48,14 @@ def record_boots(lab: Lab, *names: str, node: str = "cucm-pub") -> None:
                 wanted.append("ITLFile.tlv")
             config = f"{name}.cnf.xml"
             wanted.append(config + ".sgn" if config + ".sgn" in files else config)
+            if config + ".enc.sgn" in files:  # the signed stub, then the encrypted file
+                wanted.append(config + ".enc.sgn")
             for file in wanted:
                 data = files.get(file)
                 if data is not None:
                     sha1 = hashlib.sha1(data).hexdigest()
-                    downloads.append(Download(name, file, node, sha1, len(data), lab.ctx.now()))
+                    at = lab.ctx.now() + timedelta(milliseconds=len(downloads))  # in order
+                    downloads.append(Download(name, file, node, sha1, len(data), at))
         uow.record_downloads(downloads)
 
 

@@ -15,14 +15,21 @@ import hashlib
 from datetime import UTC, datetime
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
 
+from phonetrust.errors import DecryptionError
+from phonetrust.formats.encsgn import EncryptedFile, KnownPlaintext, decrypt_file
 from phonetrust.planner.lastknown import last_known
 from phonetrust.planner.offline import OfflineNetwork, Servers, Unreachable
 from phonetrust.planner.predict import Outcome, reboot_all
+from phonetrust.policy.domain import Device
 from phonetrust.protocols.tftp.packets import ErrorCode, PeerError, TftpError
 from phonetrust.protocols.tvs.messages import TvsServerUntrusted
+from phonetrust.service import inventory
 from phonetrust.store.repository import Download
+from phonetrust.testing.pki import make_identity, plain_name
 from tests.planner.booted import ONE_NODE, add_phones, record_boots
+from tests.scenarios.test_a_boot import ENCRYPTED_PROFILE
 from tests.service.conftest import Lab
 
 MODERN, OLD = "SEP00AA00000001", "SEP00AA00000002"
@@ -174,3 +181,33 @@ def test_a_phone_that_took_its_last_itl_through_tvs_holds_it(lab: Lab) -> None:
     assert phone.state.itl_file is not None
     assert phone.state.itl_file.raw == lab.file("cucm-pub", "ITLFile.tlv")
     assert phone.refused == ""
+
+
+def test_an_encrypted_configuration_opens_in_a_prediction_as_on_the_phone(lab: Lab) -> None:
+    """A6: the planner holds no phone's key; it renders the document the cluster encrypted
+    and opens the file only if the file's plaintext digest is that document's."""
+    own = make_identity(plain_name(f"CP-8845-{MODERN}"), slot=21)
+    lsc = own.certificate.public_bytes(Encoding.DER)
+    inventory.add_devices(lab.ctx, [Device(MODERN, "8845", profile=ENCRYPTED_PROFILE, lsc=lsc)])
+    record_boots(lab, MODERN)
+    with lab.ctx.repo.unit_of_work() as uow:
+        known, prediction = reboot_all(uow, lab.ctx.clock)
+    state = known[MODERN].state
+    assert state is not None
+    assert state.tvs_servers  # read from the document it decrypted
+    verdict = prediction.verdict(MODERN)
+    assert verdict is not None
+    assert verdict.outcome is Outcome.KEEPS, verdict.reason
+
+
+def test_a_known_plaintext_opens_only_its_own_file(lab: Lab) -> None:
+    own = make_identity(plain_name(f"CP-8845-{MODERN}"), slot=21)
+    lsc = own.certificate.public_bytes(Encoding.DER)
+    inventory.add_devices(lab.ctx, [Device(MODERN, "8845", profile=ENCRYPTED_PROFILE, lsc=lsc)])
+    data = lab.file("cucm-pub", f"{MODERN}.cnf.xml.enc.sgn")
+    assert data is not None
+    encrypted = EncryptedFile.from_wire(data)
+    document = decrypt_file(encrypted, own.key)  # what the phone itself reads
+    assert decrypt_file(encrypted, KnownPlaintext(document)) == document
+    with pytest.raises(DecryptionError):
+        decrypt_file(encrypted, KnownPlaintext(document + b" "))

@@ -10,7 +10,7 @@ not PKCS#7: that is what phones strip.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
@@ -180,12 +180,29 @@ def encrypt_file(
     return EncryptedFile(header, ciphertext)
 
 
+@dataclass(frozen=True, slots=True)
+class KnownPlaintext:
+    """A stand-in for a phone's private key, for the change planner: the document the
+    cluster encrypted for the phone, rendered again. It opens the file only if the file's
+    plaintext digest is this document's, so a prediction decrypts exactly what the phone
+    would (given it holds the key of the certificate the cluster encrypted for)."""
+
+    document: bytes = field(repr=False)
+
+
 def decrypt_file(encrypted: EncryptedFile, device_key: object) -> bytes:
     """The plaintext, checked against the header's digest; :class:`DecryptionError` otherwise.
 
     The digest check is what tells a wrong key apart: RSA PKCS#1 v1.5
     decryption with implicit rejection returns garbage instead of failing.
     """
+    if isinstance(device_key, KnownPlaintext):
+        info = encrypted.encryption
+        if info.hash_algorithm not in Digest._value2member_map_:
+            raise DecryptionError(f"unknown plaintext digest algorithm {info.hash_algorithm}")
+        if Digest(info.hash_algorithm).digest(device_key.document) != info.plaintext_hash:
+            raise DecryptionError("the file does not hold the document the cluster renders")
+        return device_key.document
     if not isinstance(device_key, rsa.RSAPrivateKey):
         raise KeyMaterialError("the device key must be an RSA private key")
     info = encrypted.encryption

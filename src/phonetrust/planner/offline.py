@@ -22,8 +22,10 @@ from types import MappingProxyType
 
 from phonetrust.errors import RemoteError
 from phonetrust.policy.domain import CertName, Device, Node, Service
+from phonetrust.policy.params import EnterpriseParams
 from phonetrust.protocols.tftp.packets import ErrorCode, PeerError, TransferTimeout
 from phonetrust.protocols.tvs.messages import Answer
+from phonetrust.service import fileplan
 from phonetrust.service.tftpfiles import Missing, Stored, TftpSource
 from phonetrust.service.tvsdirectory import TvsDirectory, directory_from
 from phonetrust.sim.network import Endpoint
@@ -53,6 +55,9 @@ class Servers:
     directory: TvsDirectory
     nodes: tuple[Node, ...]
     devices: Mapping[str, Device]
+    documents: Callable[[str], bytes | None] = field(default=lambda _: None, compare=False)
+    """A device's configuration document as the cluster renders it (what its encrypted
+    file holds), for the phone's stand-in key; None for a device with none."""
     elsewhere: Mapping[str, TvsDirectory] = field(default_factory=lambda: MappingProxyType({}))
     """TVS servers of another cluster (by address) that answer from their own directory:
     a moved phone still asks the TVS servers its old configuration names."""
@@ -89,6 +94,7 @@ class Servers:
             directory_from(uow),
             nodes,
             MappingProxyType(devices_by_name),
+            _Documents(uow, devices_by_name),
         )
 
     def network(self) -> OfflineNetwork:
@@ -110,6 +116,24 @@ class Servers:
         tftp = [n for n in self.nodes if n.runs(Service.TFTP)]
         chosen = next((n for n in tftp if n.publisher), tftp[0] if tftp else None)
         return None if chosen is None else str(chosen.ip)
+
+
+class _Documents:
+    """Configuration documents rendered on demand, as the file plan renders them."""
+
+    def __init__(self, uow: UnitOfWork, devices: Mapping[str, Device]) -> None:
+        self._uow, self._devices = uow, devices
+        self._catalog: fileplan.Catalog | None = None
+
+    def __call__(self, name: str) -> bytes | None:
+        device = self._devices.get(name)
+        if device is None:
+            return None
+        if self._catalog is None:
+            params = EnterpriseParams.from_stored(self._uow.get_params())
+            self._catalog = fileplan.Catalog.read(self._uow, params)
+        entries, _ = fileplan.device_entries(self._catalog, [device])
+        return entries[0].document() if entries else None
 
 
 class _PublishedFiles(Mapping[str, Stored]):

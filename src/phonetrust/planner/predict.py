@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from phonetrust.clock import Clock
+from phonetrust.formats.encsgn import KnownPlaintext
 from phonetrust.planner.lastknown import KnownPhone, last_known
 from phonetrust.planner.offline import Servers
 from phonetrust.policy.domain import Device
@@ -131,7 +132,8 @@ async def _predict(known: Iterable[KnownPhone], servers: Servers, clock: Clock) 
             why = kp.why_unknown or "its TFTP server is no longer in the cluster"
             out.append(PhoneVerdict(device.name, model.name, device.group, Outcome.UNKNOWN, why))
             continue
-        key = (kp.state, kp.tftp, _config_class(servers.devices.get(device.name)))
+        after = servers.devices.get(device.name)
+        key = (kp.state, kp.tftp, _config_class(after))
         if key not in booted:
             phone = Phone(
                 device.name,
@@ -141,10 +143,20 @@ async def _predict(known: Iterable[KnownPhone], servers: Servers, clock: Clock) 
                 clock=clock,
                 network=network,
                 enrol=False,
+                device_key=_stand_in_key(servers, after, kp.state),
             )
             booted[key] = (phone.mac, await phone.boot(), phone.state)
         out.append(_verdict(kp, model.name, *booted[key]))
     return Prediction(tuple(out))
+
+
+def _stand_in_key(servers: Servers, device: Device | None, state: PhoneTrust) -> object | None:
+    """What opens the phone's encrypted configuration in a prediction: the document the
+    cluster renders for it, when it holds a key (an LSC or MIC on record)."""
+    if device is None or device.certificate is None or not (state.has_lsc or state.has_mic):
+        return None
+    document = servers.documents(device.name)
+    return None if document is None else KnownPlaintext(document)
 
 
 def _config_class(device: Device | None) -> Hashable:

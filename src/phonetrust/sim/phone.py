@@ -145,6 +145,7 @@ class Phone:
         tvs_timeout: float = 5.0,
         network: Network | None = None,
         enrol: bool = True,
+        device_key: object | None = None,
     ) -> None:
         self.mac = normalise_mac(mac)
         self.model = model
@@ -152,6 +153,9 @@ class Phone:
         self._routes = routes or Routes()
         self.network: Network = network or SocketNetwork(self._routes)
         """How TFTP and TVS are reached: sockets, or the planner's files in memory."""
+        self._device_key = device_key
+        """What opens encrypted configuration instead of ``keys`` (the planner's phones hold
+        no private key: :class:`~phonetrust.formats.encsgn.KnownPlaintext`)."""
         self.enrols = enrol
         """Whether a boot runs the CAPF operation its configuration announces (the planner's
         phones do not: a prediction enrols nobody)."""
@@ -282,7 +286,7 @@ class Phone:
             decision = configs.on_encrypted_config(
                 self.state,
                 encrypted,
-                self.keys.decryption_key(),
+                self._device_key or self.keys.decryption_key(),
                 self.clock.now(),
                 tftp_server_address=address,
             )
