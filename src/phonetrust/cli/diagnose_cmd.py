@@ -21,16 +21,18 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from phonetrust.cli.app import data_options, open_context
 from phonetrust.cli.phone_cmds import route_option
 from phonetrust.planner.checks import Check, Status
-from phonetrust.planner.diagnose import Report, checklist
-from phonetrust.planner.phonediag import PhoneDiagnosis, Verdict, diagnose_phone
 from phonetrust.planner.probe import PROBE_TIMEOUT, probe
 from phonetrust.sim.network import Routes
+
+if TYPE_CHECKING:  # the checklist and the simulator load with the command, not every CLI start
+    from phonetrust.planner.phonediag import PhoneDiagnosis
 
 _CONDITIONS = {
     "itl_differs": "the ITL on the phone differs from the one its TFTP server serves",
@@ -39,7 +41,6 @@ _CONDITIONS = {
     "no_key_backup": "no backup of the old TFTP (CallManager) private key exists",
     "recovery_reaches": "its ITL holds the current ITLRecovery record (reference 003)",
 }
-_UNLOCKED = (Verdict.HEALTHY, Verdict.RECOVERS_TVS, Verdict.RECOVERS_SIGNER)
 
 
 @click.group("diagnose", invoke_without_command=True)
@@ -80,6 +81,8 @@ def diagnose_group(
     click_ctx.obj = (data, db)
     if click_ctx.invoked_subcommand is not None:
         return
+    from phonetrust.planner.diagnose import Report, checklist  # noqa: PLC0415
+
     ctx = open_context(data, db)
     try:
         report, targets = checklist(ctx)
@@ -148,6 +151,8 @@ def phone_cmd(
     db = db if db is not None else outer[1]
     itl_bytes = None if itl is None else itl.read_bytes()
     ctl_bytes = None if ctl is None else ctl.read_bytes()
+    from phonetrust.planner.phonediag import diagnose_phone  # noqa: PLC0415
+
     ctx = open_context(data, db)
     try:
         found = diagnose_phone(ctx, mac, itl=itl_bytes, ctl=ctl_bytes, key_backup=key_backup)
@@ -157,7 +162,7 @@ def phone_cmd(
         click.echo(json.dumps(found.as_json(), indent=2))
     else:
         click.echo(_phone_text(found))
-    click_ctx.exit(0 if found.verdict in _UNLOCKED else 1)
+    click_ctx.exit(0 if found.verdict.unlocked else 1)
 
 
 def _phone_text(found: PhoneDiagnosis) -> str:

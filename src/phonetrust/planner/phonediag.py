@@ -68,6 +68,11 @@ class Verdict(Enum):
     NOT_THE_ITL = "locked, but not by its ITL: deleting the ITL would not help"
 
     @property
+    def unlocked(self) -> bool:
+        """The phone takes the cluster's files (``diagnose phone`` exits 0)."""
+        return self in (Verdict.HEALTHY, Verdict.RECOVERS_TVS, Verdict.RECOVERS_SIGNER)
+
+    @property
     def key(self) -> str:
         return self.name.lower()
 

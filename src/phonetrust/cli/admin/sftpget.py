@@ -14,7 +14,6 @@ from pathlib import Path
 
 from phonetrust.cli.admin.session import Session
 from phonetrust.errors import LocalError
-from phonetrust.net import sftp
 
 
 def host_question(s: Session) -> Callable[[str, str], bool]:
@@ -75,6 +74,8 @@ def ask(s: Session, files: Files) -> Destination | None:
 
 def send(s: Session, to: Destination, files: Files) -> None:
     """Upload ``files`` to ``to``; raises as :func:`phonetrust.net.sftp.upload` does."""
+    from phonetrust.net import sftp  # noqa: PLC0415 - paramiko loads only to send a file
+
     for name, data in files:
         sftp.upload(
             to.server,

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from prompt_toolkit import PromptSession
-from prompt_toolkit.completion import NestedCompleter
-from prompt_toolkit.history import FileHistory
-
 from phonetrust.cli.admin.commands import COMMANDS, execute
 from phonetrust.cli.admin.session import Session
 from phonetrust.errors import PhonetrustError
@@ -53,6 +49,11 @@ def report(session: Session, line: str) -> bool:
 
 def interactive(session: Session) -> None:
     """The prompt loop on a terminal."""
+    # Loaded here: every `admin -c` and piped run would otherwise pay for it at start-up.
+    from prompt_toolkit import PromptSession  # noqa: PLC0415
+    from prompt_toolkit.completion import NestedCompleter  # noqa: PLC0415
+    from prompt_toolkit.history import FileHistory  # noqa: PLC0415
+
     prompt: PromptSession[str] = PromptSession(
         history=FileHistory(str(session.where.root / "admin_history")),
         completer=NestedCompleter.from_nested_dict(completion_tree()),
