@@ -30,6 +30,7 @@ from phonetrust.policy.domain import CertName, Device, Node, OwnCertificate, Ser
 from phonetrust.policy.models import model as phone_model
 from phonetrust.policy.params import EnterpriseParams
 from phonetrust.policy.phone_trust import InstalledList, PhoneTrust
+from phonetrust.policy.tftpnames import CONFIGS, NameKind, RefusedName, interpret
 from phonetrust.protocols.tvs.messages import Answer
 from phonetrust.service import fileplan
 from phonetrust.service.tvsdirectory import TvsDirectory, directory_from
@@ -38,7 +39,6 @@ from phonetrust.store.repository import Download, UnitOfWork
 
 CTL_NAME = "CTLFile.tlv"
 ITL_NAME = "ITLFile.tlv"
-CONFIG_SUFFIXES = (".cnf.xml", ".cnf.xml.sgn", ".cnf.xml.enc.sgn")
 OLD_VERSIONS = 12
 """How many plan versions back a configuration is looked for (one query each); older
 than that, the configuration the store would serve now stands in."""
@@ -119,7 +119,7 @@ def _known(
             )
             if held is not None:
                 before[d.filename] = held
-        elif d.filename.endswith(CONFIG_SUFFIXES) and (config is None or d.at > config.at):
+        elif config_kind(d.filename) is not None and (config is None or d.at > config.at):
             config = d
     parsed, guessed = (None, False) if config is None else finder.config(device, config)
     state = PhoneTrust(
@@ -211,7 +211,8 @@ class _Finder:
     def __init__(self, uow: UnitOfWork, newest: int) -> None:
         self.uow, self.newest = uow, newest
         self._lists: dict[tuple[str, str, str], InstalledList | None] = {}
-        self._configs: dict[tuple[str, str, str, str], tuple[ParsedConfig | None, bool]] = {}
+        self._configs: dict[Hashable, tuple[ParsedConfig | None, bool]] = {}
+        self._served: dict[str, dict[str, str]] = {}
         self._catalog: fileplan.Catalog | None = None
         self._directory: TvsDirectory | None = None
         self._tvs: dict[str, list[OwnCertificate]] = {}
@@ -266,15 +267,28 @@ class _Finder:
     def config(self, device: Device, download: Download) -> tuple[ParsedConfig | None, bool]:
         """The TVS servers and security mode the phone took, and whether they were guessed.
 
-        They come from the CallManager group and the security profile, so one
-        configuration per node, group, profile and form is read: the device's
-        own, found by SHA-1 in the last versions, else what the store serves now.
+        They come from the CallManager group and the security profile. A phone that took
+        the configuration served now shares the one read for its node, group, profile and
+        form; one that took an older one (its group changed since, say) has its own read,
+        found by SHA-1 in the last versions, else what the store serves now.
         """
-        suffix = next(s for s in reversed(CONFIG_SUFFIXES) if download.filename.endswith(s))
-        key = (download.node, device.group, device.profile, suffix)
+        kind = config_kind(download.filename)
+        if self._current(download.node).get(download.filename) == download.sha1:
+            key: Hashable = (download.node, device.group, device.profile, kind)
+        else:
+            key = (download.node, device.name, kind)
         if key not in self._configs:
             self._configs[key] = self._read_config(device, download)
         return self._configs[key]
+
+    def _current(self, node: str) -> dict[str, str]:
+        """{name: SHA-1} of the configuration files ``node`` serves now (read once)."""
+        if node not in self._served:
+            files = self.uow.published_files(node, self.newest) if self.newest else {}
+            self._served[node] = {
+                name: _sha1(data) for name, data in files.items() if config_kind(name)
+            }
+        return self._served[node]
 
     def _read_config(self, device: Device, download: Download) -> tuple[ParsedConfig | None, bool]:
         data = None
@@ -300,6 +314,16 @@ class _Finder:
             params = EnterpriseParams.from_stored(self.uow.get_params())
             self._catalog = fileplan.Catalog.read(self.uow, params)
         return fileplan.config_document(self._catalog.document_inputs(device))
+
+
+def config_kind(name: str) -> NameKind | None:
+    """Which configuration file ``name`` is (plain, signed, encrypted), as the TFTP service
+    reads names; None for any other file."""
+    try:
+        kind = interpret(name).kind
+    except RefusedName:
+        return None
+    return kind if kind in CONFIGS else None
 
 
 def _parse(document: bytes) -> ParsedConfig | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from phonetrust.errors import RemoteError
+from phonetrust.planner.lastknown import config_kind
 from phonetrust.policy.domain import CertName, Device, Node, Service
 from phonetrust.policy.params import EnterpriseParams
 from phonetrust.protocols.tftp.packets import ErrorCode, PeerError, TransferTimeout
@@ -33,7 +34,6 @@ from phonetrust.store.repository import UnitOfWork
 
 MakeFiles = Callable[[str, str], Mapping[str, bytes]]
 """(node host, device name) -> that device's configuration files on that node."""
-CONFIG_SUFFIXES = (".cnf.xml", ".cnf.xml.sgn", ".cnf.xml.enc.sgn")
 
 
 class Unreachable(RemoteError):
@@ -149,7 +149,7 @@ class _PublishedFiles(Mapping[str, Stored]):
         if name not in self._read:
             data = self._uow.published_file(self._host, name, self._version)
             self._read[name] = None if data is None else Stored.of(data)
-            if data is None and self._make is not None and name.endswith(CONFIG_SUFFIXES):
+            if data is None and self._make is not None and config_kind(name) is not None:
                 made = self._make(self._host, name.partition(".")[0])
                 self._read.update((n, Stored.of(d)) for n, d in made.items())
                 self._read.setdefault(name, None)
