@@ -26,6 +26,8 @@ from phonetrust.cli.plan_cmd import plan
 from phonetrust.cli.serve_cmd import serve
 from phonetrust.cli.tftp_cmds import tftp_group
 from phonetrust.cli.tvs_cmds import tvs_group
+from phonetrust.cli.user_cmds import user_group
+from phonetrust.cli.web_cmd import web
 
 
 class Root(TranslatingGroup):
@@ -68,6 +70,8 @@ for command in (
     plan,
     tftp_group,
     diagnose_group,
+    user_group,
+    web,
 ):
     cli.add_command(command)
 

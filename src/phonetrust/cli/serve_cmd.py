@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ import click
 
 from phonetrust.cli.app import data_options, locate, open_context, own_node
 from phonetrust.cli.boundary import Failed
+from phonetrust.cli.web_cmd import announce, web_app
 from phonetrust.net.ports import STANDARD_PORTS
 from phonetrust.policy.domain import SecurityMode
 from phonetrust.service import security
@@ -30,7 +32,9 @@ if TYPE_CHECKING:
 @click.option("--tvs-port", type=click.IntRange(0, 65535), help="[default: 2445]")
 @click.option("--capf-port", type=click.IntRange(0, 65535), help="[default: 3804]")
 @click.option("--https-port", type=click.IntRange(0, 65535), help="[default: 8443]")
-@click.option("--no-https", is_flag=True, help="Do not run the HTTPS (Tomcat) stand-in.")
+@click.option(
+    "--no-https", is_flag=True, help="Do not run HTTPS (the web administration and phone URLs)."
+)
 @click.option("--legacy-tls", is_flag=True, help="Allow TLS 1.0 and old ciphers for old phones.")
 @click.option("-v", "--verbose", is_flag=True, help="Log every request.")
 @data_options
@@ -71,6 +75,7 @@ def serve(
         not no_https,
         legacy_tls=legacy_tls,
         tftp_dir=locate(data, db).tftp_dir,
+        web=partial(web_app, data_root=locate(data, db).root),
     )
     try:
         order = phone_requests(ctx)
@@ -108,4 +113,6 @@ def _announce(running: Running, bind: str, requests: str) -> None:
             f"Or boot a simulated phone: phonetrust phone boot --tftp {bind}:{port} "
             f"--mac <a device's MAC> {routes}"
         )
+    if "https" in running.ports:
+        announce(bind, running.ports["https"])
     click.echo("Ctrl-C or SIGTERM stops.")

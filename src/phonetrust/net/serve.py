@@ -1,7 +1,8 @@
 """``phonetrust serve``: one node's TFTP, TVS, CAPF and HTTPS in one asyncio process.
 
-HTTPS is a minimal Tomcat stand-in (:mod:`.https`): it presents the node's
-``tomcat`` certificate, so phones have a secure URL to check through TVS (A7).
+HTTPS (:mod:`.webserver`) presents the node's ``tomcat`` certificate, as
+Tomcat does: phones have a secure URL to check through TVS (A7), and the
+web administration (``options.web``) is served there.
 
 Call order: raise the open-file limit and budget descriptors per service
 (:mod:`.limits`), open the cluster, load each enabled service's snapshot
@@ -46,11 +47,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from phonetrust.errors import LocalError
 from phonetrust.net import limits, tls
 from phonetrust.net.capf import CapfServer
-from phonetrust.net.https import HttpsServer
 from phonetrust.net.ports import FALLBACK_PORTS, STANDARD_PORTS
 from phonetrust.net.tftp import MIN_TRANSFER_SOCKETS, RESERVED_DESCRIPTORS, TftpServer
 from phonetrust.net.trace import Tracers, open_tracers
 from phonetrust.net.tvs import TvsServer
+from phonetrust.net.webserver import WebServer, phone_urls
 from phonetrust.policy.domain import CertName, Node, Service
 from phonetrust.service import alerts
 from phonetrust.service.capfops import capf_identity, load_capf_service
@@ -99,7 +100,10 @@ class ServeOptions:
     capf_port: int | None = None
     https_port: int | None = None
     https: bool = True
-    """Run the Tomcat stand-in (every CUCM node runs Tomcat)."""
+    """Run HTTPS (every CUCM node runs Tomcat)."""
+    web: Callable[[Context, str], Any] | None = None
+    """Makes the ASGI application served on HTTPS from the context and the node's host (the
+    web administration); None: only the phones' URLs."""
     poll: float = 1.0
     legacy_tls: bool = False
     tftp_dir: Path | None = None
@@ -285,11 +289,12 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
         server, port = await _bind(
             "https",
             options.https_port,
-            lambda p: HttpsServer.start(
+            lambda p: WebServer.start(
+                options.web(ctx, node.host) if options.web else phone_urls,
                 context,
                 host=options.bind,
                 port=p,
-                **_tls_bounds(running.budgets, "https"),
+                max_connections=_tls_bounds(running.budgets, "https")["max_connections"],
             ),
             options.bind,
         )
@@ -339,7 +344,7 @@ async def reload(
             running, "tvs", tvs, tvs_identity, host, ctx=ctx, options=options
         )
     https = running.servers.get("https")
-    if isinstance(https, HttpsServer):
+    if isinstance(https, WebServer):
         swaps += await _identity_swap(
             running, "https", https, _tomcat_identity, host, ctx=ctx, options=options
         )

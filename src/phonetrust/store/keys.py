@@ -20,7 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.pki import keywrap
@@ -146,6 +148,12 @@ class KeyStore:
     def p12_password(self, uow: UnitOfWork | None = None) -> bytes:
         """The password ITLRecovery.p12 exports are sealed with (derived from the security one)."""
         return keywrap.unseal(self._cluster_key, self._vault(uow).p12_password, P12_CONTEXT)
+
+    def derived_secret(self, purpose: str) -> bytes:
+        """A 32-byte secret for ``purpose`` (the web sessions' signing key), derived from the
+        cluster key: the same on every node and after a restart, stored nowhere."""
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+        return hkdf.derive(self._cluster_key)
 
     def check_password(self, password: str, uow: UnitOfWork | None = None) -> None:
         """:class:`KeyMaterialError` unless ``password`` is the security password."""

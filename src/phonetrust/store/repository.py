@@ -61,6 +61,35 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
+class WebUser:
+    """An application user of the web administration and the HTTP API."""
+
+    name: str
+    password_hash: str
+    """argon2id, in its own encoded form (parameters and salt inside)."""
+    role: str
+    created_at: datetime
+    password_changed_at: datetime
+    failures: int = 0
+    """Wrong passwords since the last right one."""
+    locked_until: datetime | None = None
+    session_epoch: int = 0
+    """Sessions carry the epoch they were signed in; a password change moves it on."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A revocable API token: its public id and the SHA-256 hex of its secret part."""
+
+    token_id: str
+    user: str
+    label: str
+    secret_hash: str
+    created_at: datetime
+    last_used_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TokenCounter:
     """The CTL client's per-eToken password failure counter (D3)."""
 
@@ -274,6 +303,19 @@ class UnitOfWork(Protocol):
     # -- eTokens -------------------------------------------------------------------
     def get_token_counter(self, serial: str) -> TokenCounter: ...
     def put_token_counter(self, counter: TokenCounter) -> None: ...
+
+    # web administration users and API tokens
+    def list_users(self) -> list[WebUser]: ...
+    def get_user(self, name: str) -> WebUser | None: ...
+    def put_user(self, user: WebUser) -> None: ...
+    def delete_user(self, name: str) -> bool:
+        """Remove the user and its API tokens."""
+        ...
+
+    def list_api_tokens(self, user: str | None = None) -> list[ApiToken]: ...
+    def get_api_token(self, token_id: str) -> ApiToken | None: ...
+    def put_api_token(self, token: ApiToken) -> None: ...
+    def delete_api_token(self, token_id: str) -> bool: ...
 
 
 class Repository(Protocol):

@@ -30,7 +30,14 @@ from phonetrust.policy.domain import (
     TrustedCertificate,
     TrustStore,
 )
-from phonetrust.store.repository import Alert, AuditEntry, ClusterState, TokenCounter
+from phonetrust.store.repository import (
+    Alert,
+    ApiToken,
+    AuditEntry,
+    ClusterState,
+    TokenCounter,
+    WebUser,
+)
 
 CLUSTER_ID = 1
 """The cluster table's one row."""
@@ -217,3 +224,51 @@ def token_row(counter: TokenCounter) -> Values:
 
 def token_from(row: Row[Any]) -> TokenCounter:
     return TokenCounter(serial=row.serial, failures=row.failures, locked=row.locked)
+
+
+def user_row(user: WebUser) -> Values:
+    return {
+        "name": user.name,
+        "password_hash": user.password_hash,
+        "role": user.role,
+        "created_at": user.created_at,
+        "password_changed_at": user.password_changed_at,
+        "failures": user.failures,
+        "locked_until": user.locked_until,
+        "session_epoch": user.session_epoch,
+    }
+
+
+def user_from(row: Row[Any]) -> WebUser:
+    return WebUser(
+        name=row.name,
+        password_hash=row.password_hash,
+        role=row.role,
+        created_at=row.created_at,
+        password_changed_at=row.password_changed_at,
+        failures=row.failures,
+        locked_until=row.locked_until,
+        session_epoch=row.session_epoch,
+    )
+
+
+def api_token_row(token: ApiToken) -> Values:
+    return {
+        "token_id": token.token_id,
+        "user_name": token.user,
+        "label": token.label,
+        "secret_hash": token.secret_hash,
+        "created_at": token.created_at,
+        "last_used_at": token.last_used_at,
+    }
+
+
+def api_token_from(row: Row[Any]) -> ApiToken:
+    return ApiToken(
+        token_id=row.token_id,
+        user=row.user_name,
+        label=row.label,
+        secret_hash=row.secret_hash,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+    )

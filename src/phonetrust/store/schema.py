@@ -307,3 +307,32 @@ certificate_facts = Table(
 """What SQL cannot read out of a DER certificate, for the CUCM views of ``run sql``
 (``store.cucmviews``): names and serial number, by the SHA-256 hex of the DER. A cache
 of facts that never change for a given DER, filled before each ``run sql``."""
+
+web_users = Table(
+    "web_users",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("password_hash", Text, nullable=False),
+    Column("role", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("password_changed_at", UtcDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UtcDateTime, nullable=True),
+    Column("session_epoch", Integer, nullable=False),
+)
+"""Application users of the web administration and the HTTP API: an argon2 hash, never
+the password; wrong passwords in a row and the end of a lock-out, shared by every node;
+``session_epoch`` grows when the password changes, which ends every session signed before."""
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("token_id", Text, primary_key=True),
+    Column("user_name", Text, nullable=False, index=True),
+    Column("label", Text, nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_used_at", UtcDateTime, nullable=True),
+)
+"""API tokens: the public id a token starts with, and the SHA-256 of its secret part (the
+secret is 256 random bits: a fast hash is enough, and verifying it costs nothing)."""

@@ -69,6 +69,7 @@ from phonetrust.store import schema as t
 from phonetrust.store.engine import make_engine, sqlite_url
 from phonetrust.store.repository import (
     Alert,
+    ApiToken,
     AuditEntry,
     CapfRecord,
     ClusterState,
@@ -77,6 +78,7 @@ from phonetrust.store.repository import (
     Repository,
     TokenCounter,
     UnitOfWork,
+    WebUser,
 )
 
 _CHUNK = 500
@@ -619,6 +621,40 @@ class SqlUnitOfWork:
 
     def put_token_counter(self, counter: TokenCounter) -> None:
         self._upsert(t.token_counters, rows.token_row(counter), ["serial"])
+
+    def list_users(self) -> list[WebUser]:
+        query = select(t.web_users).order_by(t.web_users.c.name)
+        return [rows.user_from(row) for row in self._c.execute(query)]
+
+    def get_user(self, name: str) -> WebUser | None:
+        row = self._c.execute(select(t.web_users).where(t.web_users.c.name == name)).first()
+        return None if row is None else rows.user_from(row)
+
+    def put_user(self, user: WebUser) -> None:
+        self._upsert(t.web_users, rows.user_row(user), ["name"])
+
+    def delete_user(self, name: str) -> bool:
+        self._c.execute(delete(t.api_tokens).where(t.api_tokens.c.user_name == name))
+        return self._c.execute(delete(t.web_users).where(t.web_users.c.name == name)).rowcount > 0
+
+    def list_api_tokens(self, user: str | None = None) -> list[ApiToken]:
+        c = t.api_tokens.c
+        query = select(t.api_tokens).order_by(c.user_name, c.created_at, c.token_id)
+        if user is not None:
+            query = query.where(c.user_name == user)
+        return [rows.api_token_from(row) for row in self._c.execute(query)]
+
+    def get_api_token(self, token_id: str) -> ApiToken | None:
+        c = t.api_tokens.c
+        row = self._c.execute(select(t.api_tokens).where(c.token_id == token_id)).first()
+        return None if row is None else rows.api_token_from(row)
+
+    def put_api_token(self, token: ApiToken) -> None:
+        self._upsert(t.api_tokens, rows.api_token_row(token), ["token_id"])
+
+    def delete_api_token(self, token_id: str) -> bool:
+        c = t.api_tokens.c
+        return self._c.execute(delete(t.api_tokens).where(c.token_id == token_id)).rowcount > 0
 
 
 def _conforms(repository: SqlRepository, unit: SqlUnitOfWork) -> tuple[Repository, UnitOfWork]:

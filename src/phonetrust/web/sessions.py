@@ -1,0 +1,104 @@
+"""Signed session cookies: what a browser holds instead of a server-side session table.
+
+The cookie is ``__Host-phonetrust``: the ``__Host-`` prefix makes browsers
+accept it only when ``Secure``, for the whole site and this host alone; it
+is ``HttpOnly`` and ``SameSite=Strict``. Its value is a small JSON payload
+and its HMAC-SHA256 under a key derived from the cluster key (every node
+accepts every node's sessions, a restart ends none). A session ends when
+idle for ``idle`` seconds, after MAX_AGE in any case, when its user's
+password changes (the epoch in the cookie no longer matches), or at logout
+(its id is remembered as revoked until it would have expired anyway).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+from dataclasses import dataclass
+
+COOKIE = "__Host-phonetrust"
+LOGIN_COOKIE = "__Host-phonetrust-login"
+"""Holds a nonce the login form's CSRF token is bound to, before any session exists."""
+MAX_AGE = 12 * 3600
+IDLE = 30 * 60
+REFRESH = 60
+"""A session's last-seen time is rewritten at most this often (one Set-Cookie a minute)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: str
+    sid: str
+    epoch: int
+    issued: float
+    seen: float
+
+
+class Signer:
+    """Signs and checks cookies and CSRF tokens with one key; remembers revoked sessions."""
+
+    def __init__(self, key: bytes, *, idle: float = IDLE) -> None:
+        self._key = key
+        self.idle = idle
+        self._revoked: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def new(self, user: str, epoch: int, now: float) -> Session:
+        return Session(user, secrets.token_urlsafe(16), epoch, now, now)
+
+    def dump(self, session: Session) -> str:
+        payload = json.dumps(
+            {
+                "u": session.user,
+                "s": session.sid,
+                "e": session.epoch,
+                "i": int(session.issued),
+                "t": int(session.seen),
+            },
+            separators=(",", ":"),
+        ).encode()
+        body = base64.urlsafe_b64encode(payload).decode().rstrip("=")
+        return f"{body}.{self._mac(body)}"
+
+    def load(self, value: str, now: float) -> Session | None:
+        """The session a cookie holds, or None: forged, malformed, expired, idle or revoked."""
+        body, dot, mac = value.partition(".")
+        if not dot or len(value) > 1024 or not hmac.compare_digest(mac, self._mac(body)):
+            return None
+        try:
+            data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+            session = Session(
+                str(data["u"]), str(data["s"]), int(data["e"]), float(data["i"]), float(data["t"])
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        if now - session.issued > MAX_AGE or now - session.seen > self.idle:
+            return None
+        if session.seen > now + 60 or self.revoked(session.sid, now):
+            return None
+        return session
+
+    def revoke(self, session: Session) -> None:
+        with self._lock:
+            self._revoked[session.sid] = session.issued + MAX_AGE
+
+    def revoked(self, sid: str, now: float) -> bool:
+        with self._lock:
+            for old in [s for s, until in self._revoked.items() if until < now]:
+                del self._revoked[old]
+            return sid in self._revoked
+
+    def csrf(self, bound_to: str) -> str:
+        """The CSRF token of a session (its id) or of a login form (its nonce)."""
+        return self._mac("csrf:" + bound_to)
+
+    def csrf_ok(self, bound_to: str, presented: str | None) -> bool:
+        return bool(presented) and hmac.compare_digest(self.csrf(bound_to), str(presented))
+
+    def _mac(self, text: str) -> str:
+        digest = hmac.new(self._key, text.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
