@@ -22,8 +22,8 @@ LAYERS = [
     "net",
     "sim",
     "planner",
-    "cli",
     "web",
+    "cli",
     "testing",
 ]
 PACKAGE = Path(phonetrust.__file__).parent

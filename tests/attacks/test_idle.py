@@ -149,7 +149,9 @@ def test_capf_enrols_a_phone_behind_1000_silent_connections(
 
 async def _get(port: int) -> bytes:
     reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls.client_context())
-    writer.write(b"GET /ccmcip/xmldirectory.jsp HTTP/1.1\r\n\r\n")
+    writer.write(
+        b"GET /ccmcip/xmldirectory.jsp HTTP/1.1\r\nHost: cucm-pub\r\nConnection: close\r\n\r\n"
+    )
     body = await reader.read()
     writer.close()
     with contextlib.suppress(OSError, ssl.SSLError):
