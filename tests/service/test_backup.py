@@ -11,7 +11,7 @@ from phonetrust.errors import KeyMaterialError, LocalError
 from phonetrust.formats.sgn import SignedFile
 from phonetrust.pki import keywrap
 from phonetrust.policy.domain import CertName, Device
-from phonetrust.service import backup, inventory
+from phonetrust.service import backup, inventory, users
 from phonetrust.service.context import Context, x509_of
 from phonetrust.store.datadir import DataDir
 from phonetrust.store.keys import new_vault
@@ -125,3 +125,14 @@ def test_a_lost_callmanager_key_blocks_publishing_until_callmanager_is_regenerat
     lab.admin("set cert regen CallManager", "yes")
     new_cm = current(lab.ctx, "cucm-pub", CertName.CALLMANAGER)
     assert signed_by(trust_list(lab.file("cucm-pub", "ITLFile.tlv")), new_cm)
+
+
+def test_restore_keeps_the_web_users_and_api_tokens(lab: Lab, tmp_path: Path) -> None:
+    users.add_user(lab.ctx, "operator", "Operator-Pass-1", users.READ_ONLY)
+    _, token = users.create_token(lab.ctx, "operator", "script")
+    archive = backup.create(lab.ctx, PASSWORD)
+    _, ctx = _restored(tmp_path, archive, lab.clock)
+    assert users.authenticate(ctx, "operator", "Operator-Pass-1").role == users.READ_ONLY
+    found = users.token_user(ctx, token)
+    assert found is not None and found.name == "operator"
+    ctx.repo.close()

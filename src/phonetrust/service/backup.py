@@ -47,7 +47,14 @@ from phonetrust.policy.domain import (
     check_ipv4,
 )
 from phonetrust.service.context import Context
-from phonetrust.store.repository import AuditEntry, ClusterState, KeyVault, UnitOfWork
+from phonetrust.store.repository import (
+    ApiToken,
+    AuditEntry,
+    ClusterState,
+    KeyVault,
+    UnitOfWork,
+    WebUser,
+)
 
 MAGIC = b"PTBACKUP1"
 FORMAT_VERSION = 1
@@ -156,6 +163,10 @@ def _export(ctx: Context, uow: UnitOfWork) -> dict[str, Any]:
         "alerts": [_jsonable(asdict(a)) for a in uow.list_alerts(open_only=True)],
         "keys": keys,
         "files": files,
+        # The web's users (argon2 hashes) and API tokens (hashes): a restored cluster keeps
+        # its logins. Older archives have neither and restore with no web users.
+        "users": [_jsonable(asdict(u)) for u in uow.list_users()],
+        "api_tokens": [_jsonable(asdict(t)) for t in uow.list_api_tokens()],
     }
 
 
@@ -251,6 +262,30 @@ def _import(uow: UnitOfWork, c: dict[str, Any]) -> None:
         uow.append_audit(AuditEntry(_when(a["at"]), a["who"], a["action"], a["detail"]))
     for a in c["alerts"]:
         uow.raise_alert(a["kind"], a["message"], _when(a["raised_at"]))
+    for u in c.get("users", []):
+        uow.put_user(
+            WebUser(
+                u["name"],
+                u["password_hash"],
+                u["role"],
+                _when(u["created_at"]),
+                _when(u["password_changed_at"]),
+                u["failures"],
+                _t(u["locked_until"]),
+                u["session_epoch"],
+            )
+        )
+    for t in c.get("api_tokens", []):
+        uow.put_api_token(
+            ApiToken(
+                t["token_id"],
+                t["user"],
+                t["label"],
+                t["secret_hash"],
+                _when(t["created_at"]),
+                _t(t["last_used_at"]),
+            )
+        )
 
 
 # -- encoding helpers --------------------------------------------------------------------------
