@@ -1,0 +1,150 @@
+"""Device > Phone and Bulk Administration, over HTTPS and in the browser, and their API.
+
+One served lab cluster for the module (``site``); each test adds the phones
+it needs under names of its own, so the tests do not depend on their order.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import httpx
+
+from phonetrust.policy.domain import CapfOperation, Device
+from phonetrust.service import inventory
+from phonetrust.service.changes import reading
+from tests.web.conftest import ADMIN, VIEWER, Site, csrf_of
+
+LIST = "/ccmadmin/phones"
+
+
+def device(site: Site, name: str) -> Device | None:
+    with reading(site.lab.ctx) as uow:
+        return uow.get_device(name)
+
+
+def add(site: Site, *names: str, model: str = "8845", description: str = "") -> None:
+    inventory.add_devices(site.lab.ctx, [Device(n, model, description=description) for n in names])
+
+
+def names_on(html: str) -> list[str]:
+    return re.findall(r'<a href="/ccmadmin/phones/(SEP[0-9A-F]{12})">', html)
+
+
+def test_find_and_list_searches_sorts_and_pages(site: Site) -> None:
+    add(site, *(f"SEP00AA000000{i:02X}" for i in range(30)), description="lobby")
+    add(site, "SEP00BB00000001", model="7975", description="Front Desk")
+    client = site.client(VIEWER)
+    first = client.get(LIST, params={"name": "00aa", "per": 25})
+    assert first.status_code == 200
+    assert "Find and List Phones" in first.text
+    shown = names_on(first.text)
+    assert len(shown) == 25
+    assert shown == sorted(shown)
+    assert "30 records; page 1 of 2" in first.text
+    second = client.get(LIST, params={"name": "00aa", "per": 25, "page": 2})
+    assert names_on(second.text) == [f"SEP00AA000000{i:02X}" for i in range(25, 30)]
+    desc = client.get(LIST, params={"name": "00aa", "sort": "name", "dir": "desc"})
+    assert names_on(desc.text)[0] == "SEP00AA0000001D"
+    # the description matches too, case-insensitively; the model is exact
+    assert names_on(client.get(LIST, params={"name": "front desk"}).text) == ["SEP00BB00000001"]
+    assert "SEP00BB00000001" in names_on(client.get(LIST, params={"model": "7975"}).text)
+    assert "SEP00BB00000001" not in names_on(client.get(LIST, params={"model": "8845"}).text)
+
+
+def test_htmx_search_answers_the_table_alone(site: Site) -> None:
+    add(site, "SEP00CC00000001")
+    client = site.client(ADMIN)
+    headers = {"HX-Request": "true", "HX-Target": "phone-table"}
+    answer = client.get(LIST, params={"name": "00CC"}, headers=headers)
+    assert answer.status_code == 200
+    assert answer.text.lstrip().startswith('<section id="phone-table"')
+    assert "<html" not in answer.text
+    assert names_on(answer.text) == ["SEP00CC00000001"]
+
+
+def test_add_edit_and_delete_a_phone_as_the_cli_does(site: Site) -> None:
+    client = site.client(ADMIN)
+    token = csrf_of(client.get(f"{LIST}/new").text)
+    form = {"csrf_token": token, "name": "00:dd:00:00:00:01", "model": "8845", "protocol": "SIP"}
+    form |= {"group": "Default", "profile": inventory.DEFAULT_PROFILE, "description": "Lab"}
+    answer = client.post(f"{LIST}/new", data=form)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith(f"{LIST}/SEP00DD00000001?status=")
+    assert device(site, "SEP00DD00000001") is not None
+    again = client.post(f"{LIST}/new", data=form)
+    assert again.status_code == 400
+    assert "Device SEP00DD00000001 already exists" in again.text
+    bad = client.post(f"{LIST}/new", data=form | {"name": "SEP00DD00000002", "group": "Nope"})
+    assert "Unknown CallManager group &#39;Nope&#39;" in bad.text
+    assert device(site, "SEP00DD00000002") is None
+
+    page = client.get(f"{LIST}/SEP00DD00000001")
+    assert page.status_code == 200
+    assert "No download recorded" in page.text
+    edit = {"csrf_token": token, "model": "7975", "protocol": "SCCP", "group": "Default"}
+    edit |= {"profile": inventory.DEFAULT_PROFILE, "description": "Lab 2"}
+    saved = client.post(
+        f"{LIST}/SEP00DD00000001", data=edit | {"settings": "webAccess=1\nsshAccess=0"}
+    )
+    assert saved.status_code == 303
+    assert "updated" in saved.headers["location"]
+    changed = device(site, "SEP00DD00000001")
+    assert changed is not None
+    assert (changed.model, changed.protocol.value, changed.description) == ("7975", "SCCP", "Lab 2")
+    assert changed.settings == {"webAccess": "1", "sshAccess": "0"}
+    client.post(f"{LIST}/SEP00DD00000001", data=edit | {"settings": "webAccess=0"})
+    changed = device(site, "SEP00DD00000001")
+    assert changed is not None
+    assert changed.settings == {"webAccess": "0"}
+    refused = client.post(f"{LIST}/SEP00DD00000001", data=edit | {"settings": "oops"})
+    assert "kind=error" in refused.headers["location"]
+
+    confirm = client.get(f"{LIST}/SEP00DD00000001/delete")
+    assert "permanently delete" in confirm.text
+    gone = client.post(f"{LIST}/SEP00DD00000001/delete", data={"csrf_token": token})
+    assert gone.status_code == 303
+    assert device(site, "SEP00DD00000001") is None
+
+
+def test_capf_scheduled_on_the_phone_page_shows_a_generated_string_once(site: Site) -> None:
+    add(site, "SEP00EE00000001")
+    client = site.client(ADMIN)
+    page = client.get(f"{LIST}/SEP00EE00000001?generate=1")
+    token = csrf_of(page.text)
+    suggested = re.search(r'id="capf-string" value="(\d{8})"', page.text)
+    assert suggested is not None
+    form = {"csrf_token": token, "operation": "install", "auth": "auth-string", "key": "EC-P256"}
+    answer = client.post(f"{LIST}/SEP00EE00000001/capf", data=form | {"auth_string": ""})
+    assert answer.status_code == 200
+    shown = re.search(r"Authentication string: (\d{8}) \(shown once", answer.text)
+    assert shown is not None
+    found = device(site, "SEP00EE00000001")
+    assert found is not None
+    assert found.capf_operation is CapfOperation.INSTALL
+    assert found.capf_key == "EC-P256"
+    assert shown.group(1) not in found.capf_auth_hash
+    assert shown.group(1) not in client.get(f"{LIST}/SEP00EE00000001").text
+    short = client.post(f"{LIST}/SEP00EE00000001/capf", data=form | {"auth_string": "12"})
+    assert "4 to 10 digits" in httpx.QueryParams(short.headers["location"].split("?")[1])["status"]
+    pending = client.get(LIST, params={"capf": "pending", "name": "00EE"})
+    assert names_on(pending.text) == ["SEP00EE00000001"]
+
+
+def test_export_then_import_round_trips(site: Site) -> None:
+    add(site, "SEP00FF00000001", description='quoted, "comma"')
+    client = site.client(ADMIN)
+    exported = client.get(f"{LIST}/export.csv", params={"name": "00FF"})
+    assert exported.headers["content-disposition"] == 'attachment; filename="phones.csv"'
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert rows[0]["description"] == 'quoted, "comma"'
+    before = device(site, "SEP00FF00000001")
+    inventory.remove_device(site.lab.ctx, "SEP00FF00000001")
+    token = csrf_of(client.get(f"{LIST}/import").text)
+    files = {"file": ("phones.csv", exported.content, "text/csv")}
+    answer = client.post(f"{LIST}/import", data={"csrf_token": token}, files=files)
+    assert answer.status_code == 200, answer.text[:2000]
+    assert "1 devices added." in answer.text
+    assert device(site, "SEP00FF00000001") == before
