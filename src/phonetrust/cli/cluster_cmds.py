@@ -9,12 +9,13 @@ from pathlib import Path
 import click
 
 from phonetrust.cli.app import PASSWORD_ENV, data_options, guarded, locate, open_context
+from phonetrust.cli.inventory_cmds import echo_json, json_option
 from phonetrust.clock import SystemClock
 from phonetrust.errors import LocalError
 from phonetrust.pki import keywrap
 from phonetrust.pki.selfsigned import Organisation
 from phonetrust.policy.domain import Device, Node, Protocol, Service, SignerOption, check_ipv4
-from phonetrust.service import alerts, inventory, nodes
+from phonetrust.service import alerts, inventory, nodes, shapes
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context, cluster
 from phonetrust.service.context import publisher as publisher_of
@@ -234,12 +235,16 @@ def rename_node(old: str, new: str, domain: str | None, data: Path | None, db: s
 
 
 @cluster_group.command("show")
+@json_option
 @data_options
-def show(data: Path | None, db: str | None) -> None:
+def show(as_json: bool, data: Path | None, db: str | None) -> None:
     """The cluster's mode, nodes and services."""
     ctx = open_context(data, db)
     with reading(ctx) as uow:
         state = cluster(uow)
+        if as_json:
+            echo_json(shapes.cluster(state, uow.list_nodes(), uow.current_version()))
+            return
         click.echo(
             f"Cluster {state.name}: ClusterSecurityMode {int(state.security_mode)}, "
             f"signer {state.signer.value}"
@@ -254,12 +259,16 @@ def show(data: Path | None, db: str | None) -> None:
 
 
 @click.command("alerts")
+@json_option
 @data_options
-def alerts_cmd(data: Path | None, db: str | None) -> None:
+def alerts_cmd(as_json: bool, data: Path | None, db: str | None) -> None:
     """Open alerts (the ITLRecovery backup alert is raised again every day until exported)."""
     ctx = open_context(data, db)
     with ctx.repo.unit_of_work() as uow:
         current = alerts.check_daily(uow, ctx.now())
+    if as_json:
+        echo_json(shapes.listing(shapes.alert(a) for a in current))
+        return
     if not current:
         click.echo("No open alerts.")
     for alert in current:
@@ -268,14 +277,19 @@ def alerts_cmd(data: Path | None, db: str | None) -> None:
 
 @click.command("audit")
 @click.option("--limit", default=50, show_default=True, help="How many entries.")
+@json_option
 @data_options
-def audit_cmd(limit: int, data: Path | None, db: str | None) -> None:
+def audit_cmd(limit: int, as_json: bool, data: Path | None, db: str | None) -> None:
     """The audit log, newest first: who changed what, when."""
     ctx = open_context(data, db)
     with reading(ctx) as uow:
-        for entry in uow.list_audit(limit):
-            detail = f" ({entry.detail})" if entry.detail else ""
-            click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.who}: {entry.action}{detail}")
+        entries = uow.list_audit(limit)
+    if as_json:
+        echo_json(shapes.listing(shapes.audit(e) for e in entries))
+        return
+    for entry in entries:
+        detail = f" ({entry.detail})" if entry.detail else ""
+        click.echo(f"{entry.at:%Y-%m-%d %H:%M:%S} {entry.who}: {entry.action}{detail}")
 
 
 DEMO_PASSWORD = "phonetrust-demo"  # noqa: S105 - the demo cluster's published password

@@ -22,9 +22,18 @@ from phonetrust.policy.domain import (
     Protocol,
     TrustStore,
 )
-from phonetrust.service import inventory, recoverable, truststores
+from phonetrust.service import inventory, recoverable, shapes, truststores
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
+
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print JSON, the shape of the HTTP API's answer."
+)
+"""The one ``--json`` flag of every listing (here and in cluster_cmds), worded once."""
+
+
+def echo_json(shape: shapes.Json) -> None:
+    click.echo(shapes.dumps(shape))
 
 
 def _notes(ctx: Context) -> None:
@@ -41,10 +50,15 @@ def param_group() -> None:
 
 
 @param_group.command("list")
+@json_option
 @data_options
-def param_list(data: Path | None, db: str | None) -> None:
+def param_list(as_json: bool, data: Path | None, db: str | None) -> None:
     """Every parameter and its value."""
-    for name, value in inventory.list_params(open_context(data, db)).items():
+    values = inventory.list_params(open_context(data, db))
+    if as_json:
+        echo_json(shapes.listing(shapes.params(values)))
+        return
+    for name, value in values.items():
         click.echo(f"{name} = {value}")
 
 
@@ -147,10 +161,15 @@ def _bad_rows(csv_file: Path, exc: inventory.BadRows) -> Failed:
 
 
 @device_group.command("list")
+@json_option
 @data_options
-def device_list(data: Path | None, db: str | None) -> None:
+def device_list(as_json: bool, data: Path | None, db: str | None) -> None:
     """Every device with its model, protocol, group, profile and CAPF operation."""
-    for d in inventory.list_devices(open_context(data, db)):
+    devices = inventory.list_devices(open_context(data, db))
+    if as_json:
+        echo_json(shapes.listing(shapes.device(d) for d in devices))
+        return
+    for d in devices:
         capf = "" if d.capf_operation is CapfOperation.NONE else f" CAPF:{d.capf_operation.value}"
         if capf and d.capf_locked_at is not None:  # wrong strings: `device capf` again unlocks
             capf += "(locked)"
@@ -321,12 +340,17 @@ def profile_group() -> None:
 
 
 @profile_group.command("list")
+@json_option
 @data_options
-def profile_list(data: Path | None, db: str | None) -> None:
+def profile_list(as_json: bool, data: Path | None, db: str | None) -> None:
     with reading(open_context(data, db)) as uow:
-        for p in uow.list_profiles():
-            enc = ", TFTP encrypted config" if p.tftp_encrypted else ""
-            click.echo(f"{p.name}: device security mode {int(p.mode)} ({p.mode.name.lower()}){enc}")
+        profiles = uow.list_profiles()
+    if as_json:
+        echo_json(shapes.listing(shapes.profile(p) for p in profiles))
+        return
+    for p in profiles:
+        enc = ", TFTP encrypted config" if p.tftp_encrypted else ""
+        click.echo(f"{p.name}: device security mode {int(p.mode)} ({p.mode.name.lower()}){enc}")
 
 
 @profile_group.command("set")
@@ -365,11 +389,16 @@ def group_group() -> None:
 
 
 @group_group.command("list")
+@json_option
 @data_options
-def group_list(data: Path | None, db: str | None) -> None:
+def group_list(as_json: bool, data: Path | None, db: str | None) -> None:
     with reading(open_context(data, db)) as uow:
-        for g in uow.list_groups():
-            click.echo(f"{g.name}: {', '.join(g.members)}")
+        groups = uow.list_groups()
+    if as_json:
+        echo_json(shapes.listing(shapes.group(g) for g in groups))
+        return
+    for g in groups:
+        click.echo(f"{g.name}: {', '.join(g.members)}")
 
 
 @group_group.command("set")
@@ -411,10 +440,15 @@ def truststore_upload(
 
 @truststore_group.command("list")
 @click.argument("store", type=STORES, required=False)
+@json_option
 @data_options
-def truststore_list(store: str | None, data: Path | None, db: str | None) -> None:
+def truststore_list(store: str | None, as_json: bool, data: Path | None, db: str | None) -> None:
     chosen = TrustStore.parse(store) if store else None
-    for c in truststores.listing(open_context(data, db), chosen):
+    certs = truststores.listing(open_context(data, db), chosen)
+    if as_json:
+        echo_json(shapes.listing(shapes.trusted(c) for c in certs))
+        return
+    for c in certs:
         click.echo(f"{c.store.value}  {sha1(c.der).hex()}  {c.description}")
 
 
