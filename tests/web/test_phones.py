@@ -148,3 +148,113 @@ def test_export_then_import_round_trips(site: Site) -> None:
     assert answer.status_code == 200, answer.text[:2000]
     assert "1 devices added." in answer.text
     assert device(site, "SEP00FF00000001") == before
+
+
+def api(site: Site, who: tuple[str, str] = ADMIN) -> httpx.Client:
+    """A session client whose changes carry the X-CSRF-Token header, as a page script would."""
+    client = site.client(who)
+    client.headers["X-CSRF-Token"] = site.csrf(client)
+    return client
+
+
+def test_api_lists_adds_patches_schedules_and_deletes(site: Site) -> None:
+    client = api(site)
+    made = client.post("/api/v1/phones", json={"name": "0011AB000001", "model": "8845"})
+    assert made.status_code == 201, made.text
+    assert made.json()["name"] == "SEP0011AB000001"
+    twice = client.post("/api/v1/phones", json={"name": "0011AB000001", "model": "8845"})
+    assert twice.status_code == 400
+    assert twice.json()["detail"] == "Device SEP0011AB000001 already exists"
+    listed = client.get("/api/v1/phones", params={"name": "0011ab", "limit": 10}).json()
+    assert listed["total"] == 1
+    assert listed["items"][0]["capf_operation"] == "none"
+    patched = client.patch(
+        "/api/v1/phones/SEP0011AB000001",
+        json={"description": "Desk", "settings": {"webAccess": "1"}},
+    )
+    assert patched.json()["settings"] == {"webAccess": "1"}
+    one = client.get("/api/v1/phones/SEP0011AB000001").json()
+    assert one["description"] == "Desk"
+    assert one["downloads"] == []
+    assert one["trust"]["verdict"] == "unknown"
+    capf = client.post(
+        "/api/v1/phones/SEP0011AB000001/capf", json={"operation": "install", "auth": "auth-string"}
+    ).json()
+    assert capf["auth_string"].isdigit()
+    assert capf["items"][0]["capf_operation"] == "install"
+    assert "capf_auth_hash" not in capf["items"][0]
+    assert client.delete("/api/v1/phones/SEP0011AB000001").status_code == 204
+    assert client.get("/api/v1/phones/SEP0011AB000001").status_code == 404
+    assert device(site, "SEP0011AB000001") is None
+
+
+def test_api_imports_csv_reports_rows_and_exports(site: Site) -> None:
+    client = api(site)
+    text = "name,model,group\nSEP0011AC000001,8845,\nSEP0011AC000002,,\nSEP0011AC000003,7975,Nope\n"
+    refused = client.post(
+        "/api/v1/phones/import", content=text, headers={"Content-Type": "text/csv"}
+    )
+    assert refused.status_code == 400
+    assert [
+        r["line"]
+        for r in refused.json()["rows"]
+        if r["result"] != "not imported (another row is bad)"
+    ] == [3, 4]
+    assert device(site, "SEP0011AC000001") is None
+    skipped = client.post("/api/v1/phones/import", json={"csv": text, "skip_bad_rows": True})
+    assert skipped.status_code == 200, skipped.text
+    report = skipped.json()
+    assert report["added"] == 1
+    assert report["rows"][0] == {"line": 2, "device": "SEP0011AC000001", "result": "added"}
+    assert "Unknown CallManager group 'Nope'" in report["rows"][2]["result"]
+    exported = client.get("/api/v1/phones/export", params={"name": "0011AC"})
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert exported.text.splitlines()[1].startswith("SEP0011AC000001,8845,SIP,Default,")
+    many = client.post("/api/v1/phones/capf", json={"operation": "delete", "name": "0011AC"}).json()
+    assert many["total"] == 1
+    assert client.post("/api/v1/phones/capf", json={"operation": "delete"}).status_code == 400
+
+
+def test_read_only_user_sees_no_controls_and_changes_nothing(site: Site) -> None:
+    add(site, "SEP0011AD000001")
+    viewer = site.client(VIEWER)
+    for path in (LIST, f"{LIST}/SEP0011AD000001", f"{LIST}/import", f"{LIST}/capf", f"{LIST}/new"):
+        html = viewer.get(path).text
+        for control in ('id="add-new"', 'id="save"', 'id="delete"', 'id="capf-save"',
+                        'id="import"', 'id="bulk-capf-save"', 'id="confirm-delete"'):  # fmt: skip
+            assert control not in html, (path, control)
+    token = site.csrf(viewer)
+    posts = {
+        f"{LIST}/new": {"name": "SEP0011AD000002", "model": "8845"},
+        f"{LIST}/SEP0011AD000001": {
+            "model": "7975",
+            "protocol": "SIP",
+            "group": "Default",
+            "profile": inventory.DEFAULT_PROFILE,
+        },  # fmt: skip
+        f"{LIST}/SEP0011AD000001/capf": {"operation": "install"},
+        f"{LIST}/SEP0011AD000001/delete": {},
+        f"{LIST}/capf": {"operation": "install", "names": "SEP0011AD000001"},
+    }
+    for path, form in posts.items():
+        assert viewer.post(path, data=form | {"csrf_token": token}).status_code == 403, path
+    files = {"file": ("p.csv", b"name,model\nSEP0011AD000003,8845\n", "text/csv")}
+    assert viewer.post(f"{LIST}/import", data={"csrf_token": token}, files=files).status_code == 403
+    client = api(site, VIEWER)
+    assert client.get("/api/v1/phones/SEP0011AD000001").status_code == 200
+    refused = [
+        client.post("/api/v1/phones", json={"name": "SEP0011AD000002", "model": "8845"}),
+        client.patch("/api/v1/phones/SEP0011AD000001", json={"model": "7975"}),
+        client.delete("/api/v1/phones/SEP0011AD000001"),
+        client.post("/api/v1/phones/SEP0011AD000001/capf", json={"operation": "install"}),
+        client.post(
+            "/api/v1/phones/capf", json={"operation": "install", "names": ["SEP0011AD000001"]}
+        ),
+        client.post("/api/v1/phones/import", content=b"name,model\nSEP0011AD000003,8845\n"),
+    ]
+    assert [r.status_code for r in refused] == [403] * len(refused)
+    found = device(site, "SEP0011AD000001")
+    assert found is not None
+    assert (found.model, found.capf_operation) == ("8845", CapfOperation.NONE)
+    assert device(site, "SEP0011AD000002") is None
+    assert device(site, "SEP0011AD000003") is None
