@@ -39,7 +39,8 @@ def test_login_sets_a_secure_httponly_strict_cookie_and_logout_ends_it(site: Sit
         assert flag in cookie
     stolen = client.cookies[COOKIE]
     home = client.get("/")
-    assert home.status_code == 200 and "admin" in home.text
+    assert home.status_code == 200
+    assert "admin" in home.text
     answer = client.post("/logout", data={"csrf_token": csrf_of(home.text)})
     assert answer.headers["location"] == "/login?bye=1"
     # The cookie as it was before logout no longer opens a session.
@@ -98,7 +99,8 @@ def test_wrong_passwords_lock_the_user_and_the_lock_is_audited(fresh_site: Site)
     assert "Account locked" in refused.text
     with site.lab.ctx.repo.unit_of_work() as uow:
         entries = [e for e in uow.list_audit(50) if e.action == "user locked"]
-    assert entries and "127.0.0.1" in entries[0].who
+    assert entries
+    assert "127.0.0.1" in entries[0].who
     # Another user from another session is not locked by it.
     assert login(site.client(), *VIEWER).status_code == 303
 
@@ -129,7 +131,8 @@ def test_a_password_change_ends_the_other_sessions(fresh_site: Site) -> None:
             "again": "New-Viewer-Pass-2",
         },
     )
-    assert answer.status_code == 303 and "Password+changed" in answer.headers["location"]
+    assert answer.status_code == 303
+    assert "Password+changed" in answer.headers["location"]
     assert first.get("/account").status_code == 200  # this session got a new cookie
     assert second.get("/account").status_code == 303  # the other one ended
     assert login(site.client(), VIEWER[0], "New-Viewer-Pass-2").status_code == 303
@@ -141,7 +144,8 @@ def test_api_tokens_are_shown_once_stored_hashed_and_revocable(fresh_site: Site)
     page = client.post("/account/tokens", data={"csrf_token": site.csrf(client), "label": "ci"})
     token = page.text.split('id="new-token">')[1].split("<")[0]
     stored = users.list_tokens(site.lab.ctx, ADMIN[0])
-    assert len(stored) == 1 and token.split("_")[2] not in stored[0].secret_hash
+    assert len(stored) == 1
+    assert token.split("_")[2] not in stored[0].secret_hash
     api = site.client()
     assert (
         api.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}).json()["name"]

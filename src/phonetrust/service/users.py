@@ -208,7 +208,8 @@ def authenticate(ctx: Context, name: str, password: str) -> WebUser:
             raise LoginRefused(_locked_message(user))
         if _verify(user.password_hash, password):
             if user.failures or user.locked_until:
-                uow.put_user(replace(user, failures=0, locked_until=None))
+                user = replace(user, failures=0, locked_until=None)
+                uow.put_user(user)
             return user
         failures = user.failures + 1
         if failures >= MAX_FAILURES:
