@@ -1,7 +1,349 @@
-"""(being written)"""
+"""Fleet and Alerts: which lists the phones hold, who is locked, CAPF, alerts, service health.
+
+RTMT's part. The lists each phone holds come straight from the TFTP
+service's download records (the latest CTL and ITL of each device, by
+SHA-1), compared with what each TFTP node serves now. Which phones are
+locked takes the planner (every phone rebooted in memory against the
+current files): that costs seconds on a large cluster, so the prediction is
+kept until the cluster's plan version, its devices or its downloads change.
+Service health connects to every node's ports with a short timeout and is
+fetched after the page (htmx), or on request without JavaScript, so the
+page itself never waits for a node that does not answer.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import asyncio
+import hashlib
+import threading
+from collections import Counter
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from phonetrust.errors import PhonetrustError
+from phonetrust.net.ports import STANDARD_PORTS
+from phonetrust.net.tftp_remote import fetch
+from phonetrust.planner.predict import Outcome, PhoneVerdict, Prediction
+from phonetrust.policy.domain import CapfOperation, CertName, Node, SecurityMode, Service
+from phonetrust.service import alerts as alert_service
+from phonetrust.service.changes import reading
+from phonetrust.service.context import Context
+from phonetrust.service.fileplan import CTL_NAME, ITL_NAME
+from phonetrust.sim.network import Routes
+from phonetrust.store.repository import Alert, UnitOfWork
+from phonetrust.web.auth import PageReader
+from phonetrust.web.render import page
 
 router = APIRouter(include_in_schema=False)
+
+EXPIRY_ALERT = timedelta(days=60)
+HEALTH_TIMEOUT = 0.4
+"""Seconds each port may take to answer (all are asked at once)."""
+SHOWN = 10
+"""Locked and unknown phones listed on the page (the Phones page finds the rest)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldList:
+    """Phones whose last download of ``filename`` had this SHA-1."""
+
+    filename: str
+    sha1: str
+    phones: int
+    current_on: tuple[str, ...]
+    """TFTP nodes serving exactly this list now."""
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAlert:
+    alert: Alert
+    action: str
+    """What to do, as the CUCM command that clears it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    mode: SecurityMode
+    nodes: tuple[Node, ...]
+    devices: int
+    seen: int
+    lists: tuple[HeldList, ...]
+    locked: tuple[PhoneVerdict, ...]
+    unknown: tuple[PhoneVerdict, ...]
+    capf_pending: int
+    capf_locked: int
+    lsc: int
+    alerts: tuple[OpenAlert, ...]
+
+    def held(self, filename: str) -> list[HeldList]:
+        return [h for h in self.lists if h.filename == filename]
+
+    def counts(self) -> dict[str, object]:
+        """The fleet as ``GET /api/v1/fleet`` answers it."""
+        return {
+            "security_mode": self.mode.name.lower(),
+            "nodes": len(self.nodes),
+            "devices": self.devices,
+            "seen": self.seen,
+            "locked": len(self.locked),
+            "unknown": len(self.unknown),
+            "lists": [
+                {
+                    "file": h.filename,
+                    "sha1": h.sha1,
+                    "phones": h.phones,
+                    "current_on": list(h.current_on),
+                }
+                for h in self.lists
+            ],
+            "capf": {
+                "pending": self.capf_pending,
+                "locked": self.capf_locked,
+                "lsc_installed": self.lsc,
+            },
+            "alerts": len(self.alerts),
+        }
+
+
+# -- the prediction, kept while nothing it depends on changes ------------------------------
+
+_kept: dict[int, tuple[Hashable, Prediction]] = {}
+_kept_guard = threading.Lock()
+
+
+def _prediction(ctx: Context, uow: UnitOfWork, key: Hashable) -> Prediction:
+    from phonetrust.planner.predict import reboot_all  # noqa: PLC0415 - loads the simulator
+
+    with _kept_guard:  # one computation at a time: a second request waits and reuses it
+        found = _kept.get(id(ctx.repo))
+        if found is not None and found[0] == key:
+            return found[1]
+        _, prediction = reboot_all(uow, ctx.clock)
+        _kept[id(ctx.repo)] = (key, prediction)
+        return prediction
+
+
+def fleet(ctx: Context) -> Fleet:
+    """The whole fleet in one read of the store (the prediction reused when unchanged)."""
+    with reading(ctx) as uow:
+        state = uow.get_cluster()
+        version = uow.current_version()
+        nodes = tuple(uow.list_nodes())
+        devices = uow.list_devices()
+        downloads = uow.list_downloads()
+        latest: dict[tuple[str, str], tuple[datetime, str]] = {}
+        for d in downloads:
+            if d.filename in (CTL_NAME, ITL_NAME):
+                was = latest.get((d.device, d.filename))
+                if was is None or d.at > was[0]:
+                    latest[(d.device, d.filename)] = (d.at, d.sha1)
+        serving: dict[tuple[str, str], list[str]] = {}
+        for n in nodes:
+            if n.runs(Service.TFTP):
+                for name in (ITL_NAME, CTL_NAME):
+                    data = uow.published_file(n.host, name)
+                    if data is not None:
+                        digest = hashlib.sha1(data).hexdigest()
+                        serving.setdefault((name, digest), []).append(n.host)
+        key = (
+            version,
+            len(devices),
+            hash(tuple((d.name, d.group, d.profile, d.model) for d in devices)),
+            len(downloads),
+            max((d.at for d in downloads), default=None),
+            ctx.now().date(),
+        )
+        prediction = _prediction(ctx, uow, key)
+        open_alerts = tuple(_alerts(ctx, uow, nodes))
+    held = Counter((name, sha1) for (_, name), (_, sha1) in latest.items())
+    lists = tuple(
+        HeldList(name, sha1, n, tuple(serving.get((name, sha1), ())))
+        for (name, sha1), n in sorted(held.items(), key=lambda kv: (kv[0][0] != ITL_NAME, -kv[1]))
+    )
+    unknown = tuple(prediction.of(Outcome.UNKNOWN))
+    return Fleet(
+        mode=state.security_mode if state else SecurityMode.NON_SECURE,
+        nodes=nodes,
+        devices=len(devices),
+        seen=len(devices) - len(unknown),
+        lists=lists,
+        locked=tuple(prediction.locked),
+        unknown=unknown,
+        capf_pending=sum(d.capf_operation is not CapfOperation.NONE for d in devices),
+        capf_locked=sum(d.capf_locked_at is not None for d in devices),
+        lsc=sum(d.lsc is not None for d in devices),
+        alerts=open_alerts,
+    )
+
+
+def open_alerts(ctx: Context) -> list[OpenAlert]:
+    """The open alerts alone, without the fleet's prediction."""
+    with reading(ctx) as uow:
+        return _alerts(ctx, uow, tuple(uow.list_nodes()))
+
+
+def _alerts(ctx: Context, uow: UnitOfWork, nodes: tuple[Node, ...]) -> list[OpenAlert]:
+    """Open alerts, with the ones the cluster would raise today (a GET raises nothing)."""
+    now = ctx.now()
+    found = {a.kind: a for a in uow.list_alerts(open_only=True)}
+    state = uow.get_cluster()
+    if alert_service.RECOVERY_BACKUP not in found and state is not None:
+        exported, changed = state.p12_exported_at, state.password_changed_at
+        if exported is None or (changed is not None and changed > exported):
+            found[alert_service.RECOVERY_BACKUP] = Alert(
+                alert_service.RECOVERY_BACKUP, alert_service.RECOVERY_MESSAGE, now
+            )
+    publisher = next((n.host for n in nodes if n.publisher), "the publisher")
+    out = [OpenAlert(a, _action(a.kind, publisher)) for a in found.values()]
+    for n in nodes:
+        for name in CertName:
+            own = uow.current_certificate(n.host, name)
+            if own is None or name is CertName.IPSEC:
+                continue
+            after = x509.load_der_x509_certificate(own.der).not_valid_after_utc
+            kind = f"CertificateExpiry {n.host} {name.value}"
+            if kind in found or after - now > EXPIRY_ALERT:
+                continue
+            said = "expired" if after <= now else "expires"
+            message = f"{n.host} {name.value}.pem {said} {after:%Y-%m-%d}"
+            action = (
+                f"On {n.host}: `set cert regen {name.value}` (plan it first); one certificate "
+                "at a time, never CallManager and TVS of one node together, then update the "
+                "CTL in mixed mode"
+            )
+            out.append(OpenAlert(Alert(kind, message, now), action))
+    return out
+
+
+def _action(kind: str, publisher: str) -> str:
+    if kind == alert_service.RECOVERY_BACKUP:
+        return (
+            f"On {publisher}: `file get tftp ITLRecovery.p12` to an SFTP server, and keep it "
+            "safe: it is the only way back for phones that no longer trust the cluster"
+        )
+    return "See the message; `phonetrust diagnose` checks the cluster"
+
+
+# -- service health -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    node: str
+    service: str
+    address: str
+    answers: bool
+    said: str
+
+
+async def _ask(node: str, service: str, address: str, routes: Routes) -> Health:
+    port = STANDARD_PORTS[service]
+    host, real = routes.resolve(address, port)
+    where = f"{address}:{port}"
+    try:
+        if service == "tftp":
+            await fetch(
+                (host, real), ITL_NAME, timeout=HEALTH_TIMEOUT, rto=HEALTH_TIMEOUT, retries=1
+            )
+        else:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                _, writer = await asyncio.open_connection(host, real)
+            writer.close()
+    except (PhonetrustError, OSError, TimeoutError) as exc:
+        return Health(node, service, where, False, f"not answering ({type(exc).__name__})")
+    return Health(node, service, where, True, "answers")
+
+
+def health(nodes: tuple[Node, ...], routes: Routes | None = None) -> list[Health]:
+    """Every node's TFTP, TVS, CAPF and HTTPS ports, asked at once, each briefly."""
+    wanted = []
+    for n in nodes:
+        for service, runs in (
+            ("tftp", n.runs(Service.TFTP)),
+            ("tvs", n.runs(Service.TVS)),
+            ("capf", n.runs(Service.CAPF)),
+            ("https", True),
+        ):
+            if runs:
+                wanted.append((n.host, service, str(n.ip)))
+
+    async def ask_all() -> list[Health]:
+        asked = (_ask(*w, routes or Routes()) for w in wanted)
+        return list(await asyncio.gather(*asked))
+
+    return asyncio.run(ask_all())
+
+
+# -- pages ----------------------------------------------------------------------------------
+
+
+@router.get("/fleet", response_class=HTMLResponse)
+def fleet_page(request: Request, caller: PageReader) -> Response:
+    found = fleet(caller.ctx)
+    checked = health(found.nodes) if request.query_params.get("health") else None
+    return page(
+        request,
+        caller,
+        "fleet.html",
+        title="Fleet and Alerts",
+        fleet=found,
+        chart=chart(found),
+        shown=SHOWN,
+        health=checked,
+        ITL_NAME=ITL_NAME,
+        CTL_NAME=CTL_NAME,
+    )
+
+
+@router.get("/fleet/health", response_class=HTMLResponse)
+def fleet_health(request: Request, caller: PageReader) -> Response:
+    """The health table alone, for htmx to put in the page once it has loaded."""
+    with reading(caller.ctx) as uow:
+        nodes = tuple(uow.list_nodes())
+    return page(request, caller, "fleet_health.html", health=health(nodes))
+
+
+# -- the chart ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    y: int
+    width: int
+    label: str
+    count: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Chart:
+    width: int
+    height: int
+    bars: tuple[Bar, ...]
+    label_width: int
+    bar_height: int
+
+
+def chart(found: Fleet) -> Chart:
+    """Horizontal bars, one per list held, drawn on the server (no script, no styles)."""
+    label_width, span, row, bar = 330, 420, 26, 18
+    most = max((h.phones for h in found.lists), default=1)
+    bars = []
+    for i, h in enumerate(found.lists):
+        kind = "ITL" if h.filename == ITL_NAME else "CTL"
+        where = f"current on {', '.join(h.current_on)}" if h.current_on else "not served now"
+        bars.append(
+            Bar(
+                y=i * row,
+                width=max(2, round(span * h.phones / most)),
+                label=f"{kind} {h.sha1[:10]} ({where})",
+                count=f"{h.phones:,}",
+                current=bool(h.current_on),
+            )
+        )
+    return Chart(label_width + span + 70, max(row, row * len(bars)), tuple(bars), label_width, bar)
