@@ -10,6 +10,7 @@ import click
 
 from phonetrust.cli.app import PASSWORD_ENV, data_options, guarded, locate, open_context
 from phonetrust.cli.inventory_cmds import echo_json, json_option
+from phonetrust.cli.user_cmds import DEMO_ADMIN, first_admin, first_admin_password
 from phonetrust.clock import SystemClock
 from phonetrust.errors import LocalError
 from phonetrust.pki import keywrap
@@ -82,6 +83,12 @@ def cluster_group() -> None:
     show_default=True,
     help="Who signs ITL and CTL: CallManager (CUCM 8-11) or ITLRecovery (12.0+).",
 )
+@click.option(
+    "--admin",
+    default="admin",
+    show_default=True,
+    help="The first web administrator (password asked for, or PHONETRUST_ADMIN_PASSWORD).",
+)
 @data_options
 def init(
     pub_host: str,
@@ -95,13 +102,16 @@ def init(
     state: str,
     country: str,
     signer: str,
+    admin: str,
     data: Path | None,
     db: str | None,
 ) -> None:
     """Create the cluster: nodes, their certificates, default group and profiles.
 
     The security password (asked for, or PHONETRUST_SECURITY_PASSWORD)
-    protects the private keys, backups and the ITLRecovery.p12 export.
+    protects the private keys, backups and the ITLRecovery.p12 export. The
+    first web administrator (--admin) gets its own password, asked for or
+    PHONETRUST_ADMIN_PASSWORD; without either (no terminal) none is made.
     """
     where = locate(data, db)
     if where.exists():
@@ -118,6 +128,8 @@ def init(
         raise LocalError("the security password must have at least 8 characters")
     if len(country) != 2:
         raise LocalError("--country is a two-letter code")
+    admin_password = first_admin_password(admin, demo=False)
+    said: list[str] = []
 
     def build(ctx: Context, vault: KeyVault) -> None:
         click.echo(f"Generating certificates for {1 + len(subs)} node(s)...", err=True)
@@ -130,9 +142,12 @@ def init(
             signer=SignerOption(signer),
             vault=vault,
         )
+        said.append(first_admin(ctx, admin, admin_password))
 
     _new_cluster(where, password, build)
     click.echo(f"Cluster {name!r} created in {where.root} with publisher {pub_host}.")
+    for line in said:
+        click.echo(line)
 
 
 def _new_cluster(where: DataDir, password: str, build: Callable[[Context, KeyVault], None]) -> None:
@@ -314,7 +329,8 @@ DEMO_MODELS = (
 def demo_cluster(devices: int, data: Path | None, db: str | None) -> None:
     """Create a ready demo cluster (publisher, subscriber, phones) unless one exists.
 
-    Its security password is PHONETRUST_SECURITY_PASSWORD, or "phonetrust-demo".
+    Its security password is PHONETRUST_SECURITY_PASSWORD, or "phonetrust-demo"; its web
+    administrator is "admin" with PHONETRUST_ADMIN_PASSWORD, or "phonetrust-demo".
     """
     where = locate(data, db)
     if where.exists():
@@ -337,7 +353,9 @@ def demo_cluster(devices: int, data: Path | None, db: str | None) -> None:
             vault=vault,
         )
         inventory.add_devices(ctx, phones)
+        said.append(first_admin(ctx, DEMO_ADMIN, first_admin_password(DEMO_ADMIN, demo=True)))
 
+    said: list[str] = []
     _new_cluster(where, password, build)
     click.echo(
         f"Demo cluster created in {where.root} (security password {password!r}) "
@@ -345,3 +363,5 @@ def demo_cluster(devices: int, data: Path | None, db: str | None) -> None:
         + ", ".join(p.name for p in phones[:4])
         + (" ..." if len(phones) > 4 else "")
     )
+    for line in said:
+        click.echo(line)

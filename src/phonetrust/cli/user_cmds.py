@@ -37,16 +37,16 @@ def ask_password(prompt: str = "Password") -> str:
     return str(click.prompt(prompt, hide_input=True, confirmation_prompt=True))
 
 
-def first_admin(ctx: Context, name: str, *, demo: bool) -> str | None:
-    """Make the cluster's first administrator; what to tell the user, or None if not made.
+def first_admin_password(name: str, *, demo: bool) -> str | None:
+    """The first administrator's password: the environment's, the demo's, or asked for.
 
-    With no password in the environment and no terminal (a script), no user
-    is made and the caller says how to make one: a web login nobody knows
-    the password of would only invite guessing.
+    None when there is no terminal to ask and none in the environment (a
+    script): no web user is made then, and :func:`first_admin` says how to
+    make one. A login whose password nobody knows would only invite guessing.
     """
     password = os.environ.get(users.ADMIN_ENV)
     if password is None and demo:
-        password = DEMO_ADMIN_PASSWORD
+        return DEMO_ADMIN_PASSWORD
     if password is None and sys.stdin.isatty():
         password = str(
             click.prompt(
@@ -55,6 +55,13 @@ def first_admin(ctx: Context, name: str, *, demo: bool) -> str | None:
                 confirmation_prompt=True,
             )
         )
+    if password is not None:
+        users.check_password_rules(password)
+    return password
+
+
+def first_admin(ctx: Context, name: str, password: str | None) -> str:
+    """Make the cluster's first administrator; what to tell the person who made the cluster."""
     if password is None:
         return (
             "No web administrator made (no terminal to ask, and "
@@ -62,7 +69,7 @@ def first_admin(ctx: Context, name: str, *, demo: bool) -> str | None:
             f"`phonetrust user add {name} --role super`."
         )
     users.add_user(ctx, name, password, users.SUPER_USERS)
-    shown = f" / {password}" if demo and password == DEMO_ADMIN_PASSWORD else ""
+    shown = f", password {password!r}" if password == DEMO_ADMIN_PASSWORD else ""
     return f"Web administrator {name!r}{shown} ({users.SUPER_USERS})."
 
 
