@@ -6,16 +6,25 @@ it needs under names of its own, so the tests do not depend on their order.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 
+from phonetrust.net import tls
+from phonetrust.net.capf import CapfServer
 from phonetrust.policy.domain import CapfOperation, Device
 from phonetrust.service import inventory
+from phonetrust.service.capfops import capf_identity, load_capf_service
 from phonetrust.service.changes import reading
-from tests.web.conftest import ADMIN, VIEWER, Site, csrf_of
+from tests.web.conftest import ADMIN, VIEWER, Site, browse, csrf_of, shot
 
 LIST = "/ccmadmin/phones"
 
@@ -231,7 +240,7 @@ def test_read_only_user_sees_no_controls_and_changes_nothing(site: Site) -> None
             "protocol": "SIP",
             "group": "Default",
             "profile": inventory.DEFAULT_PROFILE,
-        },  # fmt: skip
+        },
         f"{LIST}/SEP0011AD000001/capf": {"operation": "install"},
         f"{LIST}/SEP0011AD000001/delete": {},
         f"{LIST}/capf": {"operation": "install", "names": "SEP0011AD000001"},
@@ -258,3 +267,134 @@ def test_read_only_user_sees_no_controls_and_changes_nothing(site: Site) -> None
     assert (found.model, found.capf_operation) == ("8845", CapfOperation.NONE)
     assert device(site, "SEP0011AD000002") is None
     assert device(site, "SEP0011AD000003") is None
+
+
+# -- in the browser ---------------------------------------------------------------------------
+
+
+def test_browser_add_a_phone_then_find_it_live(browser: Any, site: Site) -> None:
+    from playwright.sync_api import expect  # noqa: PLC0415 - only the browser tests need it
+
+    page = browse(browser, site)
+    page.goto(site.url + f"{LIST}/new")
+    page.fill("input[name=name]", "00:11:BE:00:00:01")
+    page.fill("input[name=model]", "8845")
+    page.fill("input[name=description]", "Reception <b>desk</b>")
+    page.click("#save")
+    page.wait_for_url(re.compile(r".*/ccmadmin/phones/SEP0011BE000001\?status=.*"))
+    assert "Device SEP0011BE000001 added." in page.inner_text("section.status")
+    shot(page, "phone-added")
+    found = device(site, "SEP0011BE000001")
+    assert found is not None
+    assert found.description == "Reception <b>desk</b>"
+    page.goto(site.url + LIST)
+    shot(page, "phones-list")
+    page.fill("input[name=name]", "reception")  # htmx: the table follows the typing
+    page.wait_for_url(re.compile(r".*name=reception.*"))  # hx-push-url
+    expect(page.locator("#phones tbody tr")).to_have_count(1)
+    assert page.inner_text("#phones tbody").startswith("SEP0011BE000001")
+    shot(page, "phones-search")
+
+
+def bad_csv(tmp: Path) -> Path:
+    """100 phones: line 30 has no model, line 71 an unknown group; the rest are good."""
+    lines = ["name,model,protocol,group,description"]
+    for i in range(100):
+        line = f"SEP0011BF{i:06X},8845,SIP,Default,Floor {i}"
+        if i == 28:
+            line = f"SEP0011BF{i:06X},,SIP,Default,no model"
+        if i == 69:
+            line = f"SEP0011BF{i:06X},7975,SIP,Nowhere,bad group"
+        lines.append(line)
+    path = tmp / "phones.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_browser_import_100_phones_with_two_bad_rows(
+    browser: Any, site: Site, tmp_path: Path
+) -> None:
+    page = browse(browser, site)
+    page.goto(site.url + f"{LIST}/import")
+    page.set_input_files("input[name=file]", str(bad_csv(tmp_path)))
+    page.check("#skip-bad-rows")
+    page.click("#import")
+    page.wait_for_selector("#import-report")
+    assert "98 devices added, 2 bad rows skipped." in page.inner_text("section.status")
+    bad = page.locator("#import-report td.error")
+    assert bad.count() == 2
+    report = page.inner_text("#import-report")
+    assert re.search(r"30\s+SEP0011BF00001C\s+column model: a device needs a model", report)
+    assert re.search(r"71\s+SEP0011BF000045\s+Unknown CallManager group 'Nowhere'", report)
+    shot(page, "phones-import-report")
+    with reading(site.lab.ctx) as uow:
+        imported = [d for d in uow.list_devices() if d.name.startswith("SEP0011BF")]
+    assert len(imported) == 98
+    assert {"SEP0011BF00001C", "SEP0011BF000045"}.isdisjoint(d.name for d in imported)
+
+
+@pytest.fixture(scope="module")
+def capf_server(site: Site) -> Iterator[str]:
+    """The publisher's CAPF service on a free port, from a thread: HOST:PORT."""
+    started = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def main() -> None:
+        service = load_capf_service(site.lab.ctx, "cucm-pub", republish_delay=None)
+        cert, key = capf_identity(site.lab.ctx, "cucm-pub")
+        server = await CapfServer.start(service, tls.server_context(cert, key), port=0)
+        holder.update(port=server.port, loop=asyncio.get_running_loop(), stop=asyncio.Event())
+        started.set()
+        await holder["stop"].wait()
+        await server.stop()
+
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    assert started.wait(30)
+    yield f"127.0.0.1:{holder['port']}"
+    holder["loop"].call_soon_threadsafe(holder["stop"].set)
+    thread.join(30)
+
+
+def test_browser_schedule_capf_and_see_the_enrolment(
+    browser: Any, site: Site, capf_server: str
+) -> None:
+    add(site, "SEP0011C0000001")
+    page = browse(browser, site)
+    page.goto(site.url + f"{LIST}/SEP0011C0000001")
+    page.select_option("#capf-operation", "install")
+    page.select_option("#capf-auth", "auth-string")
+    page.fill("#capf-string", "24681357")
+    page.select_option("select[name=key]", "EC-P256")
+    page.click("#capf-save")
+    page.wait_for_selector("section.status")
+    assert "CAPF Install/Upgrade pending until" in page.inner_text("section.status")
+    assert "Install/Upgrade" in page.inner_text("#capf-now")
+    shot(page, "phone-capf-scheduled")
+    enrolled = site.lab.cli(
+        "capf", "enroll", "SEP0011C0000001", "--server", capf_server, "--auth-string", "24681357"
+    )
+    assert enrolled.returncode == 0, enrolled.stderr
+    assert "Upgrade Success" in enrolled.stdout
+    page.goto(site.url + f"{LIST}/SEP0011C0000001")  # the page again, no Status
+    assert page.inner_text("#capf-status") == "Upgrade Success"
+    assert page.inner_text("#lsc") == "Installed"
+    assert "No Pending Operation" in page.inner_text("#capf-now")
+    shot(page, "phone-page")
+
+
+def test_browser_bulk_capf_by_query(browser: Any, site: Site) -> None:
+    add(site, *(f"SEP0011C1{i:06X}" for i in range(5)), model="7975")
+    page = browse(browser, site)
+    page.goto(site.url + f"{LIST}/capf")
+    page.fill("#capf-query input[name=name]", "0011C1")
+    page.click("#capf-query #find")
+    assert page.inner_text("#matched").startswith("5 phones match the query")
+    page.select_option("#bulk-capf #capf-operation", "fetch")
+    shot(page, "phones-bulk-capf")
+    page.click("#bulk-capf-save")
+    page.wait_for_selector("#updated")
+    assert "CAPF Troubleshoot scheduled for 5 phones" in page.inner_text("section.status")
+    with reading(site.lab.ctx) as uow:
+        ops = {uow.get_device(f"SEP0011C1{i:06X}").capf_operation for i in range(5)}  # type: ignore[union-attr]
+    assert ops == {CapfOperation.FETCH}

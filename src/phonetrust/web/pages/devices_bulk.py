@@ -129,8 +129,21 @@ def import_report(caller: Caller, data: bytes, skip: bool) -> dict[str, object]:
             outcome = "added"
         else:
             outcome = "not imported (another row is bad)"
-        rows.append({"line": line, "device": names.get(line, ""), "result": outcome})
+        rows.append(
+            {"line": line, "device": names.get(line) or named(data, line), "result": outcome}
+        )
     return {"ok": ok, "summary": summary, "added": added, "rows": rows}
+
+
+def named(data: bytes, line: int) -> str:
+    """The name column of a row that made no device, as written, when it can be read at all."""
+    lines = data.split(b"\n")
+    try:
+        header = next(csv.reader([lines[0].decode("utf-8-sig")]))
+        fields = next(csv.reader([lines[line - 1].decode("utf-8")]))
+        return fields[[c.strip().lower() for c in header].index("name")][:64]
+    except (UnicodeDecodeError, csv.Error, StopIteration, ValueError, IndexError):
+        return ""
 
 
 # -- Bulk Administration > Phones > Update Phones > Query: CAPF for many ------------------------
