@@ -11,25 +11,24 @@ safe procedures, one by the plain form and one by the API, without them.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterator
 
 import pytest
 
-from phonetrust.service import users
 from phonetrust.web.pages.plan import MAX_STEPS, one_plan
 from tests.planner.booted import ONE_NODE, add_phones, record_boots
 from tests.web.conftest import ADMIN, VIEWER, Site, browse, shot
 
 MODERN, OLD = "SEP00AA00000001", "SEP00AA00000002"
 RENAME = "cluster rename-node cucm-pub cucm-pub2"
+TOGETHER = 'admin -c "set cert regen CallManager"\nwait 6m\nadmin -c "set cert regen TVS"\n'
 
 
 @pytest.fixture(scope="module")
 def booted(site: Site) -> Iterator[Site]:
     add_phones(site.lab, (MODERN, "8845"), (OLD, "7960"), group=ONE_NODE)
     record_boots(site.lab, MODERN, OLD)
-    yield site
+    return site
 
 
 def publisher_exists(site: Site) -> bool:
@@ -37,48 +36,55 @@ def publisher_exists(site: Site) -> bool:
         return uow.get_node("cucm-pub") is not None and uow.get_node("cucm-pub2") is None
 
 
-def test_plan_a_rename_in_the_browser_and_see_the_locked_phone(booted: Site, browser: object) -> None:
+def test_plan_a_rename_in_the_browser_and_see_the_locked_phone(
+    booted: Site, browser: object
+) -> None:
     page = browse(browser, booted, ADMIN)
     page.goto(booted.url + "/plan")
     shot(page, "plan-form")
     page.select_option("#pick", label="Rename cucm-pub to cucm-pub-new")
+    page.uncheck("#procedures")
     page.click("#plan-button")
     page.wait_for_selector("#verdict", timeout=120_000)
     assert "1 phone(s) would be locked out" in page.inner_text("#verdict")
     assert "verdict-locks" in (page.get_attribute("#verdict", "class") or "")
     locked = page.inner_text("#locked")
-    assert MODERN in locked and OLD not in locked
+    assert MODERN in locked
+    assert OLD not in locked
     assert "Trust List Update Failed" in locked
-    assert page.get_attribute(f"#locked a[href='/ccmadmin/phones/{MODERN}']", "href")
-    procedures = page.inner_text("body")
-    assert "Safe procedure:" in procedures and "Verdict: no phone would be locked out." in procedures
+    assert page.locator(f"#locked a[href='/ccmadmin/phones/{MODERN}']").count() == 1
     assert re.search(r"/plan\?result=", page.url)  # htmx pushed the result's address
     shot(page, "plan-result")
+    # The API, asked the same as a read-only user, counts as the page shows.
+    api = booted.client(VIEWER).post(
+        "/api/v1/plan",
+        json={"steps": "cluster rename-node cucm-pub cucm-pub-new", "procedures": False},
+    )
+    assert api.status_code == 200, api.text
+    planned = api.json()
+    (step,) = planned["steps"]
+    assert (planned["locks"], step["newly_locked"]) == (True, 1)
+    counts = step["prediction"]["counts"]
+    shown = page.inner_text("#plan-verdict")
+    assert re.search(rf"locks\s+0\s+{counts['locks']}\b", shown), shown
+    assert re.search(rf"keeps its lists\s+2\s+{counts['keeps']}\b", shown), shown
     assert publisher_exists(booted)  # planned on a copy: the cluster is as it was
 
 
-def test_a_read_only_user_plans_by_form_and_by_api_alike(booted: Site) -> None:
+def test_a_read_only_user_plans_without_javascript_with_the_safe_procedure(
+    booted: Site,
+) -> None:
     client = booted.client(VIEWER)
     form = client.get("/plan").text
     assert 'class="danger"' not in form
     assert re.findall(r'<form method="post" action="([^"]+)"', form) == ["/logout", "/plan"]
     token = booted.csrf(client, "/plan")
-    answer = client.post("/plan", data={"csrf_token": token, "steps": RENAME})
+    answer = client.post("/plan", data={"csrf_token": token, "steps": TOGETHER, "procedures": "1"})
     assert answer.status_code == 303, answer.text[:300]
     shown = client.get(answer.headers["location"]).text
     assert "Verdict: 1 phone(s) would be locked out." in shown
-    assert "Safe procedure" not in shown  # not asked for
-    api = client.post("/api/v1/plan", json={"steps": RENAME, "procedures": False})
-    assert api.status_code == 200, api.text
-    planned = api.json()
-    (step,) = planned["steps"]
-    assert planned["locks"] is True
-    assert step["newly_locked"] == 1
-    counts = step["prediction"]["counts"]
-    assert (counts["locks"], counts["keeps"]) == (1, 1)
-    # the page's table holds the same counts for the step
-    row = re.search(r'class="verdict-locks">locks</th>\s*<td>([\d,]+)</td>\s*<td[^>]*>([\d,]+)</td>', shown)
-    assert row is not None and (int(row.group(1)), int(row.group(2))) == (0, counts["locks"])
+    assert "Safe procedure: Regenerate CallManager and TVS of cucm-pub one at a time" in shown
+    assert "Verdict: no phone would be locked out." in shown  # the procedure's own
     assert publisher_exists(booted)
 
 
@@ -97,7 +103,8 @@ def test_an_unknown_or_refused_command_is_the_planners_error(booted: Site) -> No
     answer = client.post("/plan", data={"csrf_token": token, "steps": "<b>frobnicate</b> now"})
     assert answer.status_code == 400
     assert "is not a command a plan can run" in answer.text
-    assert "<b>frobnicate" not in answer.text and "&lt;b&gt;frobnicate" in answer.text
+    assert "<b>frobnicate" not in answer.text
+    assert "&lt;b&gt;frobnicate" in answer.text
     served = client.post("/plan", data={"csrf_token": token, "steps": "serve"})
     assert "serves the cluster to phones" in served.text
     many = "\n".join(["reboot"] * MAX_STEPS + ['admin -c "show itl"'])
@@ -125,21 +132,17 @@ def test_diagnose_checklist_and_one_phone(booted: Site, browser: object) -> None
     shot(page, "diagnose-phone")
 
 
-def test_the_diagnose_api_and_a_short_probe(booted: Site) -> None:
+def test_the_diagnose_api_without_the_probe_and_one_phone(booted: Site) -> None:
     client = booted.client(VIEWER)
     found = client.get("/api/v1/diagnose").json()
     names = [c["name"] for c in found["checks"]]
-    assert "locked" in names and "services" not in names
+    assert "locked" in names
+    assert "services" not in names
     assert found["status"] in ("OK", "WARN", "FAIL")
-    started = time.monotonic()
-    probed = client.get("/api/v1/diagnose", params={"probe": "true"}).json()
-    assert time.monotonic() - started < 5
-    services = next(c for c in probed["checks"] if c["name"] == "services")
-    assert services["status"] == "FAIL"  # no service runs in the tests
     phone = client.get(f"/api/v1/diagnose/phones/{MODERN}").json()
     assert (phone["device"], phone["verdict"]) == (MODERN, "healthy")
     assert client.get("/api/v1/diagnose/phones/SEP0000000000FF").status_code == 404
     assert client.get("/api/v1/diagnose/phones/not-a-mac").status_code == 400
     page = client.get("/diagnose/phone", params={"name": "<script>x</script>"})
-    assert page.status_code == 400 and "<script>x" not in page.text
-    assert users.get_user(booted.lab.ctx, VIEWER[0]) is not None
+    assert page.status_code == 400
+    assert "<script>x" not in page.text

@@ -13,11 +13,13 @@ page itself never waits for a node that does not answer.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
+import socket
+import ssl
 import threading
 from collections import Counter
 from collections.abc import Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,9 +27,8 @@ from cryptography import x509
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from phonetrust.errors import PhonetrustError
 from phonetrust.net.ports import STANDARD_PORTS
-from phonetrust.net.tftp_remote import fetch
+from phonetrust.net.tls import client_context
 from phonetrust.planner.predict import Outcome, PhoneVerdict, Prediction
 from phonetrust.policy.domain import CapfOperation, CertName, Node, SecurityMode, Service
 from phonetrust.service import alerts as alert_service
@@ -241,42 +242,53 @@ class Health:
     said: str
 
 
-async def _ask(node: str, service: str, address: str, routes: Routes) -> Health:
+def _ask(node: str, service: str, address: str, expect: bytes | None, routes: Routes) -> Health:
+    """One port, asked in a blocking socket closed before this returns: TFTP must answer a
+    read request for the ITL (data or an error), the others complete a TLS handshake (a
+    bare TCP accept, which a firewall or proxy may give, is not a service)."""
     port = STANDARD_PORTS[service]
     host, real = routes.resolve(address, port)
     where = f"{address}:{port}"
     try:
         if service == "tftp":
-            await fetch(
-                (host, real), ITL_NAME, timeout=HEALTH_TIMEOUT, rto=HEALTH_TIMEOUT, retries=1
-            )
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+                udp.settimeout(HEALTH_TIMEOUT)
+                udp.sendto(b"\x00\x01" + ITL_NAME.encode() + b"\x00octet\x00", (host, real))
+                udp.recvfrom(600)
         else:
-            async with asyncio.timeout(HEALTH_TIMEOUT):
-                _, writer = await asyncio.open_connection(host, real)
-            writer.close()
-    except (PhonetrustError, OSError, TimeoutError) as exc:
+            with (
+                socket.create_connection((host, real), timeout=HEALTH_TIMEOUT) as raw,
+                client_context().wrap_socket(raw) as tls,
+            ):
+                presented = tls.getpeercert(binary_form=True)
+            if presented != expect:
+                said = "answers with a certificate other than the node's current one"
+                return Health(node, service, where, False, said)
+    except (OSError, ssl.SSLError) as exc:
         return Health(node, service, where, False, f"not answering ({type(exc).__name__})")
     return Health(node, service, where, True, "answers")
 
 
-def health(nodes: tuple[Node, ...], routes: Routes | None = None) -> list[Health]:
-    """Every node's TFTP, TVS, CAPF and HTTPS ports, asked at once, each briefly."""
+def health(ctx: Context, routes: Routes | None = None) -> list[Health]:
+    """Every node's TFTP, TVS, CAPF and HTTPS ports, asked at once, each briefly; a TLS
+    service must present the node's current certificate, as a phone checks it."""
     wanted = []
-    for n in nodes:
-        for service, runs in (
-            ("tftp", n.runs(Service.TFTP)),
-            ("tvs", n.runs(Service.TVS)),
-            ("capf", n.runs(Service.CAPF)),
-            ("https", True),
-        ):
-            if runs:
-                wanted.append((n.host, service, str(n.ip)))
-
-    async def ask_all() -> list[Health]:
-        asked = (_ask(*w, routes or Routes()) for w in wanted)
-        return list(await asyncio.gather(*asked))
-
-    return asyncio.run(ask_all())
+    with reading(ctx) as uow:
+        for n in uow.list_nodes():
+            for service, runs, name in (
+                ("tftp", n.runs(Service.TFTP), None),
+                ("tvs", n.runs(Service.TVS), CertName.TVS),
+                ("capf", n.runs(Service.CAPF), CertName.CAPF),
+                ("https", True, CertName.TOMCAT),
+            ):
+                own = None if name is None else uow.current_certificate(n.host, name)
+                if runs:
+                    expect = None if own is None else own.der
+                    wanted.append((n.host, service, str(n.ip), expect, routes or Routes()))
+    if not wanted:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(wanted))) as pool:
+        return list(pool.map(lambda w: _ask(*w), wanted))
 
 
 # -- pages ----------------------------------------------------------------------------------
@@ -285,7 +297,7 @@ def health(nodes: tuple[Node, ...], routes: Routes | None = None) -> list[Health
 @router.get("/fleet", response_class=HTMLResponse)
 def fleet_page(request: Request, caller: PageReader) -> Response:
     found = fleet(caller.ctx)
-    checked = health(found.nodes) if request.query_params.get("health") else None
+    checked = health(caller.ctx) if request.query_params.get("health") else None
     return page(
         request,
         caller,
@@ -303,9 +315,7 @@ def fleet_page(request: Request, caller: PageReader) -> Response:
 @router.get("/fleet/health", response_class=HTMLResponse)
 def fleet_health(request: Request, caller: PageReader) -> Response:
     """The health table alone, for htmx to put in the page once it has loaded."""
-    with reading(caller.ctx) as uow:
-        nodes = tuple(uow.list_nodes())
-    return page(request, caller, "fleet_health.html", health=health(nodes))
+    return page(request, caller, "fleet_health.html", health=health(caller.ctx))
 
 
 # -- the chart ------------------------------------------------------------------------------
