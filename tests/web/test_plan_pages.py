@@ -11,7 +11,6 @@ safe procedures, one by the plain form and one by the API, without them.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,7 +24,7 @@ TOGETHER = 'admin -c "set cert regen CallManager"\nwait 6m\nadmin -c "set cert r
 
 
 @pytest.fixture(scope="module")
-def booted(site: Site) -> Iterator[Site]:
+def booted(site: Site) -> Site:
     add_phones(site.lab, (MODERN, "8845"), (OLD, "7960"), group=ONE_NODE)
     record_boots(site.lab, MODERN, OLD)
     return site
