@@ -12,7 +12,7 @@ from phonetrust.web.headers import SecureHeaders
 from phonetrust.web.state import WebState
 
 
-def create_app(state: WebState) -> SecureHeaders:
+def create_app(state: WebState) -> FastAPI:
     app = FastAPI(
         title="phonetrust",
         version=__version__,
@@ -29,4 +29,5 @@ def create_app(state: WebState) -> SecureHeaders:
         app.include_router(router)
     for router in api.ROUTERS:
         app.include_router(router, prefix="/api/v1")
-    return SecureHeaders(app)
+    app.add_middleware(SecureHeaders)
+    return app
