@@ -326,7 +326,7 @@ async def reload(
     """Swap in what the store says now: files, TVS answers, certificates, CAPF state.
 
     Everything is loaded first, then swapped in at once (no await between the
-    swaps): new connections never meet a mix, such as the HTTPS stand-in
+    swaps): new connections never meet a mix, such as HTTPS
     presenting a new tomcat certificate to a phone whose TVS does not know it
     yet (a rename regenerates both). If a load fails, nothing is swapped.
     ``node``: the served node as the store has it now (renamed), if it changed."""

@@ -1,5 +1,5 @@
 """A node's own certificate and private key, for a TLS service that presents it (TVS, the
-HTTPS stand-in)."""
+HTTPS)."""
 
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ PAGE_SIZES = (25, 50, 100, 250)
 def page(
     request: Request, caller: Caller | None, template: str, code: int = 200, **values: Any
 ) -> HTMLResponse:
-    """Render ``template``; a request from htmx naming a target gets the block it asks for."""
+    """Render ``template`` with what base.html needs (user, role, CSRF token, Status box)."""
     state = state_of(request)
     values.setdefault("status", request.query_params.get("status", "")[:300])
     values.setdefault("status_error", request.query_params.get("kind") == "error")
