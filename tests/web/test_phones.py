@@ -272,10 +272,18 @@ def test_read_only_user_sees_no_controls_and_changes_nothing(site: Site) -> None
 # -- in the browser ---------------------------------------------------------------------------
 
 
-def test_browser_add_a_phone_then_find_it_live(browser: Any, site: Site) -> None:
+@pytest.fixture
+def admin_page(browser: Any, site: Site) -> Iterator[Any]:
+    """A logged-in browser page, its context closed after the test (no connection left)."""
+    page = browse(browser, site)
+    yield page
+    page.context.close()
+
+
+def test_browser_add_a_phone_then_find_it_live(admin_page: Any, site: Site) -> None:
     from playwright.sync_api import expect  # noqa: PLC0415 - only the browser tests need it
 
-    page = browse(browser, site)
+    page = admin_page
     page.goto(site.url + f"{LIST}/new")
     page.fill("input[name=name]", "00:11:BE:00:00:01")
     page.fill("input[name=model]", "8845")
@@ -312,9 +320,9 @@ def bad_csv(tmp: Path) -> Path:
 
 
 def test_browser_import_100_phones_with_two_bad_rows(
-    browser: Any, site: Site, tmp_path: Path
+    admin_page: Any, site: Site, tmp_path: Path
 ) -> None:
-    page = browse(browser, site)
+    page = admin_page
     page.goto(site.url + f"{LIST}/import")
     page.set_input_files("input[name=file]", str(bad_csv(tmp_path)))
     page.check("#skip-bad-rows")
@@ -357,10 +365,10 @@ def capf_server(site: Site) -> Iterator[str]:
 
 
 def test_browser_schedule_capf_and_see_the_enrolment(
-    browser: Any, site: Site, capf_server: str
+    admin_page: Any, site: Site, capf_server: str
 ) -> None:
     add(site, "SEP0011C0000001")
-    page = browse(browser, site)
+    page = admin_page
     page.goto(site.url + f"{LIST}/SEP0011C0000001")
     page.select_option("#capf-operation", "install")
     page.select_option("#capf-auth", "auth-string")
@@ -383,9 +391,9 @@ def test_browser_schedule_capf_and_see_the_enrolment(
     shot(page, "phone-page")
 
 
-def test_browser_bulk_capf_by_query(browser: Any, site: Site) -> None:
+def test_browser_bulk_capf_by_query(admin_page: Any, site: Site) -> None:
     add(site, *(f"SEP0011C1{i:06X}" for i in range(5)), model="7975")
-    page = browse(browser, site)
+    page = admin_page
     page.goto(site.url + f"{LIST}/capf")
     page.fill("#capf-query input[name=name]", "0011C1")
     page.click("#capf-query #find")

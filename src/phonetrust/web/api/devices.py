@@ -161,7 +161,7 @@ def _import(request: Request, caller: Caller, body: bytes, skip: bool) -> dict[s
         find.index_of(request.app.state).touch()
     if not report["ok"]:
         raise Problem(400, str(report["summary"]), added=0, rows=report["rows"])
-    return {key: report[key] for key in ("added", "summary", "rows")}  # type: ignore[misc]
+    return {key: report[key] for key in ("added", "summary", "rows")}
 
 
 class CapfIn(BaseModel):
