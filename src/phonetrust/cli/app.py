@@ -17,11 +17,13 @@ from phonetrust.errors import LocalError
 from phonetrust.planner import CLOCK_SHIFT_ENV, COPY_MARKER, NO_GUARD_ENV, PLAN_COPY_ENV
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
+from phonetrust.store import datadir
 from phonetrust.store.datadir import DATA_ENV, DB_ENV, NODE_FILE, DataDir
 from phonetrust.store.repository import Repository
 from phonetrust.store.sql import open_repository
 
-PASSWORD_ENV = "PHONETRUST_SECURITY_PASSWORD"  # noqa: S105 - the name of a variable
+PASSWORD_ENV = datadir.PASSWORD_ENV
+"""PHONETRUST_SECURITY_PASSWORD (defined with the data directory: the web layer reads it too)."""
 F = TypeVar("F", bound=Callable[..., Any])
 OPENED_ON_COPIES: list[Repository] = []
 """Stores opened by commands run on the planner's copy in the planner's own process: the

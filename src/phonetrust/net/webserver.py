@@ -33,6 +33,8 @@ DEFAULT_PORT = 8443
 MAX_CONNECTIONS = 256
 KEEP_ALIVE = 5
 MAX_HEAD = 16 * 1024
+GRACE = 3.0
+"""Seconds stop() waits for open requests to finish, then as long for the server to end."""
 
 
 class _Embedded(uvicorn.Server):
@@ -122,10 +124,22 @@ class WebServer:
     async def stop(self) -> None:
         if self._server is None or self._task is None:
             return
-        self._server.should_exit = True
-        self._server.force_exit = True
+        """Stop listening, let open connections finish (a few seconds at most), then drop them.
+
+        Idle kept-alive connections are closed at once; ones still open at the
+        end are aborted, so no transport outlives the server half-closed."""
+        server = self._server
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), GRACE)
+        except TimeoutError:
+            server.force_exit = True
         with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-            await asyncio.wait_for(self._task, 5)
+            await asyncio.wait_for(self._task, GRACE)
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
 
 
 async def phone_urls(

@@ -44,6 +44,7 @@ from phonetrust.store.sql import sqlite_url
 
 DATA_ENV = "PHONETRUST_DATA"
 DB_ENV = "PHONETRUST_DB"
+PASSWORD_ENV = "PHONETRUST_SECURITY_PASSWORD"  # noqa: S105 - the name of a variable
 DEFAULT_DATA = Path("phonetrust-data")
 KEY_FILE = "master.key"
 NODE_FILE = "node"

@@ -24,7 +24,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from phonetrust.cli.app import PASSWORD_ENV
 from phonetrust.errors import LocalError
 from phonetrust.planner.predict import Outcome, PhoneVerdict
 from phonetrust.planner.report import verdict_line
@@ -32,7 +31,7 @@ from phonetrust.planner.steps import Step, StepsError, parse_steps
 from phonetrust.planner.whatif import Plan, newly_locked
 from phonetrust.policy.domain import CertName, Service
 from phonetrust.service.changes import reading
-from phonetrust.store.datadir import DataDir
+from phonetrust.store.datadir import PASSWORD_ENV, DataDir
 from phonetrust.web.auth import Caller, PageOwn, PageReader, state_of
 from phonetrust.web.problems import Problem
 from phonetrust.web.render import page, table
