@@ -149,9 +149,13 @@ def fresh_site(template: Path, tmp_path: Path) -> Iterator[Site]:
         lab.ctx.repo.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's chromium, headless, driven by Playwright."""
+    """Debian's chromium, headless, driven by Playwright.
+
+    Per module, not per session: while Playwright's synchronous API is open,
+    its event loop counts as running in this thread, and every other test's
+    ``asyncio.run`` on the same xdist worker would fail."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: the README's test command installs Debian's chromium")
     from playwright.sync_api import sync_playwright  # noqa: PLC0415

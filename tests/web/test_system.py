@@ -179,7 +179,11 @@ def test_a_profile_is_added_edited_and_removed_from_the_pages(
 
 
 def test_a_profile_in_use_is_not_removed(site: Site, admin: httpx.Client) -> None:
-    used = inventory.list_devices(site.lab.ctx)[0].profile
+    # Its own phone: with xdist, the module's other tests may run on another worker.
+    inventory.add_devices(site.lab.ctx, [Device("SEP0000CAFE0001", "7975")])
+    used = next(
+        d.profile for d in inventory.list_devices(site.lab.ctx) if d.name == "SEP0000CAFE0001"
+    )
     answer = post(admin, "/ccmadmin/profiles/delete", {"name": used})
     assert "is used by" in status_of(admin.get(answer.headers["location"]).text)
     assert used in profiles(site)
