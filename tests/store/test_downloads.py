@@ -58,3 +58,33 @@ def test_devices_keep_their_own_history(repo: SqlRepository) -> None:
     _record(repo, "c", 2, device="SEP000000000001")
     assert _row(repo, "SEP000000000001").previous_sha1 == "a"
     assert _row(repo, "SEP000000000002").previous_sha1 is None
+
+
+def test_counts_of_held_lists_and_the_mark_follow_the_rows(repo: SqlRepository) -> None:
+    with repo.unit_of_work() as uow:
+        assert uow.count_downloads(["ITLFile.tlv"]) == {}
+        assert uow.downloads_mark() == (0, None)
+    _record(repo, "a", 0, device="SEP000000000001")
+    _record(repo, "a", 1, device="SEP000000000002")
+    _record(repo, "b", 2, device="SEP000000000003")
+    with repo.unit_of_work() as uow:
+        uow.record_downloads([Download("SEP000000000001", "CTLFile.tlv", "cucm-pub", "c", 5, T0)])
+    with repo.unit_of_work() as uow:
+        counted = uow.count_downloads(["ITLFile.tlv", "CTLFile.tlv"])
+        expected: dict[tuple[str, str], int] = {}
+        for d in uow.list_downloads():
+            expected[(d.filename, d.sha1)] = expected.get((d.filename, d.sha1), 0) + 1
+        assert (
+            counted
+            == expected
+            == {
+                ("ITLFile.tlv", "a"): 2,
+                ("ITLFile.tlv", "b"): 1,
+                ("CTLFile.tlv", "c"): 1,
+            }
+        )
+        assert uow.count_downloads(["CTLFile.tlv"]) == {("CTLFile.tlv", "c"): 1}
+        assert uow.downloads_mark() == (4, T0 + timedelta(minutes=2))
+    _record(repo, "b", 9, device="SEP000000000001")  # a phone boots again: the mark moves
+    with repo.unit_of_work() as uow:
+        assert uow.downloads_mark() == (4, T0 + timedelta(minutes=9))

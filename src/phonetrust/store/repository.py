@@ -285,6 +285,16 @@ class UnitOfWork(Protocol):
         """By device then file name."""
         ...
 
+    def count_downloads(self, filenames: Sequence[str]) -> dict[tuple[str, str], int]:
+        """How many devices last downloaded each (file name, SHA-1): which lists the fleet
+        holds, counted by the database (no row per phone is read)."""
+        ...
+
+    def downloads_mark(self) -> tuple[int, datetime | None]:
+        """How many download records, and the newest one's time: moves whenever a phone
+        downloads anything (what caches of the fleet's state are keyed on)."""
+        ...
+
     # -- key material ---------------------------------------------------------------
     def get_key_vault(self) -> KeyVault | None: ...
     def put_key_vault(self, vault: KeyVault) -> None: ...

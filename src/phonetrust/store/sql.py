@@ -413,6 +413,20 @@ class SqlUnitOfWork:
             for row in self._c.execute(query)
         ]
 
+    def count_downloads(self, filenames: Sequence[str]) -> dict[tuple[str, str], int]:
+        c = t.downloads.c
+        query = (
+            select(c.filename, c.sha1, func.count())
+            .where(c.filename.in_(list(filenames)))
+            .group_by(c.filename, c.sha1)
+        )
+        return {(row[0], row[1]): int(row[2]) for row in self._c.execute(query)}
+
+    def downloads_mark(self) -> tuple[int, datetime | None]:
+        c = t.downloads.c
+        row = self._c.execute(select(func.count(), func.max(c.at))).one()
+        return int(row[0]), row[1]
+
     # -- enterprise parameters ------------------------------------------------------
     def get_params(self) -> dict[str, str]:
         query = select(t.params.c.name, t.params.c.value).order_by(t.params.c.name)

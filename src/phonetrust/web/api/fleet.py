@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from phonetrust.service import shapes
 from phonetrust.web.auth import ApiReader
+from phonetrust.web.pages.devices_find import index_of
 from phonetrust.web.pages.fleet import fleet, open_alerts
 
 router = APIRouter(tags=["monitoring"])
 
 
 @router.get("/fleet", summary="Phones by trust list held, locked and unknown phones, CAPF")
-def fleet_counts(caller: ApiReader) -> dict[str, Any]:
+def fleet_counts(request: Request, caller: ApiReader) -> dict[str, Any]:
     """Counts, as the Fleet page shows them (the prediction behind ``locked`` is kept until
     the cluster changes)."""
-    return fleet(caller.ctx).counts()
+    return fleet(caller.ctx, index_of(request.app.state)).counts()
 
 
 @router.get("/alerts", summary="Open alerts (phonetrust alerts --json), each with what to do")

@@ -17,11 +17,11 @@ import hashlib
 import socket
 import ssl
 import threading
-from collections import Counter
+import time
 from collections.abc import Hashable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from cryptography import x509
 from fastapi import APIRouter, Request
@@ -38,6 +38,7 @@ from phonetrust.service.fileplan import CTL_NAME, ITL_NAME
 from phonetrust.sim.network import Routes
 from phonetrust.store.repository import Alert, UnitOfWork
 from phonetrust.web.auth import PageReader
+from phonetrust.web.pages.devices_find import PhoneIndex, index_of
 from phonetrust.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -113,36 +114,77 @@ class Fleet:
 
 # -- the prediction, kept while nothing it depends on changes ------------------------------
 
-_kept: dict[int, tuple[Hashable, Prediction]] = {}
+STALE_FOR = 60.0
+"""Seconds a prediction may be shown while phones' downloads have moved on since (it is
+made again in the background): on a cluster whose phones keep booting the page stays fast."""
+
+
+@dataclass
+class _Kept:
+    cluster: Hashable
+    """What the prediction was made of, phones' downloads aside (plan, devices, day)."""
+    downloads: Hashable
+    prediction: Prediction
+    made: float
+    refreshing: bool = False
+
+
+_kept: dict[int, _Kept] = {}
 _kept_guard = threading.Lock()
 
 
-def _prediction(ctx: Context, uow: UnitOfWork, key: Hashable) -> Prediction:
+def _prediction(ctx: Context, cluster: Hashable, downloads: Hashable) -> Prediction:
+    """Every phone rebooted in memory (``planner.predict``), kept until the cluster changes.
+
+    When only downloads moved (a phone booted), the kept prediction is shown
+    for up to STALE_FOR seconds while a new one is made beside it."""
+    with _kept_guard:
+        found = _kept.get(id(ctx.repo))
+        if found is not None and found.cluster == cluster:
+            if found.downloads == downloads:
+                return found.prediction
+            if time.monotonic() - found.made < STALE_FOR:
+                if not found.refreshing:
+                    found.refreshing = True
+                    threading.Thread(
+                        target=_remake, args=(ctx, cluster, downloads), daemon=True
+                    ).start()
+                return found.prediction
+    return _remake(ctx, cluster, downloads)
+
+
+def _remake(ctx: Context, cluster: Hashable, downloads: Hashable) -> Prediction:
     from phonetrust.planner.predict import reboot_all  # noqa: PLC0415 - loads the simulator
 
-    with _kept_guard:  # one computation at a time: a second request waits and reuses it
+    with _computing:  # one computation at a time: a second request waits and reuses it
         found = _kept.get(id(ctx.repo))
-        if found is not None and found[0] == key:
-            return found[1]
-        _, prediction = reboot_all(uow, ctx.clock)
-        _kept[id(ctx.repo)] = (key, prediction)
+        if found is not None and (found.cluster, found.downloads) == (cluster, downloads):
+            return found.prediction
+        with reading(ctx) as uow:
+            _, prediction = reboot_all(uow, ctx.clock)
+        with _kept_guard:
+            _kept[id(ctx.repo)] = _Kept(cluster, downloads, prediction, time.monotonic())
         return prediction
 
 
-def fleet(ctx: Context) -> Fleet:
-    """The whole fleet in one read of the store (the prediction reused when unchanged)."""
+_computing = threading.Lock()
+
+
+def fleet(ctx: Context, index: PhoneIndex) -> Fleet:
+    """The whole fleet; what costs (the device list, the prediction) is kept until it changes.
+
+    The devices are the Phones page's kept list (``index``), read again when
+    the plan version or the newest audit entry moves; which lists phones hold
+    is counted by the database; the prediction is made again only when the
+    device list, any download or the day changes.
+    """
+    snapshot = index.snapshot(ctx)
+    devices = snapshot.devices
     with reading(ctx) as uow:
         state = uow.get_cluster()
-        version = uow.current_version()
         nodes = tuple(uow.list_nodes())
-        devices = uow.list_devices()
-        downloads = uow.list_downloads()
-        latest: dict[tuple[str, str], tuple[datetime, str]] = {}
-        for d in downloads:
-            if d.filename in (CTL_NAME, ITL_NAME):
-                was = latest.get((d.device, d.filename))
-                if was is None or d.at > was[0]:
-                    latest[(d.device, d.filename)] = (d.at, d.sha1)
+        held = uow.count_downloads((ITL_NAME, CTL_NAME))
+        mark = uow.downloads_mark()
         serving: dict[tuple[str, str], list[str]] = {}
         for n in nodes:
             if n.runs(Service.TFTP):
@@ -151,17 +193,9 @@ def fleet(ctx: Context) -> Fleet:
                     if data is not None:
                         digest = hashlib.sha1(data).hexdigest()
                         serving.setdefault((name, digest), []).append(n.host)
-        key = (
-            version,
-            len(devices),
-            hash(tuple((d.name, d.group, d.profile, d.model) for d in devices)),
-            len(downloads),
-            max((d.at for d in downloads), default=None),
-            ctx.now().date(),
-        )
-        prediction = _prediction(ctx, uow, key)
         open_alerts = tuple(_alerts(ctx, uow, nodes))
-    held = Counter((name, sha1) for (_, name), (_, sha1) in latest.items())
+    cluster = (snapshot.marker, snapshot.generation, len(devices), ctx.now().date())
+    prediction = _prediction(ctx, cluster, mark)
     lists = tuple(
         HeldList(name, sha1, n, tuple(serving.get((name, sha1), ())))
         for (name, sha1), n in sorted(held.items(), key=lambda kv: (kv[0][0] != ITL_NAME, -kv[1]))
@@ -296,7 +330,7 @@ def health(ctx: Context, routes: Routes | None = None) -> list[Health]:
 
 @router.get("/fleet", response_class=HTMLResponse)
 def fleet_page(request: Request, caller: PageReader) -> Response:
-    found = fleet(caller.ctx)
+    found = fleet(caller.ctx, index_of(request.app.state))
     checked = health(caller.ctx) if request.query_params.get("health") else None
     return page(
         request,

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 from phonetrust.service import users
 from phonetrust.service.changes import reading
 from phonetrust.web.auth import PageReader
+from phonetrust.web.pages.devices_find import index_of
 from phonetrust.web.pages.fleet import fleet
 from phonetrust.web.render import page
 
@@ -50,6 +51,6 @@ def home(request: Request, caller: PageReader) -> Response:
         "home.html",
         title="Home",
         first_run=False,
-        fleet=fleet(caller.ctx),
+        fleet=fleet(caller.ctx, index_of(request.app.state)),
         cluster_name=state.name if state else "",
     )
