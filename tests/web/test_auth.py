@@ -179,3 +179,19 @@ def test_log_in_and_out_in_a_real_browser(browser: Any, site: Site) -> None:
     page.wait_for_url("**/login?bye=1")
     assert "Logged out." in page.inner_text("main")
     page.context.close()
+
+
+def test_the_openapi_schema_is_served_and_names_the_resources(site: Site) -> None:
+    schema = site.client().get("/api/v1/openapi.json").json()
+    paths = schema["paths"]
+    for resource in (
+        "/api/v1/phones",
+        "/api/v1/certificates",
+        "/api/v1/params",
+        "/api/v1/plan",
+        "/api/v1/fleet",
+        "/api/v1/audit",
+        "/api/v1/users/me",
+    ):
+        assert resource in paths, resource
+    assert not [p for p in paths if not p.startswith("/api/v1/")]  # pages are not API

@@ -166,3 +166,14 @@ def test_path_tricks_in_downloads_reach_nothing(
         assert answer.status_code < 500, (route, answer.status_code)
         assert b"root:" not in answer.content, route
         assert b"PRIVATE KEY" not in answer.content, route
+
+
+def test_non_ascii_cookies_and_csrf_tokens_are_refused_not_crashed(site: Site) -> None:
+    anonymous = site.client()
+    answer = anonymous.get(
+        "/account", headers={"cookie": "__Host-phonetrust=.\xe9\xff".encode("latin-1")}
+    )
+    assert answer.status_code == 303  # no session, to the login page
+    client = site.client(ADMIN)
+    answer = client.post("/account/tokens", data={"csrf_token": "\u00e9t\u00e9", "label": "x"})
+    assert answer.status_code == 403

@@ -67,7 +67,7 @@ class Signer:
     def load(self, value: str, now: float) -> Session | None:
         """The session a cookie holds, or None: forged, malformed, expired, idle or revoked."""
         body, dot, mac = value.partition(".")
-        if not dot or len(value) > 1024 or not hmac.compare_digest(mac, self._mac(body)):
+        if not dot or len(value) > 1024 or not _same(mac, self._mac(body)):
             return None
         try:
             data = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
@@ -97,8 +97,14 @@ class Signer:
         return self._mac("csrf:" + bound_to)
 
     def csrf_ok(self, bound_to: str, presented: str | None) -> bool:
-        return bool(presented) and hmac.compare_digest(self.csrf(bound_to), str(presented))
+        return bool(presented) and _same(self.csrf(bound_to), str(presented))
 
     def _mac(self, text: str) -> str:
         digest = hmac.new(self._key, text.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _same(expected: str, presented: str) -> bool:
+    """Constant-time equality of two strings, whatever characters a client sent
+    (``hmac.compare_digest`` refuses non-ASCII ``str`` with a TypeError)."""
+    return hmac.compare_digest(expected.encode(), presented.encode("utf-8", "surrogatepass"))
