@@ -171,7 +171,7 @@ def test_path_tricks_in_downloads_reach_nothing(
 def test_non_ascii_cookies_and_csrf_tokens_are_refused_not_crashed(site: Site) -> None:
     anonymous = site.client()
     answer = anonymous.get(
-        "/account", headers={"cookie": "__Host-phonetrust=.\xe9\xff".encode("latin-1")}
+        "/account", headers={b"cookie": "__Host-phonetrust=.\xe9\xff".encode("latin-1")}
     )
     assert answer.status_code == 303  # no session, to the login page
     client = site.client(ADMIN)
