@@ -3,10 +3,8 @@
 CUCM's pages name a certificate by its purpose (``CallManager``), its type
 (``certs`` for a node's own, ``trust-certs`` for a trust store's) and its
 group (``product-cm``, ...). The facts of "Certificate File Data" are the
-admin CLI's ``show cert own`` lines (:func:`~phonetrust.cli.admin.show.certificate_text`),
-so the page, the API and the CLI print the same certificate alike. The web
-layer sits below the CLI, so those lines are made here (:func:`certificate_text`)
-and a test holds them equal to the CLI's.
+admin shell's ``show cert own`` lines (:mod:`phonetrust.service.showing`), so
+the page, the API and the CLI print the same certificate alike.
 """
 
 from __future__ import annotations
@@ -21,14 +19,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from phonetrust.errors import LocalError, ParseError
-from phonetrust.formats import listing, names
-from phonetrust.formats.header import Header
-from phonetrust.formats.trustlist import Kind
+from phonetrust.errors import LocalError
 from phonetrust.pki import pem
 from phonetrust.pki.roles import common_name_of
 from phonetrust.policy.domain import CertName, OwnCertificate, TrustedCertificate, TrustStore
-from phonetrust.service import fileplan, nodes, security, shapes, truststores
+from phonetrust.service import nodes, shapes, showing, truststores
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
 from phonetrust.web.problems import Problem
@@ -259,62 +254,13 @@ def own_shape(own: OwnCertificate, *, full: bool = False) -> shapes.JsonObject:
     return out
 
 
-def own_certificates(ctx: Context, host: str) -> list[OwnCertificate]:
-    with reading(ctx) as uow:
-        return uow.list_own_certificates(host)
+# -- ``show cert own NAME``, ``show ctl``, ``show itl`` ---------------------------------------
 
-
-# -- ``show cert own NAME`` ----------------------------------------------------------------
-
-DATE = "%a %b %d %H:%M:%S %Z %Y"
-_EXTENSION_NAMES = {
-    "2.5.29.14": "SubjectKeyIdentifier",
-    "2.5.29.15": "KeyUsage",
-    "2.5.29.17": "SubjectAlternativeName",
-    "2.5.29.19": "BasicConstraints",
-    "2.5.29.35": "AuthorityKeyIdentifier",
-    "2.5.29.37": "ExtKeyUsageSyntax",
-}
-_KEY_USAGE_NAMES = {
-    "digital_signature": "digitalSignature",
-    "content_commitment": "nonRepudiation",
-    "key_encipherment": "keyEncipherment",
-    "data_encipherment": "dataEncipherment",
-    "key_agreement": "keyAgreement",
-    "key_cert_sign": "keyCertSign",
-    "crl_sign": "cRLSign",
-}
-
-
-def certificate_text(cert: x509.Certificate) -> list[str]:
-    """The lines of ``show cert own NAME`` (cli/admin/show.py, which the web may not import:
-    tests/web/test_certs.py holds the two equal)."""
-    key = cert.public_key()
-    if isinstance(key, rsa.RSAPublicKey):
-        key_label = "RSA (1.2.840.113549.1.1.1)"
-        value = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
-    else:
-        key_label = type(key).__name__
-        value = key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    lines = [
-        "[",
-        "Version: V3",
-        f"Serial Number: {names.serial_bytes(cert.serial_number).hex().upper()}",
-        f"SignatureAlgorithm: {_signature_algorithm(cert)}",
-        f"Issuer Name: {name_text(cert.issuer)}",
-        f"Validity From: {cert.not_valid_before_utc.strftime(DATE)}",
-        f"To: {cert.not_valid_after_utc.strftime(DATE)}",
-        f"Subject Name: {name_text(cert.subject)}",
-        f"Key: {key_label}",
-        "Key value:",
-        value.hex(),
-        f"Extensions: {len(cert.extensions)} present",
-    ]
-    for extension in cert.extensions:
-        lines += _extension_lines(extension)
-    return [*lines, "]"]
+certificate_text = showing.certificate_text
+own_certificates = showing.own_certificates
+name_text = showing.name_text
+trust_list_file = showing.trust_list_file
+trust_list_text = showing.show_trust_list
 
 
 def file_facts(der: bytes) -> list[tuple[str, str]]:
@@ -323,59 +269,3 @@ def file_facts(der: bytes) -> list[tuple[str, str]]:
     facts = [tuple(line.split(": ", 1)) for line in lines[1:9]]
     facts.append(("Key value", lines[10]))
     return [(f[0], f[1]) for f in facts]
-
-
-def name_text(name: x509.Name) -> str:
-    """``CN=cucm-pub, OU=TAC, ...``: the certificate's order, CUCM's separators."""
-    return ", ".join(f"{a.rfc4514_attribute_name}={a.value!s}" for a in name)
-
-
-def _signature_algorithm(cert: x509.Certificate) -> str:
-    oid = cert.signature_algorithm_oid
-    digest = cert.signature_hash_algorithm
-    if digest is not None and isinstance(cert.public_key(), rsa.RSAPublicKey):
-        label = f"{digest.name.upper().replace('-', '')}withRSA"
-    else:
-        label = oid._name
-    return f"{label} ({oid.dotted_string})"
-
-
-def _extension_lines(extension: x509.Extension[x509.ExtensionType]) -> list[str]:
-    dotted = extension.oid.dotted_string
-    lines = [
-        "[",
-        f"Extension: {_EXTENSION_NAMES.get(dotted, extension.oid._name)} (OID.{dotted})",
-        f"Critical: {str(extension.critical).lower()}",
-    ]
-    value = extension.value
-    if isinstance(value, x509.KeyUsage):
-        used = [name for attr, name in _KEY_USAGE_NAMES.items() if getattr(value, attr)]
-        lines.append("Usages: " + "".join(f"{u}, " for u in used).rstrip())
-    elif isinstance(value, x509.ExtendedKeyUsage):
-        lines.append("Usage oids: " + "".join(f"{o.dotted_string}, " for o in value).rstrip())
-    return [*lines, "]"]
-
-
-# -- ``show ctl`` / ``show itl`` -------------------------------------------------------------
-
-
-def trust_list_file(ctx: Context, host: str, kind: Kind) -> bytes | None:
-    """The CTLFile.tlv / ITLFile.tlv node ``host`` serves now, or None."""
-    name = fileplan.CTL_NAME if kind is Kind.CTL else fileplan.ITL_NAME
-    return security.tftp_file(ctx, host, name)
-
-
-def trust_list_text(ctx: Context, host: str, kind: Kind) -> str:
-    """What ``show ctl`` / ``show itl`` print on ``host`` (cli/admin/show.py's own way)."""
-    data = trust_list_file(ctx, host, kind)
-    if data is None:
-        return listing.not_found(kind)
-    return listing.render(data, kind=kind, modified=_signed_at(data))
-
-
-def _signed_at(data: bytes) -> datetime | None:
-    try:
-        stamp = Header.from_wire(data).timestamp
-    except ParseError:
-        return None
-    return None if stamp is None else datetime.fromtimestamp(stamp).astimezone()

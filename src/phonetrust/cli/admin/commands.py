@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from phonetrust.cli.admin import activelog_cmds, grammar, sftpget, show, sql_cmds, unsupported
+from phonetrust.cli.admin import activelog_cmds, grammar, sftpget, sql_cmds, unsupported
 from phonetrust.cli.admin.grammar import Command, Handler, UnknownCommand
 from phonetrust.cli.admin.session import Session
 from phonetrust.errors import LocalError, PhonetrustError
@@ -19,6 +19,7 @@ from phonetrust.net import sftp
 from phonetrust.policy.domain import CertName, SecurityMode
 from phonetrust.policy.rules import NotPublisherError, require_publisher
 from phonetrust.service import fileplan, nodes, security, truststores
+from phonetrust.service import showing as show
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context, x509_of
 from phonetrust.service.context import node as node_of

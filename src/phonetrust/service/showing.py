@@ -1,4 +1,9 @@
-"""The ``show`` commands: trust lists and certificates as CUCM prints them."""
+"""What CUCM's ``show`` commands print: trust lists and certificates.
+
+The admin shell prints these lines and the web pages show them
+(Certificate Management's "Certificate File Data", the Security page's
+listings), so the two always say the same of the same certificate.
+"""
 
 from __future__ import annotations
 
@@ -21,10 +26,15 @@ from phonetrust.service.context import Context
 DATE = "%a %b %d %H:%M:%S %Z %Y"
 
 
+def trust_list_file(ctx: Context, host: str, kind: Kind) -> bytes | None:
+    """The CTLFile.tlv / ITLFile.tlv node ``host`` serves now, or None."""
+    name = fileplan.CTL_NAME if kind is Kind.CTL else fileplan.ITL_NAME
+    return security.tftp_file(ctx, host, name)
+
+
 def show_trust_list(ctx: Context, host: str, kind: Kind) -> str:
     """``show ctl`` / ``show itl``: the listing of the node's current file, or "not found"."""
-    name = fileplan.CTL_NAME if kind is Kind.CTL else fileplan.ITL_NAME
-    data = security.tftp_file(ctx, host, name)
+    data = trust_list_file(ctx, host, kind)
     if data is None:
         return listing.not_found(kind)
     return listing.render(data, kind=kind, modified=signed_at(data))
@@ -99,10 +109,10 @@ def certificate_text(cert: x509.Certificate) -> list[str]:
         "Version: V3",
         f"Serial Number: {names.serial_bytes(cert.serial_number).hex().upper()}",
         f"SignatureAlgorithm: {_signature_algorithm(cert)}",
-        f"Issuer Name: {_name(cert.issuer)}",
+        f"Issuer Name: {name_text(cert.issuer)}",
         f"Validity From: {cert.not_valid_before_utc.strftime(DATE)}",
         f"To: {cert.not_valid_after_utc.strftime(DATE)}",
-        f"Subject Name: {_name(cert.subject)}",
+        f"Subject Name: {name_text(cert.subject)}",
         f"Key: {key_text}",
         "Key value:",
         key_value.hex(),
@@ -113,7 +123,7 @@ def certificate_text(cert: x509.Certificate) -> list[str]:
     return [*lines, "]"]
 
 
-def _name(name: x509.Name) -> str:
+def name_text(name: x509.Name) -> str:
     """``CN=cucm-pub, OU=TAC, O=Cisco, ...``: the certificate's order, CUCM's separators."""
     return ", ".join(f"{a.rfc4514_attribute_name}={a.value!s}" for a in name)
 
