@@ -134,5 +134,6 @@ def test_restore_keeps_the_web_users_and_api_tokens(lab: Lab, tmp_path: Path) ->
     _, ctx = _restored(tmp_path, archive, lab.clock)
     assert users.authenticate(ctx, "operator", "Operator-Pass-1").role == users.READ_ONLY
     found = users.token_user(ctx, token)
-    assert found is not None and found.name == "operator"
+    assert found is not None
+    assert found.name == "operator"
     ctx.repo.close()

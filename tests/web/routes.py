@@ -7,9 +7,11 @@ cover each page and endpoint added later without being told about it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import get_args
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 
 from phonetrust.service.context import Context
 from phonetrust.web import api, pages
@@ -69,11 +71,22 @@ def routes(ctx: Context) -> list[Route]:
     return found
 
 
+def _fields(route: APIRoute) -> tuple[str, ...]:
+    """The form fields, or a JSON body model's fields (the keys an API call sends)."""
+    params = route.dependant.body_params
+    if len(params) == 1:
+        annotation = params[0].field_info.annotation
+        for kind in (annotation, *get_args(annotation)):  # a model, or a model | None
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                return tuple(kind.model_fields)
+    return tuple(p.alias for p in params)
+
+
 def _walk(router: APIRouter, prefix: str) -> list[Route]:
     found: list[Route] = []
     for route in router.routes:
         if isinstance(route, APIRoute):
-            fields = tuple(p.alias for p in route.dependant.body_params)
+            fields = _fields(route)
             template = prefix + route.path_format
             found += [Route(m, template, fields) for m in sorted(route.methods or ())]
         elif hasattr(route, "original_router"):  # a router included into this one
@@ -82,5 +95,6 @@ def _walk(router: APIRouter, prefix: str) -> list[Route]:
     return found
 
 
-def changing(ctx: Context) -> list[Route]:
-    return [r for r in routes(ctx) if r.method in CHANGING and r.template not in PERSONAL]
+def changing(ctx: Context, *, personal: bool = False) -> list[Route]:
+    """Every changing route; ``personal``: those every user may send for their own account."""
+    return [r for r in routes(ctx) if r.method in CHANGING and (r.template in PERSONAL) == personal]

@@ -38,6 +38,7 @@ def test_login_sets_a_secure_httponly_strict_cookie_and_logout_ends_it(site: Sit
     for flag in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
         assert flag in cookie
     stolen = client.cookies[COOKIE]
+    elsewhere = site.client(ADMIN)  # the same user in another browser, or on another node
     home = client.get("/")
     assert home.status_code == 200
     assert "admin" in home.text
@@ -47,6 +48,8 @@ def test_login_sets_a_secure_httponly_strict_cookie_and_logout_ends_it(site: Sit
     again = site.client()
     again.cookies.set(COOKIE, stolen)
     assert again.get("/").status_code == 303
+    # Logout ends the user's every session, on every node (kept in the store, not in memory).
+    assert elsewhere.get("/").status_code == 303
 
 
 def test_a_forged_or_tampered_cookie_is_no_session(site: Site) -> None:
@@ -96,7 +99,7 @@ def test_wrong_passwords_lock_the_user_and_the_lock_is_audited(fresh_site: Site)
         assert login(client, ADMIN[0], "wrong-password").status_code == 401
     refused = login(client, *ADMIN)  # the right password, too late
     assert refused.status_code == 401
-    assert "Account locked" in refused.text
+    assert "Invalid username or password" in refused.text  # locked, and not told apart
     with site.lab.ctx.repo.unit_of_work() as uow:
         entries = [e for e in uow.list_audit(50) if e.action == "user locked"]
     assert entries

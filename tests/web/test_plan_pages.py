@@ -55,9 +55,11 @@ def test_plan_a_rename_in_the_browser_and_see_the_locked_phone(
     assert re.search(r"/plan\?result=", page.url)  # htmx pushed the result's address
     shot(page, "plan-result")
     # The API, asked the same as a read-only user, counts as the page shows.
-    api = booted.client(VIEWER).post(
+    viewer = booted.client(VIEWER)
+    api = viewer.post(
         "/api/v1/plan",
         json={"steps": "cluster rename-node cucm-pub cucm-pub-new", "procedures": False},
+        headers={"X-CSRF-Token": booted.csrf(viewer)},
     )
     assert api.status_code == 200, api.text
     planned = api.json()
@@ -90,7 +92,9 @@ def test_a_read_only_user_plans_without_javascript_with_the_safe_procedure(
 def test_a_second_plan_of_the_same_user_is_answered_429(booted: Site) -> None:
     client = booted.client(VIEWER)
     with one_plan(VIEWER[0]):
-        answer = client.post("/api/v1/plan", json={"steps": RENAME})
+        answer = client.post(
+            "/api/v1/plan", json={"steps": RENAME}, headers={"X-CSRF-Token": booted.csrf(client)}
+        )
     assert answer.status_code == 429
     assert answer.headers["content-type"].startswith("application/problem+json")
     assert "still running" in answer.json()["detail"]
@@ -107,8 +111,12 @@ def test_an_unknown_or_refused_command_is_the_planners_error(booted: Site) -> No
     served = client.post("/plan", data={"csrf_token": token, "steps": "serve"})
     assert "serves the cluster to phones" in served.text
     many = "\n".join(["reboot"] * MAX_STEPS + ['admin -c "show itl"'])
-    assert f"at most {MAX_STEPS}" in client.post("/api/v1/plan", json={"steps": many}).text
-    huge = client.post("/api/v1/plan", json={"steps": "x" * 5000})
+    header = {"X-CSRF-Token": token}
+    assert (
+        f"at most {MAX_STEPS}"
+        in client.post("/api/v1/plan", json={"steps": many}, headers=header).text
+    )
+    huge = client.post("/api/v1/plan", json={"steps": "x" * 5000}, headers=header)
     assert huge.status_code == 422
     assert client.post("/plan", data={"steps": RENAME}).status_code == 403  # no CSRF token
     anonymous = booted.client().post("/api/v1/plan", json={"steps": RENAME})

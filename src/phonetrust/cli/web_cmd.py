@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from phonetrust.cli.app import data_options, locate, open_context, own_node
 from phonetrust.cli.boundary import Failed
 from phonetrust.service.context import Context
 
+log = logging.getLogger("phonetrust.web")
 RELOAD_SECONDS = 2.0
 """How often the tomcat certificate is looked at (a regeneration reaches new connections)."""
 
@@ -81,11 +83,14 @@ def web(node: str | None, bind: str, port: int, data: Path | None, db: str | Non
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RELOAD_SECONDS)
-                with contextlib.suppress(Exception):  # keep serving the last good certificate
+                try:
                     new_der, new_context = await asyncio.to_thread(context)
-                    if new_der != der:
-                        server.swap_tls(new_context)
-                        der = new_der
+                except Exception as exc:  # noqa: BLE001 - keep serving the last good certificate
+                    log.warning("the tomcat certificate could not be read again: %s", exc)
+                    continue
+                if new_der != der:
+                    server.swap_tls(new_context)
+                    der = new_der
         finally:
             await server.stop()
 

@@ -122,12 +122,12 @@ class WebServer:
         log.info("HTTPS (web administration) listening on %s:%d", host, self.port)
 
     async def stop(self) -> None:
-        if self._server is None or self._task is None:
-            return
         """Stop listening, let open connections finish (a few seconds at most), then drop them.
 
         Idle kept-alive connections are closed at once; ones still open at the
         end are aborted, so no transport outlives the server half-closed."""
+        if self._server is None or self._task is None:
+            return
         server = self._server
         server.should_exit = True
         try:

@@ -13,6 +13,7 @@ nobody chose), compared in constant time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -41,8 +42,20 @@ TOKEN = re.compile(r"pt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
 ADMIN_ENV = "PHONETRUST_ADMIN_PASSWORD"
 
 _hasher = PasswordHasher()
-_DUMMY = _hasher.hash("not a password of anyone's")
-"""Verified against when the name is unknown: the answer takes as long as for a real user."""
+
+
+@functools.cache
+def _dummy() -> str:
+    """Verified against when the name is unknown: the answer takes as long as for a real user.
+    Made on first use: hashing costs ~0.15 s, which every CLI start would otherwise pay."""
+    return _hasher.hash("not a password of anyone's")
+
+
+REFUSED = (
+    f"Invalid username or password (after {MAX_FAILURES} wrong passwords an account is locked "
+    f"for {LOCK_SECONDS // 60} minutes)"
+)
+"""One answer for every refused login: which names exist, or are locked, is not told."""
 
 
 class LoginRefused(LocalError):
@@ -106,7 +119,10 @@ def add_user(ctx: Context, name: str, password: str, role: str) -> WebUser:
     check_password_rules(password)
     role = role_of(role)
     now = ctx.now()
-    user = WebUser(name, _hasher.hash(password), role, now, now)
+    # A random first epoch: a cookie of a removed user of the same name opens nothing.
+    user = WebUser(
+        name, _hasher.hash(password), role, now, now, session_epoch=secrets.randbelow(2**31)
+    )
     with ctx.repo.unit_of_work() as uow:
         if uow.get_user(name) is not None:
             raise UserError(f"user {name!r} already exists")
@@ -197,15 +213,16 @@ def authenticate(ctx: Context, name: str, password: str) -> WebUser:
     """
     now = ctx.now()
     if len(password) > MAX_PASSWORD or not NAME.fullmatch(name):
-        _verify(_DUMMY, password[:MAX_PASSWORD])
-        raise LoginRefused("Invalid username or password")
+        _verify(_dummy(), password[:MAX_PASSWORD])
+        raise LoginRefused(REFUSED)
     with ctx.repo.unit_of_work() as uow:
         user = uow.get_user(name)
         if user is None:
-            _verify(_DUMMY, password)
-            raise LoginRefused("Invalid username or password")
-        if locked(user, now):
-            raise LoginRefused(_locked_message(user))
+            _verify(_dummy(), password)
+            raise LoginRefused(REFUSED)
+        if locked(user, now):  # the same answer and work as a wrong password: no name leaks
+            _verify(_dummy(), password)
+            raise LoginRefused(REFUSED)
         if _verify(user.password_hash, password):
             if user.failures or user.locked_until:
                 user = replace(user, failures=0, locked_until=None)
@@ -223,15 +240,7 @@ def authenticate(ctx: Context, name: str, password: str) -> WebUser:
             )
         else:
             uow.put_user(replace(user, failures=failures))
-    raise LoginRefused("Invalid username or password")
-
-
-def _locked_message(user: WebUser) -> str:
-    assert user.locked_until is not None  # noqa: S101 - only called when locked
-    return (
-        f"Account locked after {MAX_FAILURES} wrong passwords; try again after "
-        f"{user.locked_until:%H:%M:%S} UTC or ask an administrator to unlock it"
-    )
+    raise LoginRefused(REFUSED)
 
 
 def _verify(encoded: str, password: str) -> bool:
@@ -278,6 +287,16 @@ def token_shape(token: ApiToken) -> dict[str, object]:
         "created_at": token.created_at.isoformat(),
         "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
     }
+
+
+def end_sessions(ctx: Context, name: str) -> None:
+    """Logout: every session of ``name`` ends, on every node (its epoch moves on)."""
+    with ctx.repo.unit_of_work() as uow:
+        user = uow.get_user(name)
+        if user is None:
+            return
+        uow.put_user(replace(user, session_epoch=user.session_epoch + 1))
+        _audit(ctx, uow, "logout", name)
 
 
 # -- API tokens ---------------------------------------------------------------------------

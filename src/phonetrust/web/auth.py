@@ -16,9 +16,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from phonetrust.errors import KeyMaterialError
 from phonetrust.service import users
 from phonetrust.service.context import Context
-from phonetrust.store.repository import WebUser
+from phonetrust.store.repository import AuditEntry, WebUser
 from phonetrust.web.problems import LoginNeeded, Problem
 from phonetrust.web.sessions import COOKIE, REFRESH, Session
 from phonetrust.web.state import WebState
@@ -93,6 +94,15 @@ async def page_changer(request: Request) -> Caller:
     return await _csrf_checked(request, caller)
 
 
+async def page_admin(request: Request) -> Caller:
+    """A page only a super user may open (a change's confirm page: it runs the planner on
+    the change, which costs; a read-only user could not confirm it anyway)."""
+    caller = await page_reader(request)
+    if not caller.can_change:
+        raise Problem(403, READ_ONLY_REFUSAL)
+    return caller
+
+
 async def page_own(request: Request) -> Caller:
     """A change to one's own account (password, tokens): any role, with the CSRF token."""
     return await _csrf_checked(request, await page_reader(request))
@@ -137,6 +147,17 @@ async def api_reader(request: Request) -> Caller:
     return caller
 
 
+async def api_own(request: Request) -> Caller:
+    """A POST any role may send that changes nothing of the cluster (a plan): a session
+    caller still needs its X-CSRF-Token header."""
+    caller = await api_reader(request)
+    if caller.session is not None and not state_of(request).signer.csrf_ok(
+        caller.session.sid, request.headers.get(CSRF_HEADER)
+    ):
+        raise Problem(403, "A POST made with a session cookie needs its X-CSRF-Token header")
+    return caller
+
+
 async def api_changer(request: Request) -> Caller:
     caller = await api_reader(request)
     if not caller.can_change:
@@ -148,8 +169,35 @@ async def api_changer(request: Request) -> Caller:
     return caller
 
 
+def check_security_password(request: Request, caller: Caller, password: str) -> None:
+    """The cluster's security password, asked by a page or the API before a backup or an ITL
+    reset: throttled and audited like a login (the key to every private key is worth
+    guessing). Raises :class:`~phonetrust.errors.KeyMaterialError` when wrong."""
+    state = state_of(request)
+    now = time.time()
+    wait = state.secret_throttle.blocked_for(caller.address, now)
+    if wait:
+        raise Problem(
+            429,
+            f"Too many wrong passwords from {caller.address}: try again in "
+            f"{int(wait // 60) + 1} minutes",
+            headers={"Retry-After": str(int(wait))},
+        )
+    try:
+        caller.ctx.keys.check_password(password)
+    except KeyMaterialError:
+        state.secret_throttle.failed(caller.address, now)
+        with caller.ctx.repo.unit_of_work() as uow:
+            uow.append_audit(
+                AuditEntry(caller.ctx.now(), caller.ctx.actor, "security password refused", "")
+            )
+        raise
+
+
 PageReader = Annotated[Caller, Depends(page_reader)]
 PageChanger = Annotated[Caller, Depends(page_changer)]
 PageOwn = Annotated[Caller, Depends(page_own)]
+PageAdmin = Annotated[Caller, Depends(page_admin)]
+ApiOwn = Annotated[Caller, Depends(api_own)]
 ApiReader = Annotated[Caller, Depends(api_reader)]
 ApiChanger = Annotated[Caller, Depends(api_changer)]

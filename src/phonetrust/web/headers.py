@@ -21,8 +21,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-MAX_BODY = 4 * 1024 * 1024
-"""A CSV of 10,000 phones is about 600 KB; a certificate a few KB."""
+MAX_BODY = 10 * 1024 * 1024
+"""A CSV of 10,000 phones is about 600 KB (the import page takes up to 8 MiB); a
+certificate a few KB."""
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -73,7 +74,11 @@ class SecureHeaders:
                 if not static:
                     headers.append((b"cache-control", b"no-store"))
                 refreshed = scope.get("state", {}).get("set_cookie")
-                if refreshed:
+                sets_own = any(
+                    name == b"set-cookie" and value.startswith(COOKIE.encode() + b"=")
+                    for name, value in headers
+                )
+                if refreshed and not sets_own:  # a login, logout or password change wins
                     headers.append((b"set-cookie", session_cookie(refreshed).encode()))
                 message["headers"] = headers
             await send(message)
@@ -99,7 +104,7 @@ def _declared_length(scope: Scope) -> int | None:
 
 
 async def _too_large(send: Send) -> None:
-    body = b'{"title":"Content Too Large","status":413,"detail":"the request body is over 4 MiB"}'
+    body = b'{"title":"Content Too Large","status":413,"detail":"the request body is over 10 MiB"}'
     await send(
         {
             "type": "http.response.start",

@@ -36,6 +36,10 @@ class WebState:
     data_root: Path | None = None
     signer: Signer = field(init=False)
     throttle: Throttle = field(default_factory=Throttle)
+    """Failed logins, per address."""
+    secret_throttle: Throttle = field(default_factory=Throttle)
+    """Wrong security passwords (backup, ITL reset), per address: apart from logins, so a
+    mistyped security password does not lock its typist out of logging in."""
     env: Environment = field(default_factory=templates)
 
     def __post_init__(self) -> None:

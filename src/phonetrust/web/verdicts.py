@@ -24,6 +24,7 @@ Pages render a :class:`Verdict` with ``{% include "verdict.html" %}``
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
@@ -167,9 +168,12 @@ def predict_change(ctx: Context, run: Callable[[Context], object]) -> Verdict:
     (:class:`~phonetrust.errors.LocalError`) propagate unchanged.
     """
     guard = _Guard(undo=True, accept=False)
-    with contextlib.suppress(_Undone):
+    with _predicting, contextlib.suppress(_Undone):  # one at a time: each holds a write lock
         run(replace(ctx, guard=guard))
     return guard.verdict or Verdict(None)
+
+
+_predicting = threading.Lock()
 
 
 def apply_change(

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from phonetrust.planner import report
-from phonetrust.web.auth import ApiReader, state_of
+from phonetrust.web.auth import ApiOwn, state_of
 from phonetrust.web.pages.plan import MAX_TEXT, parse, run
 
 router = APIRouter(tags=["planner"])
@@ -30,7 +30,7 @@ class PlanRequest(BaseModel):
 
 
 @router.post("/plan", summary="Predict which phones an operation would lock out")
-def plan(request: Request, caller: ApiReader, body: PlanRequest) -> dict[str, Any]:
+def plan(request: Request, caller: ApiOwn, body: PlanRequest) -> dict[str, Any]:
     """The planner's report as ``phonetrust plan --json`` prints it. A step the planner
     refuses, or an unknown command, is a 400 problem in the planner's words."""
     result = run(state_of(request), caller, parse(body.steps), procedures=body.procedures)

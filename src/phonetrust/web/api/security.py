@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, Field
 
 from phonetrust.errors import ParseError
@@ -21,7 +21,7 @@ from phonetrust.service import shapes
 from phonetrust.service.changes import reading
 from phonetrust.service.context import cluster
 from phonetrust.web import certfacts as facts
-from phonetrust.web.auth import ApiChanger, ApiReader
+from phonetrust.web.auth import ApiChanger, ApiReader, check_security_password
 from phonetrust.web.pages.security import ACTIONS, FILES, prepare, tftp_hosts
 from phonetrust.web.problems import Problem
 from phonetrust.web.verdicts import WouldLock, apply_change
@@ -147,6 +147,6 @@ def update_ctl(caller: ApiChanger, body: Optional = None) -> shapes.JsonObject:
     summary="utils itl reset localkey (remotekey needs SFTP: admin CLI only)",
     response_model=None,
 )
-def itl_reset(caller: ApiChanger, body: ItlReset) -> shapes.JsonObject:
-    caller.ctx.keys.check_password(body.password)
+def itl_reset(request: Request, caller: ApiChanger, body: ItlReset) -> shapes.JsonObject:
+    check_security_password(request, caller, body.password)
     return _act(caller, "itl-reset", body.accept_lockout)

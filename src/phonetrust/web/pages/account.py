@@ -134,6 +134,7 @@ async def logout(request: Request, caller: PageReader) -> Response:
     if not state.signer.csrf_ok(caller.session.sid, token if isinstance(token, str) else None):
         return RedirectResponse("/", 303)
     state.signer.revoke(caller.session)
+    users.end_sessions(caller.ctx, caller.user.name)  # on every node, after a restart too
     response = RedirectResponse("/login?bye=1", 303)
     response.headers.append("set-cookie", session_cookie("", max_age=0))
     request.state.set_cookie = None
@@ -158,6 +159,7 @@ def change_password(
         return done("/account", str(exc), error=True)
     state = state_of(request)
     session = state.signer.new(user.name, user.session_epoch, time.time())
+    request.state.set_cookie = None  # the new session's cookie, not a refreshed old one
     response = done("/account", "Password changed; your other sessions have ended")
     response.headers.append("set-cookie", session_cookie(state.signer.dump(session)))
     return response

@@ -19,7 +19,7 @@ from phonetrust.errors import LocalError
 from phonetrust.service import backup
 from phonetrust.service.context import Context
 from phonetrust.store.repository import AuditEntry
-from phonetrust.web.auth import PageChanger, PageReader
+from phonetrust.web.auth import PageChanger, PageReader, check_security_password
 from phonetrust.web.render import done, page
 
 router = APIRouter(include_in_schema=False)
@@ -58,9 +58,12 @@ def backup_page(request: Request, caller: PageReader) -> Response:
 
 @router.post("/backup")
 def create_backup(
-    caller: PageChanger, password: Annotated[str, Form(max_length=PASSWORD_MAX)]
+    request: Request,
+    caller: PageChanger,
+    password: Annotated[str, Form(max_length=PASSWORD_MAX)],
 ) -> Response:
     try:
+        check_security_password(request, caller, password)
         name, archive = make_backup(caller.ctx, password)
     except LocalError as exc:
         return done("/backup", f"Backup refused: {exc}", error=True)

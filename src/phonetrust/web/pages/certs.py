@@ -22,7 +22,7 @@ from phonetrust.errors import LocalError
 from phonetrust.policy.domain import CertName, TrustStore
 from phonetrust.service import nodes
 from phonetrust.web import certfacts as facts
-from phonetrust.web.auth import PageChanger, PageReader
+from phonetrust.web.auth import PageAdmin, PageChanger, PageReader
 from phonetrust.web.render import done, page, table
 from phonetrust.web.verdicts import WouldLock, apply_change, predict_change
 
@@ -118,7 +118,7 @@ def _download(data: bytes, filename: str, media: str) -> Response:
 
 
 @router.get(BASE + "/{host}/{name}/regenerate", response_class=HTMLResponse)
-def regenerate_confirm(request: Request, caller: PageReader, host: str, name: str) -> Response:
+def regenerate_confirm(request: Request, caller: PageAdmin, host: str, name: str) -> Response:
     """The question, after the planner's verdict; a held certificate is refused at once."""
     own = facts.find_own(caller.ctx, host, name)
     try:

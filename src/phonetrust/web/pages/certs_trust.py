@@ -20,7 +20,7 @@ from phonetrust.errors import LocalError
 from phonetrust.policy.domain import TrustStore
 from phonetrust.service import truststores
 from phonetrust.web import certfacts as facts
-from phonetrust.web.auth import PageChanger, PageReader
+from phonetrust.web.auth import PageAdmin, PageChanger, PageReader
 from phonetrust.web.pages.certs import BASE, _download, router
 from phonetrust.web.render import done, page
 from phonetrust.web.verdicts import WouldLock, apply_change, predict_change
@@ -104,7 +104,7 @@ def trusted_der(caller: PageReader, store: str, sha256: str) -> Response:
 
 
 @router.get("/cmplatform/trust/{store}/{sha256}/delete", response_class=HTMLResponse)
-def delete_confirm(request: Request, caller: PageReader, store: str, sha256: str) -> Response:
+def delete_confirm(request: Request, caller: PageAdmin, store: str, sha256: str) -> Response:
     found = facts.find_trusted(caller.ctx, store, sha256)
     verdict = predict_change(
         caller.ctx, lambda ctx: truststores.delete(ctx, found.store, found.der)

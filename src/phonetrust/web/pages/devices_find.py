@@ -21,6 +21,7 @@ application:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -91,6 +92,9 @@ def trust_key(verdict: PhoneVerdict | None) -> str:
     if verdict.outcome is Outcome.KEEPS:
         return "keeps"
     return "moves" if verdict.outcome in _MOVES else "unknown"
+
+
+log = logging.getLogger("phonetrust.web")
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +242,8 @@ class PhoneIndex:
         def run() -> None:
             try:
                 work()
+            except Exception:  # the next request tries again; the reason is kept in the log
+                log.exception("the phone list could not be read again (%s)", flag)
             finally:
                 setattr(self, flag, False)
 

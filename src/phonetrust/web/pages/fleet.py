@@ -14,6 +14,7 @@ page itself never waits for a node that does not answer.
 from __future__ import annotations
 
 import hashlib
+import logging
 import socket
 import ssl
 import threading
@@ -42,6 +43,7 @@ from phonetrust.web.pages.devices_find import PhoneIndex, index_of
 from phonetrust.web.render import page
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger("phonetrust.web")
 
 EXPIRY_ALERT = timedelta(days=60)
 HEALTH_TIMEOUT = 0.4
@@ -147,7 +149,7 @@ def _prediction(ctx: Context, cluster: Hashable, downloads: Hashable) -> Predict
                 if not found.refreshing:
                     found.refreshing = True
                     threading.Thread(
-                        target=_remake, args=(ctx, cluster, downloads), daemon=True
+                        target=_remake_aside, args=(ctx, cluster, downloads), daemon=True
                     ).start()
                 return found.prediction
     return _remake(ctx, cluster, downloads)
@@ -168,6 +170,19 @@ def _remake(ctx: Context, cluster: Hashable, downloads: Hashable) -> Prediction:
 
 
 _computing = threading.Lock()
+
+
+def _remake_aside(ctx: Context, cluster: Hashable, downloads: Hashable) -> None:
+    """:func:`_remake` in a thread of its own: a failure is logged, and the next request
+    tries again (the kept prediction no longer counts as being refreshed)."""
+    try:
+        _remake(ctx, cluster, downloads)
+    except Exception:
+        log.exception("the fleet's prediction could not be made again")
+        with _kept_guard:
+            found = _kept.get(id(ctx.repo))
+            if found is not None:
+                found.refreshing = False
 
 
 def fleet(ctx: Context, index: PhoneIndex) -> Fleet:

@@ -72,6 +72,24 @@ def one_plan(user: str) -> Iterator[None]:
             _running.discard(user)
 
 
+WEB_REFUSED: dict[tuple[str, ...], str] = {
+    ("tftp", "upload"): "reads a file on this server",
+    ("device", "import"): "reads a CSV file on this server: import it on the Phones page",
+    ("truststore", "upload"): "reads a certificate file on this server: upload it on the "
+    "Certificate Management page",
+    ("truststore", "delete"): "reads a certificate file on this server: delete it on the "
+    "Certificate Management page",
+    ("backup", "restore"): "reads an archive on this server",
+    ("ctl-client",): "needs the eTokens plugged into this server",
+}
+"""Steps ``phonetrust plan`` takes from a shell but the web does not: each reads files of the
+server (or its devices) by a path the caller gives, which would show a web user whether a
+file exists, its size and digest. From a shell, the user can read those files anyway."""
+WEB_REFUSED_OPTIONS = ("--lsc",)
+WEB_REFUSED_ADMIN = ("remotekey", "file get")
+"""Admin shell words a web plan refuses: they reach other servers (SFTP) from this one."""
+
+
 def parse(text: str) -> list[Step]:
     """The steps typed, bounded; :class:`StepsError` in the planner's words otherwise."""
     if len(text) > MAX_TEXT:
@@ -81,7 +99,28 @@ def parse(text: str) -> list[Step]:
         raise StepsError(f"{SOURCE}: no command to plan")
     if len(steps) > MAX_STEPS:
         raise StepsError(f"{SOURCE}: {len(steps)} steps; a plan takes at most {MAX_STEPS}")
+    for step in steps:
+        _check_web(step)
     return steps
+
+
+def _check_web(step: Step) -> None:
+    """Refuse what only a shell user may plan (:data:`WEB_REFUSED`)."""
+    argv = step.argv
+    where = f"{SOURCE}, line {step.line}"
+    for words, why in WEB_REFUSED.items():
+        if argv[: len(words)] == words:
+            raise StepsError(f"{where}: `{' '.join(words)}` {why}; plan it with `phonetrust plan`")
+    for arg in argv:
+        if arg.split("=", 1)[0] in WEB_REFUSED_OPTIONS:
+            raise StepsError(
+                f"{where}: {arg.split('=', 1)[0]} reads a file on this server; plan it with "
+                "`phonetrust plan`"
+            )
+    if argv[:1] == ("admin",) and any(w in " ".join(argv[1:]) for w in WEB_REFUSED_ADMIN):
+        raise StepsError(
+            f"{where}: this admin command reaches another server; plan it with `phonetrust plan`"
+        )
 
 
 def run(state: WebState, caller: Caller, steps: list[Step], *, procedures: bool) -> Plan:

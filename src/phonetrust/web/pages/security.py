@@ -26,7 +26,7 @@ from phonetrust.service import ctlclient, security
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context, cluster
 from phonetrust.web import certfacts as facts
-from phonetrust.web.auth import PageChanger, PageReader
+from phonetrust.web.auth import PageAdmin, PageChanger, PageReader, check_security_password
 from phonetrust.web.problems import Problem
 from phonetrust.web.render import done, page
 from phonetrust.web.verdicts import WouldLock, apply_change, predict_change
@@ -174,7 +174,7 @@ def prepare(ctx: Context, action: Action) -> Callable[[Context], list[str]]:
 
 
 @router.get("/security/{slug}", response_class=HTMLResponse)
-def confirm_page(request: Request, caller: PageReader, slug: str) -> Response:
+def confirm_page(request: Request, caller: PageAdmin, slug: str) -> Response:
     action = action_of(slug)
     try:
         verdict = predict_change(caller.ctx, prepare(caller.ctx, action))
@@ -202,7 +202,7 @@ def act(
     action = action_of(slug)
     try:
         if action.password:
-            caller.ctx.keys.check_password(password)
+            check_security_password(request, caller, password)
         run = prepare(caller.ctx, action)
         lines, _ = apply_change(caller.ctx, run, accept_lockout=bool(accept_lockout))
     except WouldLock as exc:
