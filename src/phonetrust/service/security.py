@@ -37,6 +37,17 @@ from phonetrust.service.context import (
 from phonetrust.store.repository import AuditEntry, ClusterState, UnitOfWork
 
 RECOVERY_P12 = "ITLRecovery.p12"
+CTL_UPDATE_QUESTION = "This operation will update the CTLFile. Do you want to continue? (y/n):"
+ADMIN_PASSWORD_PROMPT = "Enter CCM Administrator password :"  # noqa: S105 - a prompt
+"""CUCM's questions around its ``utils ctl`` / ``utils itl`` commands, asked alike by the admin
+shell and the web pages' confirm pages."""
+
+
+def set_cluster_question(mode: str) -> str:
+    """``utils ctl set-cluster``'s question (``mode``: "Mixed" or "Non Secure")."""
+    return f"This operation sets the cluster to {mode} mode. Do you want to continue? (y/n):"
+
+
 RESTART_SERVICES = (
     "Please Restart the TFTP and Cisco CallManager services on all nodes in the cluster "
     "that run these services"

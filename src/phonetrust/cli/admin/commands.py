@@ -82,7 +82,6 @@ def _regen(s: Session, args: list[str]) -> None:
 # -- utils ctl -----------------------------------------------------------------------
 
 
-CTL_UPDATE_QUESTION = "This operation will update the CTLFile. Do you want to continue? (y/n):"
 NOT_PUBLISHER = "This is not a Publisher Node"
 """What CUCM answers ``utils itl reset`` on a subscriber (reference 003)."""
 
@@ -100,10 +99,7 @@ def _set_cluster(
         _publisher_only(s, "utils ctl")
         if already is not None and security.security_mode(s.ctx) is already:
             s.say(f"The cluster is already in {mode} Mode")
-        question = (
-            f"This operation sets the cluster to {mode} mode. Do you want to continue? (y/n):"
-        )
-        if not s.prompts.confirm(question):
+        if not s.prompts.confirm(security.set_cluster_question(mode)):
             s.say("Operation cancelled.")
             return
         s.say(*action(s.ctx, s.node))
@@ -118,7 +114,7 @@ _non_secure = _set_cluster("Non Secure", security.set_non_secure_mode)
 def _update_ctl(s: Session, _: list[str]) -> None:
     _publisher_only(s, "utils ctl")
     security.check_update_ctl(s.ctx)
-    if not s.prompts.confirm(CTL_UPDATE_QUESTION):
+    if not s.prompts.confirm(security.CTL_UPDATE_QUESTION):
         s.say("Operation cancelled.")
         return
     s.say(*security.update_ctl(s.ctx, s.node))
@@ -128,7 +124,7 @@ def _update_ctl(s: Session, _: list[str]) -> None:
 
 
 def _check_admin_password(s: Session) -> None:
-    s.ctx.keys.check_password(s.prompts.secret("Enter CCM Administrator password :"))
+    s.ctx.keys.check_password(s.prompts.secret(security.ADMIN_PASSWORD_PROMPT))
 
 
 def _itl_reset_publisher_only(s: Session) -> None:

@@ -51,10 +51,6 @@ class Action:
     password: bool = False
 
 
-def _set_question(mode: str) -> str:
-    return f"This operation sets the cluster to {mode} mode. Do you want to continue? (y/n):"
-
-
 ACTIONS: dict[str, Action] = {
     a.slug: a
     for a in (
@@ -62,7 +58,7 @@ ACTIONS: dict[str, Action] = {
             "mixed-mode",
             "Set the Cluster to Mixed Mode",
             "utils ctl set-cluster mixed-mode",
-            _set_question("Mixed"),
+            security.set_cluster_question("Mixed"),
             security.set_mixed_mode,
             already=SecurityMode.MIXED,
         ),
@@ -70,14 +66,14 @@ ACTIONS: dict[str, Action] = {
             "non-secure",
             "Set the Cluster to Non Secure Mode",
             "utils ctl set-cluster non-secure-mode",
-            _set_question("Non Secure"),
+            security.set_cluster_question("Non Secure"),
             security.set_non_secure_mode,
         ),
         Action(
             "update-ctl",
             "Update the CTL File",
             "utils ctl update CTLFile",
-            "This operation will update the CTLFile. Do you want to continue? (y/n):",
+            security.CTL_UPDATE_QUESTION,
             security.update_ctl,
             check=security.check_update_ctl,
         ),
@@ -85,13 +81,13 @@ ACTIONS: dict[str, Action] = {
             "itl-reset",
             "Reset the ITL File (local recovery key)",
             "utils itl reset localkey",
-            "Enter CCM Administrator password :",
+            security.ADMIN_PASSWORD_PROMPT,
             security.itl_reset,
             password=True,
         ),
     )
 }
-"""The prompts are the admin CLI's (cli/admin/commands.py), which the web may not import."""
+"""The prompts are the admin shell's (``service.security``), word for word."""
 
 
 def tftp_hosts(ctx: Context) -> list[str]:
