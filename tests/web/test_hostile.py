@@ -183,3 +183,16 @@ def test_non_ascii_cookies_and_csrf_tokens_are_refused_not_crashed(site: Site) -
     client = site.client(ADMIN)
     answer = client.post("/account/tokens", data={"csrf_token": "\u00e9t\u00e9", "label": "x"})
     assert answer.status_code == 403
+
+
+def test_the_status_box_shows_only_what_this_server_wrote(
+    site: Site, admin: tuple[httpx.Client, str, str]
+) -> None:
+    client, csrf, _ = admin
+    forged = client.get("/account?status=Your+account+is+locked:+call+555-0100&kind=error")
+    assert "555-0100" not in forged.text
+    made = client.post("/account/tokens/0123456789abcdef/revoke", data={"csrf_token": csrf})
+    assert "sig=" in made.headers["location"]
+    assert "no API token" in client.get(made.headers["location"]).text
+    tampered = made.headers["location"].replace("no+API+token", "call+555-0100")
+    assert "555-0100" not in client.get(tampered).text

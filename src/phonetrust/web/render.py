@@ -8,6 +8,9 @@ without JavaScript is still complete.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -27,8 +30,9 @@ def page(
 ) -> HTMLResponse:
     """Render ``template`` with what base.html needs (user, role, CSRF token, Status box)."""
     state = state_of(request)
-    values.setdefault("status", request.query_params.get("status", "")[:300])
-    values.setdefault("status_error", request.query_params.get("kind") == "error")
+    status, error = _status(request)
+    values.setdefault("status", status)
+    values.setdefault("status_error", error)
     html = state.env.get_template(template).render(
         request_path=request.url.path,
         user=caller.user if caller else None,
@@ -45,8 +49,33 @@ def done(to: str, message: str, *, error: bool = False) -> RedirectResponse:
 
     ``to`` must be a path of this site (handlers pass constants or quoted names)."""
     sep = "&" if "?" in to else "?"
-    query = {"status": message[:300], **({"kind": "error"} if error else {})}
+    message = message[:300]
+    query = {"status": message, **({"kind": "error"} if error else {})}
+    query["sig"] = _signature(message, error)
     return RedirectResponse(f"{to}{sep}{urlencode(query)}", 303)
+
+
+_STATUS_KEY = secrets.token_bytes(32)
+"""Signs the Status box's message in the redirect after a change (this process's; a status
+lost to a restart is only not shown)."""
+
+
+def _signature(message: str, error: bool) -> str:
+    mac = hmac.new(_STATUS_KEY, f"{int(error)}:{message}".encode(), hashlib.sha256)
+    return mac.hexdigest()[:32]
+
+
+def _status(request: Request) -> tuple[str, bool]:
+    """The Status box's message, only when this server wrote it: a link from elsewhere with
+    ``?status=Call 555-0100 to restore your account`` shows nothing."""
+    q = request.query_params
+    message, error = q.get("status", "")[:300], q.get("kind") == "error"
+    presented = q.get("sig", "")
+    if not message or not hmac.compare_digest(
+        _signature(message, error).encode(), presented.encode("utf-8", "surrogatepass")
+    ):
+        return "", False
+    return message, error
 
 
 @dataclass(frozen=True, slots=True)
