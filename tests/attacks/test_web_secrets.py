@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from phonetrust.web.sessions import COOKIE, Session, Signer
 from phonetrust.web.state import SESSION_PURPOSE
-from tests.web.conftest import ADMIN, VIEWER, Site, fresh_site, site
+from phonetrust.web.throttle import Throttle
+from tests.web.conftest import ADMIN, VIEWER, Site, csrf_of, fresh_site, site
 from tests.web.routes import changing
 
 __all__ = ["fresh_site", "site"]
@@ -106,3 +110,23 @@ def test_every_personal_route_needs_a_session(site: Site) -> None:
         answer = anonymous.request(route.method, route.path(), data={"csrf_token": "x"})
         assert answer.status_code == 303, route
         assert answer.headers["location"].startswith("/login")
+
+
+def test_a_burst_of_concurrent_logins_gets_no_more_tries_than_the_window(
+    fresh_site: Site,
+) -> None:
+    site = fresh_site
+    clients = [site.client() for _ in range(24)]
+    forms = [(c, csrf_of(c.get("/login").text)) for c in clients]
+    gate = threading.Barrier(len(forms))
+
+    def guess(pair: tuple[httpx.Client, str]) -> int:
+        client, token = pair
+        gate.wait()
+        form = {"username": "nobody", "password": "guess", "csrf_token": token, "next": "/"}
+        return client.post("/login", data=form).status_code
+
+    with ThreadPoolExecutor(len(forms)) as pool:
+        statuses = list(pool.map(guess, forms))
+    assert statuses.count(401) == Throttle().max_failures, statuses
+    assert statuses.count(429) == len(forms) - Throttle().max_failures

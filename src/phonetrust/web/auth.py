@@ -175,23 +175,23 @@ def check_security_password(request: Request, caller: Caller, password: str) -> 
     guessing). Raises :class:`~phonetrust.errors.KeyMaterialError` when wrong."""
     state = state_of(request)
     now = time.time()
-    wait = state.secret_throttle.blocked_for(caller.address, now)
-    if wait:
+    attempt = state.secret_throttle.attempt(caller.address, now)
+    if attempt.wait:
         raise Problem(
             429,
             f"Too many wrong passwords from {caller.address}: try again in "
-            f"{int(wait // 60) + 1} minutes",
-            headers={"Retry-After": str(int(wait))},
+            f"{int(attempt.wait // 60) + 1} minutes",
+            headers={"Retry-After": str(int(attempt.wait))},
         )
     try:
         caller.ctx.keys.check_password(password)
     except KeyMaterialError:
-        state.secret_throttle.failed(caller.address, now)
         with caller.ctx.repo.unit_of_work() as uow:
             uow.append_audit(
                 AuditEntry(caller.ctx.now(), caller.ctx.actor, "security password refused", "")
             )
         raise
+    state.secret_throttle.succeeded(attempt)
 
 
 PageReader = Annotated[Caller, Depends(page_reader)]

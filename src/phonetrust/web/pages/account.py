@@ -67,8 +67,9 @@ def login(
     nonce = request.cookies.get(LOGIN_COOKIE, "")
     if not nonce or not state.signer.csrf_ok(nonce, csrf_token):
         return _again(request, "The login form expired: try again", 403, next)
-    wait = state.throttle.blocked_for(address, now)
-    if wait:
+    attempt = state.throttle.attempt(address, now)
+    if attempt.wait:
+        wait = attempt.wait
         return _again(
             request,
             f"Too many failed logins from {address}: try again in {int(wait // 60) + 1} minutes",
@@ -80,7 +81,7 @@ def login(
     try:
         user = users.authenticate(ctx, username, password)
     except users.LoginRefused as exc:
-        if state.throttle.failed(address, now):
+        if attempt.last:
             with ctx.repo.unit_of_work() as uow:
                 uow.append_audit(
                     AuditEntry(
@@ -92,7 +93,7 @@ def login(
                     )
                 )
         return _again(request, str(exc), 401, next)
-    state.throttle.succeeded(address)
+    state.throttle.succeeded(attempt)
     session = state.signer.new(user.name, user.session_epoch, now)
     response = RedirectResponse(_safe_next(next), 303)
     response.headers.append("set-cookie", session_cookie(state.signer.dump(session)))
