@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import ssl
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from phonetrust.net import tls
+from phonetrust.net import tls, webgate
 from phonetrust.net.webserver import WebServer, phone_urls
 from phonetrust.testing.pki import make_identity, plain_name
 
@@ -96,26 +97,91 @@ def test_hostile_bytes_cost_one_connection(junk: bytes) -> None:
     asyncio.run(main())
 
 
-def test_requests_beyond_the_concurrency_limit_are_refused_and_capacity_comes_back() -> None:
+def test_connections_beyond_the_bound_are_closed_and_the_slot_comes_back() -> None:
     async def main() -> None:
-        # uvicorn counts the asking connection too: a limit of 2 leaves one other.
-        server = await WebServer.start(phone_urls, _context(TOMCAT), port=0, max_connections=2)
+        server = await WebServer.start(phone_urls, _context(TOMCAT), port=0, max_connections=1)
         try:
-            # A client holding a kept-alive connection takes the other slot...
+            # A client holding a kept-alive connection takes the one slot...
             reader, holder = await asyncio.open_connection(
                 "127.0.0.1", server.port, ssl=tls.client_context()
             )
             holder.write(GET.replace(b"Connection: close", b"Connection: keep-alive"))
             assert (await reader.readuntil(b"</CiscoIPPhoneText>\n")).startswith(b"HTTP/1.1 200")
-            _, body = await _get(server.port)
-            assert body.startswith(b"HTTP/1.1 503 ")  # ...so another is told to come back
+            # ...so another connection is closed before its handshake ends.
+            with pytest.raises((ConnectionError, ssl.SSLError, asyncio.IncompleteReadError)):
+                await _get(server.port)
             holder.close()
-            for _ in range(100):
-                _, body = await _get(server.port)
-                if body.startswith(b"HTTP/1.1 200 OK"):
+            for _ in range(100):  # the holder's slot comes back once it has gone
+                try:
+                    _, body = await _get(server.port)
                     break
-                await asyncio.sleep(0.05)
+                except (ConnectionError, ssl.SSLError, asyncio.IncompleteReadError):
+                    await asyncio.sleep(0.05)
             assert body.startswith(b"HTTP/1.1 200 OK")
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_a_silent_client_loses_its_slot_at_the_handshake_deadline() -> None:
+    async def main() -> None:
+        server = await WebServer.start(
+            phone_urls, _context(TOMCAT), port=0, max_connections=4, handshake_timeout=0.3
+        )
+        try:
+            held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(4)]
+            await asyncio.sleep(0.1)
+            with pytest.raises((ConnectionError, ssl.SSLError, asyncio.IncompleteReadError)):
+                await _get(server.port)  # every slot is held by a silent client
+            for reader, _ in held:  # each is dropped at its deadline...
+                assert await asyncio.wait_for(reader.read(), 3) == b""
+            _, body = await _get(server.port)  # ...and a real client is served again
+            assert body.startswith(b"HTTP/1.1 200 OK")
+            for _, writer in held:
+                writer.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_one_address_holds_at_most_its_share() -> None:
+    async def main() -> None:
+        server = await WebServer.start(
+            phone_urls, _context(TOMCAT), port=0, max_connections=8, max_per_address=2
+        )
+        try:
+            held = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(2)]
+            await asyncio.sleep(0.1)
+            with pytest.raises((ConnectionError, ssl.SSLError, asyncio.IncompleteReadError)):
+                await _get(server.port)
+            for _, writer in held:
+                writer.close()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_an_old_idle_connection_gives_way_to_a_new_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(webgate, "EVICT_AGE", 0.1)
+
+    async def main() -> None:
+        server = await WebServer.start(
+            phone_urls, _context(TOMCAT), port=0, max_connections=4, max_per_address=2
+        )
+        try:
+            first_reader, first = await asyncio.open_connection("127.0.0.1", server.port)
+            _, second = await asyncio.open_connection("127.0.0.1", server.port)  # both silent
+            await asyncio.sleep(0.3)
+            _, body = await _get(server.port)  # the address's oldest idle one made room
+            assert body.startswith(b"HTTP/1.1 200 OK")
+            assert await asyncio.wait_for(first_reader.read(), 3) == b""  # the oldest, dropped
+            first.close()
+            second.close()
         finally:
             await server.stop()
 

@@ -294,7 +294,7 @@ async def _start_services(ctx: Context, options: ServeOptions, running: Running)
                 context,
                 host=options.bind,
                 port=p,
-                max_connections=_tls_bounds(running.budgets, "https")["max_connections"],
+                **_tls_bounds(running.budgets, "https"),
             ),
             options.bind,
         )

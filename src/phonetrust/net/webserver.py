@@ -7,7 +7,9 @@ configuration here (directories, services, authentication), and the
 TLS handshake is their part of scenario A7: the ``tomcat`` certificate is in
 neither CTL nor ITL, so a phone asks TVS before it trusts the connection.
 
-uvicorn runs the ASGI app on a socket bound here. Its TLS context is a shell
+uvicorn runs the ASGI app on a socket bound here, its connections accepted
+by a :class:`~.webgate.Gate` (bounded, each TLS handshake within a deadline,
+as the other TLS services). Its TLS context is a shell
 whose SNI callback hands each new connection the *current* context, so a
 regenerated tomcat certificate reaches new connections without a restart
 (running ones keep theirs), as the other TLS services do. uvicorn's own
@@ -28,6 +30,9 @@ from xml.sax.saxutils import escape
 
 import uvicorn
 
+from phonetrust.net.ssllistener import HANDSHAKE_TIMEOUT
+from phonetrust.net.webgate import Gate
+
 log = logging.getLogger("phonetrust.https")
 DEFAULT_PORT = 8443
 MAX_CONNECTIONS = 256
@@ -38,20 +43,51 @@ GRACE = 3.0
 
 
 class _Embedded(uvicorn.Server):
+    """uvicorn's server, with its connections accepted by a :class:`~.webgate.Gate` and
+    without its own signal handling."""
+
+    gate_options: dict[str, Any]
+
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's startup for given sockets, a :class:`Gate` where it makes its server."""
+        await self.lifespan.startup()
+        config = self.config
+
+        def create_protocol() -> asyncio.Protocol:
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return made
+
+        assert config.ssl is not None  # noqa: S101 - WebServer always gives its shell
+        gates: list[Any] = [
+            Gate(sock, config.ssl, create_protocol, **self.gate_options) for sock in sockets or ()
+        ]
+        self.servers = gates
+        self.started = True
 
 
 class WebServer:
     """The web application on one port; :meth:`swap_tls` presents a new certificate."""
 
     def __init__(
-        self, app: Any, tls: ssl.SSLContext, *, max_connections: int = MAX_CONNECTIONS
+        self,
+        app: Any,
+        tls: ssl.SSLContext,
+        *,
+        max_connections: int = MAX_CONNECTIONS,
+        max_per_address: int | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         self._current = tls
         self._app = app
         self.max_connections = max_connections
+        self.max_per_address = max_per_address or max_connections
+        self.handshake_timeout = handshake_timeout
         self._server: _Embedded | None = None
         self._task: asyncio.Task[None] | None = None
         self.port = 0
@@ -65,8 +101,16 @@ class WebServer:
         host: str = "127.0.0.1",
         port: int = 8443,
         max_connections: int = MAX_CONNECTIONS,
+        max_per_address: int | None = None,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> WebServer:
-        server = cls(app, tls, max_connections=max_connections)
+        server = cls(
+            app,
+            tls,
+            max_connections=max_connections,
+            max_per_address=max_per_address,
+            handshake_timeout=handshake_timeout,
+        )
         await server._start(host, port)
         return server
 
@@ -104,7 +148,7 @@ class WebServer:
             access_log=False,
             server_header=False,
             proxy_headers=False,
-            limit_concurrency=self.max_connections,
+            limit_concurrency=self.max_connections + 1,  # the gate bounds connections
             timeout_keep_alive=KEEP_ALIVE,
             h11_max_incomplete_event_size=MAX_HEAD,
             http="h11",
@@ -113,6 +157,11 @@ class WebServer:
         config.load()
         config.ssl = self._shell()
         self._server = _Embedded(config)
+        self._server.gate_options = {
+            "max_connections": self.max_connections,
+            "max_per_address": self.max_per_address,
+            "handshake_timeout": self.handshake_timeout,
+        }
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
         while not self._server.started:
             if self._task.done():
