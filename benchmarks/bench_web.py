@@ -37,7 +37,6 @@ import multiprocessing
 import os
 import platform
 import re
-import socket
 import ssl
 import statistics
 import sys
@@ -74,22 +73,9 @@ def publisher(ctx: Context) -> str:
         return next(n.host for n in uow.list_nodes() if n.publisher)
 
 
-def _serve(root: str, host: str, ports: Any, nodelay: bool) -> None:
-    """The child: the web administration of ``root`` on a free loopback port, until killed.
-
-    ``nodelay``: TCP_NODELAY on each accepted connection. The server leaves it off, so a
-    response written as two TLS records (head, then body) waits for the client's delayed
-    ACK (about 40 ms on Linux) before its body leaves: see the README."""
+def _serve(root: str, host: str, ports: Any) -> None:
+    """The child: the web administration of ``root`` on a free loopback port, until killed."""
     os.sched_setaffinity(0, {0})
-    if nodelay:
-        accept = socket.socket.accept
-
-        def accept_nodelay(self: socket.socket) -> tuple[socket.socket, Any]:
-            conn, address = accept(self)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return conn, address
-
-        socket.socket.accept = accept_nodelay  # type: ignore[method-assign]
     from phonetrust.net import tls  # noqa: PLC0415
     from phonetrust.net.webserver import WebServer  # noqa: PLC0415
     from phonetrust.web.app import create_app  # noqa: PLC0415
@@ -153,9 +139,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a small cluster, few requests")
     parser.add_argument("--keep", type=Path, help="build in (or reuse) this directory")
     parser.add_argument("--no-boot", action="store_true", help="do not boot the fleet first")
-    parser.add_argument(
-        "--nodelay", action="store_true", help="TCP_NODELAY on the server's connections"
-    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args(argv)
     devices = args.devices or (QUICK_DEVICES if args.quick else DEVICES)
@@ -163,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault(PASSWORD_ENV, DEMO_PASSWORD)
     print(
         f"phonetrust web benchmark: {devices:,} devices, {count} requests per kind, "
-        f"TCP_NODELAY {'set by the benchmark' if args.nodelay else 'as the server sets it'}, "
         f"Python {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"load average {os.getloadavg()[0]:.1f}",
         flush=True,
@@ -177,10 +159,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.no_boot:
                 code, _, wall, _ = fleet(root, 50)
                 print(f"fleet boot: {wall:.1f} s (status {code})", flush=True)
-        return run(root, count, args.strict, nodelay=args.nodelay)
+        return run(root, count, args.strict)
 
 
-def run(root: Path, count: int, strict: bool, *, nodelay: bool = False) -> int:
+def run(root: Path, count: int, strict: bool) -> int:
     ctx = open_context(root, None)
     try:
         host = publisher(ctx)
@@ -194,7 +176,7 @@ def run(root: Path, count: int, strict: bool, *, nodelay: bool = False) -> int:
         total = len(listed)
         ports: Any = multiprocessing.get_context("fork").Queue()
         child = multiprocessing.get_context("fork").Process(
-            target=_serve, args=(str(root), host, ports, nodelay), daemon=True
+            target=_serve, args=(str(root), host, ports), daemon=True
         )
         child.start()
         try:
