@@ -23,12 +23,15 @@ import ssl
 from collections.abc import Awaitable, Iterator
 from typing import TypeVar
 
+import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from phonetrust.net import capf_client, tls, tvs_client
+from phonetrust.net import capf_client, tls, tvs_client, webgate
 from phonetrust.net.serve import Running, ServeOptions, serving
+from phonetrust.net.webserver import WebServer, phone_urls
 from phonetrust.policy.domain import CapfAuthMode, CapfOperation, CertName, Device
 from phonetrust.service import inventory
+from phonetrust.testing.pki import make_identity, plain_name
 from tests.service.conftest import Lab
 from tests.service.helpers import current
 
@@ -171,3 +174,62 @@ def test_https_serves_a_client_behind_256_silent_connections(
                 assert body.startswith(b"HTTP/1.1 200 OK")
 
     asyncio.run(main())
+
+
+def test_https_slow_request_heads_give_way_to_a_real_client(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clients that finish TLS, send one byte of a request head and go quiet hold no slot
+    for good: uvicorn has no head deadline, so the gate lets them give way."""
+    monkeypatch.setattr(webgate, "EVICT_AGE", 0.1)
+
+    async def main() -> None:
+        server = await WebServer.start(phone_urls, _tomcat(), port=0, max_connections=2)
+        try:
+            slow = []
+            for _ in range(2):
+                _, writer = await asyncio.open_connection(
+                    "127.0.0.1", server.port, ssl=tls.client_context()
+                )
+                writer.write(b"G")
+                await writer.drain()
+                slow.append(writer)
+            await asyncio.sleep(0.3)
+            body = await _prompt(_get(server.port))
+            assert body.startswith(b"HTTP/1.1 200 OK")
+            assert server_gate(server).evicted >= 1
+            for writer in slow:
+                writer.transport.abort()
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_https_one_address_cannot_take_another_addresses_slots() -> None:
+    async def main() -> None:
+        server = await WebServer.start(
+            phone_urls, _tomcat(), port=0, max_connections=8, max_per_address=4
+        )
+        try:
+            held = await asyncio.to_thread(_silent, server.port, 20, "127.0.0.2")
+            with _closing(held):
+                await asyncio.sleep(0.2)
+                assert server_gate(server).open <= 4
+                body = await _prompt(_get(server.port))  # from 127.0.0.1
+                assert body.startswith(b"HTTP/1.1 200 OK")
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def _tomcat() -> ssl.SSLContext:
+    identity = make_identity(plain_name("cucm-pub.lab.example"), bits=2048)
+    return tls.server_context(identity.certificate, identity.key)
+
+
+def server_gate(server: WebServer) -> webgate.Gate:
+    gate = server.gate
+    assert gate is not None
+    return gate

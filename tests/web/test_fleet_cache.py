@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from phonetrust.planner.predict import Outcome, reboot_all
+from phonetrust.service.changes import reading
 from phonetrust.web.pages import fleet as fleet_page
 from phonetrust.web.pages.devices_find import PhoneIndex
 from tests.planner.booted import ONE_NODE, add_phones, record_boots
@@ -41,3 +43,25 @@ def test_a_boot_is_shown_after_a_background_remake_and_a_change_at_once(lab: Lab
     lab.later(301)
     lab.admin("set cert regen TVS", "yes")
     assert [v.device for v in fleet_page.fleet(lab.ctx, index).locked] == [MODERN, OTHER]
+
+
+def test_the_kept_answers_equal_a_plain_prediction(lab: Lab) -> None:
+    """The Fleet page's and the Phones page's kept predictions answer what predicting every
+    phone afresh (planner.predict.reboot_all) answers, after boots and after a change."""
+    add_phones(lab, (MODERN, "8845"), (OTHER, "7960"), ("SEP00AA00000013", "8845"), group=ONE_NODE)
+    record_boots(lab, MODERN, OTHER)
+    index = PhoneIndex()
+    for change in (None, "CallManager", "TVS"):
+        if change is not None:
+            lab.later(301)
+            lab.admin(f"set cert regen {change}", "yes")
+        with reading(lab.ctx) as uow:
+            _, plain = reboot_all(uow, lab.clock)
+        found = fleet_page.fleet(lab.ctx, index)
+        assert [v.device for v in found.locked] == [v.device for v in plain.locked]
+        assert [v.device for v in found.unknown] == [v.device for v in plain.of(Outcome.UNKNOWN)]
+        kept = index.trust(lab.ctx, index.snapshot(lab.ctx)).verdicts
+        assert {d: v.outcome for d, v in kept.items()} == {
+            v.device: v.outcome for v in plain.verdicts
+        }
+    assert found.locked, "the last change locked no phone: the comparison proved little"

@@ -22,17 +22,15 @@ def test_a_session_survives_while_active_and_ends_when_idle_or_old() -> None:
     assert signer.load(refreshed, NOW + MAX_AGE + 1) is None  # active, but too old
 
 
-def test_another_key_a_changed_byte_or_a_revoked_session_is_refused() -> None:
+def test_another_key_or_a_changed_byte_is_refused() -> None:
     signer = Signer(KEY)
     session = signer.new("viewer", 0, NOW)
     cookie = signer.dump(session)
     assert Signer(b"x" * 32).load(cookie, NOW) is None
-    body, _, mac = cookie.partition(".")
+    mac = cookie.partition(".")[2]
     forged = Signer(KEY).dump(Session("admin", session.sid, 0, NOW, NOW)).partition(".")[0]
     assert signer.load(f"{forged}.{mac}", NOW) is None  # another user under the old MAC
-    signer.revoke(session)
-    assert signer.load(cookie, NOW) is None
-    del body
+    # (Logout ends sessions through the user's epoch in the store: tests/web/test_auth.py.)
 
 
 def test_csrf_tokens_are_bound_to_their_session() -> None:

@@ -52,12 +52,19 @@ def web(node: str | None, bind: str, port: int, data: Path | None, db: str | Non
 
     ctx = open_context(data, db)
     host = node or own_node(ctx, locate(data, db))
+    from phonetrust.service.changes import reading  # noqa: PLC0415
+
     if host is None:
-        from phonetrust.service.changes import reading  # noqa: PLC0415
         from phonetrust.service.context import publisher  # noqa: PLC0415
 
         with reading(ctx) as uow:
             host = publisher(uow).host
+
+    def presented() -> bytes | None:
+        """The DER of the node's current tomcat certificate (a read; no key is loaded)."""
+        with reading(ctx) as uow:
+            own = uow.current_certificate(host, CertName.TOMCAT)
+        return None if own is None else own.der
 
     def context() -> tuple[bytes, Any]:
         cert, key = own_identity(ctx, host, CertName.TOMCAT)
@@ -83,14 +90,14 @@ def web(node: str | None, bind: str, port: int, data: Path | None, db: str | Non
             while not stop.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), RELOAD_SECONDS)
-                try:
-                    new_der, new_context = await asyncio.to_thread(context)
+                try:  # the key is loaded only when the certificate changed
+                    if await asyncio.to_thread(presented) in (der, None):
+                        continue
+                    der, new_context = await asyncio.to_thread(context)
                 except Exception as exc:  # noqa: BLE001 - keep serving the last good certificate
                     log.warning("the tomcat certificate could not be read again: %s", exc)
                     continue
-                if new_der != der:
-                    server.swap_tls(new_context)
-                    der = new_der
+                server.swap_tls(new_context)
         finally:
             await server.stop()
 

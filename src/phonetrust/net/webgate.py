@@ -6,8 +6,8 @@ that also runs TFTP, TVS and CAPF. :class:`Gate` accepts connections
 itself instead, as the other TLS services do: at most ``max_connections``
 open (``max_per_address`` from one address), the handshake within
 ``handshake_timeout``, then the connection goes to uvicorn's own protocol.
-When a bound is reached, the oldest idle connection (still in its
-handshake, or with no request yet) at least EVICT_AGE seconds old is
+When a bound is reached, the oldest idle connection (in its handshake,
+trickling a request head, or between requests) at least EVICT_AGE seconds old is
 dropped to make room, of the same address when that address is the one
 over its share; with none, the new connection is closed at once. A slot
 comes back when its connection ends, however it ends.
@@ -30,14 +30,22 @@ log = logging.getLogger("phonetrust.https")
 
 @dataclass(eq=False)
 class _Slot:
-    """One open connection: whose, since when, and whether a request has come on it."""
+    """One open connection: whose, since when, and what it is doing."""
 
     host: str
     born: float
     task: asyncio.Task[None] | None = None
     transport: asyncio.Transport | None = None
-    idle: bool = True
+    protocol: asyncio.Protocol | None = None
     freed: bool = field(default=False)
+
+    @property
+    def idle(self) -> bool:
+        """No request is being answered on it: in its handshake, trickling a request head
+        (uvicorn makes the request's cycle only once the head is complete), or between
+        kept-alive requests. Such a connection may give way to a new one."""
+        cycle = getattr(self.protocol, "cycle", None)
+        return cycle is None or bool(getattr(cycle, "response_complete", True))
 
     def drop(self) -> None:
         if self.transport is not None:
@@ -147,16 +155,13 @@ class Gate:
 
         def protocol() -> asyncio.Protocol:
             inner = self._make()
-            made, received, lost = inner.connection_made, inner.data_received, inner.connection_lost
+            made, lost = inner.connection_made, inner.connection_lost
+            slot.protocol = inner
 
             def connection_made(transport: asyncio.BaseTransport) -> None:
                 if isinstance(transport, asyncio.Transport):
                     slot.transport = transport
                 made(transport)
-
-            def data_received(data: bytes) -> None:
-                slot.idle = False
-                received(data)
 
             def connection_lost(exc: Exception | None) -> None:
                 try:
@@ -165,7 +170,6 @@ class Gate:
                     self._free(slot)
 
             inner.connection_made = connection_made  # type: ignore[method-assign]
-            inner.data_received = data_received  # type: ignore[method-assign]
             inner.connection_lost = connection_lost  # type: ignore[method-assign]
             return inner
 

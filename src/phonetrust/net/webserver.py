@@ -114,6 +114,12 @@ class WebServer:
         await server._start(host, port)
         return server
 
+    @property
+    def gate(self) -> Gate | None:
+        """The gate accepting this server's connections (its counts, for monitoring)."""
+        servers = getattr(self._server, "servers", [])
+        return servers[0] if servers and isinstance(servers[0], Gate) else None
+
     def swap_tls(self, tls: ssl.SSLContext) -> None:
         self._current = tls
 

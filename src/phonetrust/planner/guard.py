@@ -31,7 +31,38 @@ class Declined(LocalError):
     """The administrator said no to a change the planner predicts will lock phones out."""
 
 
-class LockoutGuard:
+class PredictingGuard:
+    """What every lock-out guard does: read what the phones hold before the change, then
+    predict them against the change's files. Subclasses decide what a prediction leads to."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, KnownPhone] = {}
+        self.already: frozenset[str] = frozenset()
+        """Phones locked before the change: it is not asked about those."""
+
+    def begin(self, ctx: Context, uow: UnitOfWork) -> None:
+        """What every phone holds, read before the change renames or removes anything, and
+        which phones are locked already."""
+        # The simulator loads only when a change is made: every admin command makes a guard.
+        from phonetrust.planner.predict import reboot_all  # noqa: PLC0415
+
+        self._known, now = reboot_all(uow, ctx.clock)
+        self.already = frozenset(v.device for v in now.locked)
+
+    def predict_after(self, ctx: Context, uow: UnitOfWork) -> Prediction | None:
+        """The phones still in the cluster booted against the change's published files;
+        None when none of them was ever seen (nothing to predict)."""
+        from phonetrust.planner.offline import Servers  # noqa: PLC0415
+        from phonetrust.planner.predict import predict  # noqa: PLC0415
+
+        devices = uow.list_devices()
+        known = {d.name: self._known[d.name] for d in devices if d.name in self._known}
+        if all(k.state is None for k in known.values()):
+            return None
+        return predict(known, Servers.read(uow, devices=devices), ctx.clock)
+
+
+class LockoutGuard(PredictingGuard):
     """Predicts each change's lock-outs; ``confirm`` asks, ``say`` prints."""
 
     def __init__(
@@ -41,34 +72,19 @@ class LockoutGuard:
         *,
         assume_yes: bool = False,
     ) -> None:
+        super().__init__()
         self.say, self.confirm, self.assume_yes = say, confirm, assume_yes
         self.last: Prediction | None = None
         """The last prediction made (tests and callers that want the figures)."""
-        self._known: dict[str, KnownPhone] = {}
-        self._already: set[str] = set()
-
-    def begin(self, ctx: Context, uow: UnitOfWork) -> None:
-        """What every phone holds, read before the change renames or removes anything, and
-        which phones are locked already: the change is not asked about those."""
-        # The simulator loads only when a change is made: every admin command makes a guard.
-        from phonetrust.planner.predict import reboot_all  # noqa: PLC0415
-
-        self._known, now = reboot_all(uow, ctx.clock)
-        self._already = {v.device for v in now.locked}
 
     def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None:
-        from phonetrust.planner.offline import Servers  # noqa: PLC0415
-        from phonetrust.planner.predict import predict  # noqa: PLC0415
-
-        devices = uow.list_devices()
-        known = {d.name: self._known[d.name] for d in devices if d.name in self._known}
-        if all(k.state is None for k in known.values()):
-            return  # no phone left was ever seen: nothing to predict
-        prediction = predict(known, Servers.read(uow, devices=devices), ctx.clock)
-        self.last = prediction
-        if not any(v.device not in self._already for v in prediction.locked):
+        prediction = self.predict_after(ctx, uow)
+        if prediction is None:
             return
-        for line in warning(prediction, self._already):
+        self.last = prediction
+        if not any(v.device not in self.already for v in prediction.locked):
+            return
+        for line in warning(prediction, self.already):
             self.say(line)
         if self.assume_yes:
             self.say("--yes: going ahead.")

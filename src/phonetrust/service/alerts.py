@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from phonetrust.store.repository import Alert, UnitOfWork
+from phonetrust.store.repository import Alert, ClusterState, UnitOfWork
 
 RECOVERY_BACKUP = "ITLRecoveryBackup"
 RECOVERY_MESSAGE = (
@@ -24,13 +24,17 @@ def arm_recovery_backup(uow: UnitOfWork, now: datetime) -> None:
     uow.raise_alert(RECOVERY_BACKUP, RECOVERY_MESSAGE, now)
 
 
+def recovery_pending(state: ClusterState) -> bool:
+    """The ITLRecovery key has not been exported since the security password last changed."""
+    exported, changed = state.p12_exported_at, state.password_changed_at
+    return exported is None or (changed is not None and changed > exported)
+
+
 def check_daily(uow: UnitOfWork, now: datetime) -> list[Alert]:
     """Re-raise open daily alerts whose last raise is a day old; returns the open alerts."""
     state = uow.get_cluster()
     if state is not None:
-        exported = state.p12_exported_at
-        changed = state.password_changed_at
-        pending = exported is None or (changed is not None and changed > exported)
+        pending = recovery_pending(state)
         open_alerts = {a.kind: a for a in uow.list_alerts(open_only=True)}
         current = open_alerts.get(RECOVERY_BACKUP)
         if pending and (current is None or now - current.raised_at >= DAY):

@@ -338,18 +338,20 @@ def token_user(ctx: Context, presented: str) -> WebUser | None:
     if match is None:
         return None
     token_id, secret = match.groups()
-    with ctx.repo.unit_of_work() as uow:
+    with reading(ctx) as uow:  # no write lock per API request
         token = uow.get_api_token(token_id)
         if token is None or not hmac.compare_digest(token.secret_hash, _digest(secret)):
             return None
         user = uow.get_user(token.user)
-        now = ctx.now()
-        if user is None or locked(user, now):
-            return None
-        last = token.last_used_at
-        if last is None or now - last > timedelta(minutes=1):  # not a write per request
-            uow.put_api_token(replace(token, last_used_at=now))
-        return user
+    now = ctx.now()
+    if user is None or locked(user, now):
+        return None
+    last = token.last_used_at
+    if last is None or now - last > timedelta(minutes=1):  # a write a minute at most
+        with ctx.repo.unit_of_work() as uow:
+            if uow.get_api_token(token_id) is not None:  # not revoked meanwhile
+                uow.put_api_token(replace(token, last_used_at=now))
+    return user
 
 
 def _digest(secret: str) -> str:

@@ -87,17 +87,17 @@ async def page_reader(request: Request) -> Caller:
     return caller
 
 
-async def page_changer(request: Request) -> Caller:
-    caller = await page_reader(request)
-    if not caller.can_change:
-        raise Problem(403, READ_ONLY_REFUSAL)
-    return await _csrf_checked(request, caller)
-
-
 async def page_admin(request: Request) -> Caller:
     """A page only a super user may open (a change's confirm page: it runs the planner on
     the change, which costs; a read-only user could not confirm it anyway)."""
-    caller = await page_reader(request)
+    return _super(await page_reader(request))
+
+
+async def page_changer(request: Request) -> Caller:
+    return await _csrf_checked(request, await page_admin(request))
+
+
+def _super(caller: Caller) -> Caller:
     if not caller.can_change:
         raise Problem(403, READ_ONLY_REFUSAL)
     return caller
@@ -150,22 +150,19 @@ async def api_reader(request: Request) -> Caller:
 async def api_own(request: Request) -> Caller:
     """A POST any role may send that changes nothing of the cluster (a plan): a session
     caller still needs its X-CSRF-Token header."""
-    caller = await api_reader(request)
-    if caller.session is not None and not state_of(request).signer.csrf_ok(
-        caller.session.sid, request.headers.get(CSRF_HEADER)
-    ):
-        raise Problem(403, "A POST made with a session cookie needs its X-CSRF-Token header")
-    return caller
+    return _api_csrf(request, await api_reader(request), "A POST")
 
 
 async def api_changer(request: Request) -> Caller:
-    caller = await api_reader(request)
-    if not caller.can_change:
-        raise Problem(403, READ_ONLY_REFUSAL)
+    return _api_csrf(request, _super(await api_reader(request)), "A change")
+
+
+def _api_csrf(request: Request, caller: Caller, what: str) -> Caller:
+    """A session caller's X-CSRF-Token (an API token is not sent by a browser on its own)."""
     if caller.session is not None and not state_of(request).signer.csrf_ok(
         caller.session.sid, request.headers.get(CSRF_HEADER)
     ):
-        raise Problem(403, "A change made with a session cookie needs its X-CSRF-Token header")
+        raise Problem(403, f"{what} made with a session cookie needs its X-CSRF-Token header")
     return caller
 
 

@@ -5,9 +5,9 @@ accept it only when ``Secure``, for the whole site and this host alone; it
 is ``HttpOnly`` and ``SameSite=Strict``. Its value is a small JSON payload
 and its HMAC-SHA256 under a key derived from the cluster key (every node
 accepts every node's sessions, a restart ends none). A session ends when
-idle for ``idle`` seconds, after MAX_AGE in any case, when its user's
-password changes (the epoch in the cookie no longer matches), or at logout
-(its id is remembered as revoked until it would have expired anyway).
+idle for ``idle`` seconds, after MAX_AGE in any case, and when its user's
+epoch moves on (a password change, or logout, which ends the user's every
+session on every node: the epoch is in the store).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import threading
 from dataclasses import dataclass
 
 COOKIE = "__Host-phonetrust"
@@ -39,13 +38,11 @@ class Session:
 
 
 class Signer:
-    """Signs and checks cookies and CSRF tokens with one key; remembers revoked sessions."""
+    """Signs and checks cookies and CSRF tokens with one key."""
 
     def __init__(self, key: bytes, *, idle: float = IDLE) -> None:
         self._key = key
         self.idle = idle
-        self._revoked: dict[str, float] = {}
-        self._lock = threading.Lock()
 
     def new(self, user: str, epoch: int, now: float) -> Session:
         return Session(user, secrets.token_urlsafe(16), epoch, now, now)
@@ -65,7 +62,8 @@ class Signer:
         return f"{body}.{self._mac(body)}"
 
     def load(self, value: str, now: float) -> Session | None:
-        """The session a cookie holds, or None: forged, malformed, expired, idle or revoked."""
+        """The session a cookie holds, or None: forged, malformed, expired or idle (the
+        caller checks the user's epoch)."""
         body, dot, mac = value.partition(".")
         if not dot or len(value) > 1024 or not _same(mac, self._mac(body)):
             return None
@@ -78,19 +76,9 @@ class Signer:
             return None
         if now - session.issued > MAX_AGE or now - session.seen > self.idle:
             return None
-        if session.seen > now + 60 or self.revoked(session.sid, now):
+        if session.seen > now + 60:
             return None
         return session
-
-    def revoke(self, session: Session) -> None:
-        with self._lock:
-            self._revoked[session.sid] = session.issued + MAX_AGE
-
-    def revoked(self, sid: str, now: float) -> bool:
-        with self._lock:
-            for old in [s for s, until in self._revoked.items() if until < now]:
-                del self._revoked[old]
-            return sid in self._revoked
 
     def csrf(self, bound_to: str) -> str:
         """The CSRF token of a session (its id) or of a login form (its nonce)."""

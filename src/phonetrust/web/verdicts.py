@@ -29,13 +29,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, TypeVar
 
-from phonetrust.planner.guard import Declined, warning
+from phonetrust.planner.guard import Declined, PredictingGuard, warning
 from phonetrust.service import shapes
 from phonetrust.service.context import Context
 from phonetrust.store.repository import UnitOfWork
 
 if TYPE_CHECKING:
-    from phonetrust.planner.lastknown import KnownPhone
     from phonetrust.planner.predict import PhoneVerdict, Prediction
 
 T = TypeVar("T")
@@ -127,33 +126,18 @@ class _Undone(Exception):
     """Raised by the predicting guard to roll the change back (never leaves this module)."""
 
 
-class _Guard:
+class _Guard(PredictingGuard):
     """A :class:`~phonetrust.service.context.ChangeGuard` keeping the lock-out guard's rule
     (:class:`~phonetrust.planner.guard.LockoutGuard`), and the verdict for the page."""
 
     def __init__(self, *, undo: bool, accept: bool) -> None:
+        super().__init__()
         self.undo, self.accept = undo, accept
         self.verdict: Verdict | None = None
-        self._known: dict[str, KnownPhone] = {}
-        self._already: frozenset[str] = frozenset()
-
-    def begin(self, ctx: Context, uow: UnitOfWork) -> None:
-        from phonetrust.planner.predict import reboot_all  # noqa: PLC0415 - the simulator
-
-        self._known, now = reboot_all(uow, ctx.clock)
-        self._already = frozenset(v.device for v in now.locked)
 
     def __call__(self, ctx: Context, uow: UnitOfWork, before: int) -> None:
-        from phonetrust.planner.offline import Servers  # noqa: PLC0415
-        from phonetrust.planner.predict import predict  # noqa: PLC0415
-
-        devices = uow.list_devices()
-        known = {d.name: self._known[d.name] for d in devices if d.name in self._known}
-        if all(k.state is None for k in known.values()):
-            self.verdict = Verdict(None)
-        else:
-            prediction = predict(known, Servers.read(uow, devices=devices), ctx.clock)
-            self.verdict = Verdict(prediction, self._already)
+        prediction = self.predict_after(ctx, uow)
+        self.verdict = Verdict(prediction, self.already) if prediction else Verdict(None)
         if self.undo:
             raise _Undone
         if self.verdict.locks and not self.accept:

@@ -134,7 +134,6 @@ async def logout(request: Request, caller: PageReader) -> Response:
     token = form.get("csrf_token")
     if not state.signer.csrf_ok(caller.session.sid, token if isinstance(token, str) else None):
         return RedirectResponse("/", 303)
-    state.signer.revoke(caller.session)
     users.end_sessions(caller.ctx, caller.user.name)  # on every node, after a restart too
     response = RedirectResponse("/login?bye=1", 303)
     response.headers.append("set-cookie", session_cookie("", max_age=0))

@@ -36,7 +36,6 @@ from phonetrust.service import alerts as alert_service
 from phonetrust.service.changes import reading
 from phonetrust.service.context import Context
 from phonetrust.service.fileplan import CTL_NAME, ITL_NAME
-from phonetrust.sim.network import Routes
 from phonetrust.store.repository import Alert, UnitOfWork
 from phonetrust.web.auth import PageReader
 from phonetrust.web.pages.devices_find import PhoneIndex, index_of
@@ -242,12 +241,14 @@ def _alerts(ctx: Context, uow: UnitOfWork, nodes: tuple[Node, ...]) -> list[Open
     now = ctx.now()
     found = {a.kind: a for a in uow.list_alerts(open_only=True)}
     state = uow.get_cluster()
-    if alert_service.RECOVERY_BACKUP not in found and state is not None:
-        exported, changed = state.p12_exported_at, state.password_changed_at
-        if exported is None or (changed is not None and changed > exported):
-            found[alert_service.RECOVERY_BACKUP] = Alert(
-                alert_service.RECOVERY_BACKUP, alert_service.RECOVERY_MESSAGE, now
-            )
+    if (
+        alert_service.RECOVERY_BACKUP not in found
+        and state is not None
+        and alert_service.recovery_pending(state)
+    ):
+        found[alert_service.RECOVERY_BACKUP] = Alert(
+            alert_service.RECOVERY_BACKUP, alert_service.RECOVERY_MESSAGE, now
+        )
     publisher = next((n.host for n in nodes if n.publisher), "the publisher")
     out = [OpenAlert(a, _action(a.kind, publisher)) for a in found.values()]
     for n in nodes:
@@ -291,22 +292,21 @@ class Health:
     said: str
 
 
-def _ask(node: str, service: str, address: str, expect: bytes | None, routes: Routes) -> Health:
+def _ask(node: str, service: str, address: str, expect: bytes | None) -> Health:
     """One port, asked in a blocking socket closed before this returns: TFTP must answer a
     read request for the ITL (data or an error), the others complete a TLS handshake (a
     bare TCP accept, which a firewall or proxy may give, is not a service)."""
     port = STANDARD_PORTS[service]
-    host, real = routes.resolve(address, port)
     where = f"{address}:{port}"
     try:
         if service == "tftp":
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 udp.settimeout(HEALTH_TIMEOUT)
-                udp.sendto(b"\x00\x01" + ITL_NAME.encode() + b"\x00octet\x00", (host, real))
+                udp.sendto(b"\x00\x01" + ITL_NAME.encode() + b"\x00octet\x00", (address, port))
                 udp.recvfrom(600)
         else:
             with (
-                socket.create_connection((host, real), timeout=HEALTH_TIMEOUT) as raw,
+                socket.create_connection((address, port), timeout=HEALTH_TIMEOUT) as raw,
                 client_context().wrap_socket(raw) as tls,
             ):
                 presented = tls.getpeercert(binary_form=True)
@@ -318,7 +318,7 @@ def _ask(node: str, service: str, address: str, expect: bytes | None, routes: Ro
     return Health(node, service, where, True, "answers")
 
 
-def health(ctx: Context, routes: Routes | None = None) -> list[Health]:
+def health(ctx: Context) -> list[Health]:
     """Every node's TFTP, TVS, CAPF and HTTPS ports, asked at once, each briefly; a TLS
     service must present the node's current certificate, as a phone checks it."""
     wanted = []
@@ -333,7 +333,7 @@ def health(ctx: Context, routes: Routes | None = None) -> list[Health]:
                 own = None if name is None else uow.current_certificate(n.host, name)
                 if runs:
                     expect = None if own is None else own.der
-                    wanted.append((n.host, service, str(n.ip), expect, routes or Routes()))
+                    wanted.append((n.host, service, str(n.ip), expect))
     if not wanted:
         return []
     with ThreadPoolExecutor(max_workers=min(32, len(wanted))) as pool:

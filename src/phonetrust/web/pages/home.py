@@ -23,9 +23,9 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, caller: PageReader) -> Response:
+    devices = len(index_of(request.app.state).snapshot(caller.ctx).devices)  # the kept list
     with reading(caller.ctx) as uow:
-        devices = len(uow.list_devices())
-        downloads = bool(uow.list_downloads())
+        downloads = uow.downloads_mark()[0] > 0
         state = uow.get_cluster()
         nodes = uow.list_nodes()
         accounts = uow.list_users()
